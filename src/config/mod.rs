@@ -1,0 +1,210 @@
+//! Pipeline files: YAML in, a validated [`Pipeline`] out, or an error at `file:line:column`.
+
+pub mod env;
+pub mod error;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::capture::source::{Camera, CameraConfig, QueuePolicy, Source};
+use crate::metrics::MetricsConfig;
+pub use error::ConfigError;
+
+/// The top level of a pipeline file, exactly as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "lookout pipeline")]
+pub struct PipelineFile {
+    /// The cameras to read; each runs independently.
+    pub cameras: Vec<CameraConfig>,
+    /// Prometheus metrics and health endpoints.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// A pipeline after validation: every camera source checked, every default applied.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The file it came from.
+    pub path: PathBuf,
+    pub cameras: Vec<Camera>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` when disabled.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Reads, substitutes environment variables in, parses and validates a pipeline file.
+pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        message: format!("cannot read pipeline file: {e}"),
+    })?;
+    load_str(&text, path, |k| std::env::var(k).ok())
+}
+
+/// Like [`load`], for text already in memory; `path` is used for messages and relative sources.
+pub fn load_str(
+    text: &str,
+    path: &Path,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Pipeline, ConfigError> {
+    let text = env::substitute(text, lookup)
+        .map_err(|e| ConfigError::at(path, e.line, e.column, e.message))?;
+    let file: PipelineFile = parse_yaml(&text, path)?;
+    validate(file, path)
+}
+
+/// Parses YAML into `T`, turning parser and type errors into positioned [`ConfigError`]s.
+pub fn parse_yaml<T: for<'de> Deserialize<'de>>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        let token = token_at(text, line, column);
+        ConfigError::at(
+            path,
+            line,
+            column,
+            error::humanize(&yaml_message(&e), token),
+        )
+    })
+}
+
+/// The error text without the position the library appends (we print our own).
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let full = e.to_string();
+    let msg = full.lines().next().unwrap_or(&full).trim();
+    let msg = msg.split(" at line ").next().unwrap_or(msg);
+    msg.trim_end_matches('.').to_string()
+}
+
+/// The scalar that starts at `line:column` (1-based), for messages like "got `big`".
+fn token_at(text: &str, line: u64, column: u64) -> Option<&str> {
+    let l = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let start = l
+        .char_indices()
+        .nth(usize::try_from(column).ok()?.checked_sub(1)?)?
+        .0;
+    let tok = l[start..].split(" #").next()?.trim();
+    (!tok.is_empty()).then_some(tok)
+}
+
+fn validate(file: PipelineFile, path: &Path) -> Result<Pipeline, ConfigError> {
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    if file.cameras.is_empty() {
+        return Err(ConfigError::at(
+            path,
+            1,
+            1,
+            "`cameras` is empty: a pipeline needs at least one camera",
+        ));
+    }
+    let mut seen: HashMap<&str, u64> = HashMap::new();
+    let mut cameras = Vec::with_capacity(file.cameras.len());
+    for c in &file.cameras {
+        let name = c.name.value.trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-'))
+        {
+            return Err(ConfigError::spanned(
+                path,
+                &c.name,
+                format!(
+                    "camera name `{name}` must be non-empty and use only letters, digits, `_` and `-`"
+                ),
+            ));
+        }
+        if let Some(first) = seen.insert(&c.name.value, c.name.referenced.line()) {
+            return Err(ConfigError::spanned(
+                path,
+                &c.name,
+                format!("camera name `{name}` is used twice (first on line {first})"),
+            ));
+        }
+        let source = Source::parse(&c.source.value, &base)
+            .map_err(|m| ConfigError::spanned(path, &c.source, m))?;
+        if c.queue_capacity == 0 {
+            return Err(ConfigError::spanned(
+                path,
+                &c.name,
+                "`queue_capacity` must be at least 1",
+            ));
+        }
+        if c.reconnect.initial_ms == 0 || c.reconnect.max_ms < c.reconnect.initial_ms {
+            return Err(ConfigError::spanned(
+                path,
+                &c.name,
+                "`reconnect`: need 0 < initial_ms <= max_ms",
+            ));
+        }
+        let queue = c.queue.unwrap_or(if source.is_live() {
+            QueuePolicy::Latest
+        } else {
+            QueuePolicy::Block
+        });
+        cameras.push(Camera {
+            name: name.to_string(),
+            source,
+            width: c.width,
+            height: c.height,
+            fps: c.fps,
+            format: c.format,
+            queue,
+            queue_capacity: c.queue_capacity,
+            rtsp_transport: c.rtsp_transport,
+            latency_ms: c.latency_ms,
+            backoff_initial: Duration::from_millis(c.reconnect.initial_ms),
+            backoff_max: Duration::from_millis(c.reconnect.max_ms),
+            stall_timeout: Duration::from_millis(c.reconnect.stall_timeout_ms),
+        });
+    }
+    let metrics_listen = if file.metrics.enabled {
+        let addr = file
+            .metrics
+            .listen
+            .value
+            .parse::<SocketAddr>()
+            .map_err(|e| {
+                ConfigError::spanned(
+                    path,
+                    &file.metrics.listen,
+                    format!(
+                        "`{}` is not a listen address like 127.0.0.1:9464: {e}",
+                        file.metrics.listen.value
+                    ),
+                )
+            })?;
+        Some(addr)
+    } else {
+        None
+    };
+    Ok(Pipeline {
+        path: path.to_path_buf(),
+        cameras,
+        metrics_listen,
+    })
+}
+
+/// The JSON Schema of pipeline files, for editors (`lookout schema`).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(PipelineFile)).unwrap_or_default()
+}

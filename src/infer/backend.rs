@@ -1,0 +1,36 @@
+//! The one interface every inference backend (wgpu, OpenCV DNN) implements.
+
+use crate::capture::frame::ImageRef;
+
+use super::InferError;
+use super::preprocess::BoxTransform;
+use super::tensor::{NamedTensor, Tensor};
+
+/// What a backend reports about itself, for logs, metrics (`lookout_build_info`) and `lookout devices`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackendInfo {
+    /// `wgpu` or `opencv`.
+    pub backend: String,
+    /// Adapter or device name (e.g. "NVIDIA H100", "llvmpipe", "cpu").
+    pub device: String,
+}
+
+/// Raw outputs for one picture of a batch, with the transform that maps model pixels to frame pixels.
+#[derive(Debug, Clone)]
+pub struct InferOutput {
+    /// Model outputs with the batch dimension removed from nothing: each has leading dim 1.
+    pub outputs: Vec<NamedTensor>,
+    pub transform: BoxTransform,
+}
+
+/// A loaded model ready to run on one device.
+pub trait Backend: Send {
+    /// Which backend and device this is.
+    fn info(&self) -> BackendInfo;
+
+    /// Pre-processes each picture as the manifest says and runs the model on the batch.
+    fn infer(&mut self, images: &[ImageRef<'_>]) -> Result<Vec<InferOutput>, InferError>;
+
+    /// Runs the model on an already prepared input (batch in dimension 0), for reference checks.
+    fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError>;
+}

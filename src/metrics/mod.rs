@@ -1,0 +1,228 @@
+//! One Prometheus registry for every stage, served with health endpoints.
+
+pub mod server;
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// The `metrics:` section of a pipeline file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics`, `/healthz` and `/readyz` (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Listen address, default `127.0.0.1:9464`; use `0.0.0.0:9464` to scrape from another host.
+    #[serde(default = "default_listen")]
+    #[schemars(with = "String")]
+    pub listen: Spanned<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_listen() -> Spanned<String> {
+    serde_saphyr::Spanned::new(
+        "127.0.0.1:9464".to_string(),
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: default_listen(),
+        }
+    }
+}
+
+/// Latency buckets in seconds, from 100 us to 10 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Every metric lookout exports, registered once and shared by all stages.
+pub struct Metrics {
+    pub registry: Registry,
+    /// Frames that reached lookout from the decoder, per camera.
+    pub frames_captured: IntCounterVec,
+    /// Frames taken off a camera's queue by the next stage.
+    pub frames_processed: IntCounterVec,
+    /// Frames lost, per camera and reason (`queue_full`, `shutdown`, ...).
+    pub frames_dropped: IntCounterVec,
+    /// Frames waiting in each camera's queue.
+    pub queue_depth: IntGaugeVec,
+    /// 1 while a camera delivers frames.
+    pub camera_up: IntGaugeVec,
+    /// 1 for the camera's current state (`connecting`, `streaming`, `backoff`, `ended`, `failed`), else 0.
+    pub camera_state: IntGaugeVec,
+    /// Reconnect attempts of live sources.
+    pub reconnects: IntCounterVec,
+    /// Source errors by kind (`open`, `stream`, `stall`, `decode`).
+    pub source_errors: IntCounterVec,
+    /// Seconds from a frame leaving the decoder to a consumer taking it off the queue.
+    pub capture_latency: HistogramVec,
+    /// Constant 1 labelled with version, adapter and backend.
+    pub build_info: GaugeVec,
+}
+
+impl Metrics {
+    /// Registers all metrics in a fresh registry.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let m = Metrics {
+            frames_captured: counter(
+                &registry,
+                "lookout_frames_captured_total",
+                "Frames decoded and handed to lookout",
+                &["camera"],
+            ),
+            frames_processed: counter(
+                &registry,
+                "lookout_frames_processed_total",
+                "Frames taken by the next stage",
+                &["camera"],
+            ),
+            frames_dropped: counter(
+                &registry,
+                "lookout_frames_dropped_total",
+                "Frames dropped, by reason",
+                &["camera", "reason"],
+            ),
+            queue_depth: gauge(
+                &registry,
+                "lookout_queue_depth",
+                "Frames waiting in a camera's queue",
+                &["camera"],
+            ),
+            camera_up: gauge(
+                &registry,
+                "lookout_camera_up",
+                "1 while the camera is streaming",
+                &["camera"],
+            ),
+            camera_state: gauge(
+                &registry,
+                "lookout_camera_state",
+                "1 for the camera's current state",
+                &["camera", "state"],
+            ),
+            reconnects: counter(
+                &registry,
+                "lookout_camera_reconnects_total",
+                "Reconnect attempts of live sources",
+                &["camera"],
+            ),
+            source_errors: counter(
+                &registry,
+                "lookout_source_errors_total",
+                "Source failures by kind",
+                &["camera", "kind"],
+            ),
+            capture_latency: histogram(
+                &registry,
+                "lookout_capture_to_handoff_seconds",
+                "Seconds from decoder output to the next stage taking the frame",
+                &["camera"],
+            ),
+            build_info: {
+                let g = GaugeVec::new(
+                    Opts::new(
+                        "lookout_build_info",
+                        "Build and runtime information (always 1)",
+                    ),
+                    &["version", "adapter", "backend"],
+                )
+                .expect("valid metric");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("unique metric");
+                g
+            },
+            registry,
+        };
+        m.set_build_info("none", "none");
+        m
+    }
+
+    /// Records which adapter and backend inference uses (replacing the previous value).
+    pub fn set_build_info(&self, adapter: &str, backend: &str) {
+        self.build_info.reset();
+        self.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), adapter, backend])
+            .set(1.0);
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Registers a counter vector; names are static and unique, so failure is a programming error.
+pub fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+/// Registers an integer gauge vector.
+pub fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
+/// Registers a latency histogram vector with [`LATENCY_BUCKETS`].
+pub fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    )
+    .expect("valid metric");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("unique metric");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_build_info_and_counters() {
+        let m = Metrics::new();
+        m.frames_captured.with_label_values(&["a"]).inc_by(3);
+        m.set_build_info("llvmpipe", "wgpu");
+        let text = m.render();
+        assert!(
+            text.contains("lookout_frames_captured_total{camera=\"a\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("adapter=\"llvmpipe\""), "{text}");
+        assert!(!text.contains("adapter=\"none\""), "{text}");
+    }
+}
