@@ -8,3 +8,4 @@ pub mod config;
 pub mod detect;
 pub mod infer;
 pub mod metrics;
+pub mod runtime;

@@ -1,8 +1,16 @@
-//! Capture: camera streams decoded by GStreamer into pooled frames.
+//! Capture: camera streams decoded by GStreamer into pooled frames on bounded queues.
 
+pub mod backoff;
 pub mod frame;
+#[cfg(feature = "capture")]
+pub mod gst;
 pub mod pool;
+pub mod queue;
 pub mod source;
+pub mod state;
 
 pub use frame::{Frame, ImageRef, PixelFormat, Planes};
 pub use pool::{BufferPool, PooledBuf};
+pub use queue::{FrameReceiver, FrameSender, Received, frame_queue};
+pub use source::{Camera, QueuePolicy, Source};
+pub use state::{CameraState, StateCell};

@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand.
 
+mod run;
 mod schema;
 mod validate;
 
@@ -20,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a pipeline until its sources end or SIGINT/SIGTERM; print a summary at the end.
+    Run(run::Args),
     /// Check a pipeline file; exit 0 when valid, 2 with `file:line:column` when not.
     Validate(validate::Args),
     /// Print the JSON Schema of pipeline files (for editors).
@@ -35,6 +38,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
     let result = match cli.command {
+        Command::Run(a) => run::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Schema(a) => schema::run(a),
     };
@@ -63,6 +67,7 @@ fn init_logging(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

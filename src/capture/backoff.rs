@@ -1,0 +1,78 @@
+//! Exponential backoff with jitter, so many cameras failing together do not reconnect in lockstep.
+
+use std::time::Duration;
+
+/// Reconnect delays: `initial * 2^n`, capped at `max`, each drawn uniformly from its upper half.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    attempt: u32,
+    rng: fastrand::Rng,
+}
+
+impl Backoff {
+    /// A backoff starting at `initial` and never exceeding `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max: max.max(initial),
+            attempt: 0,
+            rng: fastrand::Rng::new(),
+        }
+    }
+
+    /// The delay before the next attempt; each call doubles the ceiling until `max`.
+    pub fn next_delay(&mut self) -> Duration {
+        let factor = 2u32.saturating_pow(self.attempt.min(31));
+        let ceiling = self.initial.saturating_mul(factor).min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        let half = ceiling / 2;
+        half + half.mul_f64(self.rng.f64())
+    }
+
+    /// Called once a connection works again: the next failure starts from `initial`.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// Failures since the last reset.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_caps_and_jitters() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let delays: Vec<Duration> = (0..8).map(|_| b.next_delay()).collect();
+        let ceilings = [100u64, 200, 400, 800, 1000, 1000, 1000, 1000];
+        for (d, c) in delays.iter().zip(ceilings) {
+            assert!(
+                *d >= Duration::from_millis(c / 2) && *d <= Duration::from_millis(c),
+                "{d:?} vs {c}"
+            );
+        }
+        // Jitter: eight draws are not all equal to their ceiling.
+        assert!(
+            delays
+                .iter()
+                .zip(ceilings)
+                .any(|(d, c)| *d != Duration::from_millis(c))
+        );
+    }
+
+    #[test]
+    fn reset_starts_over() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
+        for _ in 0..10 {
+            b.next_delay();
+        }
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,262 @@
+//! The per-camera capture thread: open, stream, and on failure back off and reconnect.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::CaptureError;
+use super::convert::Converter;
+use super::pipeline::{self, CameraPipeline};
+use crate::capture::backoff::Backoff;
+use crate::capture::pool::BufferPool;
+use crate::capture::queue::{FrameSender, Pushed};
+use crate::capture::source::Camera;
+use crate::capture::state::{CameraState, StateCell};
+use crate::metrics::Metrics;
+
+/// How a camera's capture thread ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CameraReport {
+    pub camera: String,
+    pub state: CameraState,
+    /// The last error, if the camera ended on one.
+    pub error: Option<String>,
+    pub reconnects: u64,
+}
+
+/// A running camera; join it for its report.
+pub struct CameraHandle {
+    pub state: StateCell,
+    thread: JoinHandle<CameraReport>,
+}
+
+impl CameraHandle {
+    /// Waits for the capture thread to finish.
+    pub fn join(self) -> CameraReport {
+        let name = format!("{:?}", self.thread.thread().name());
+        self.thread.join().unwrap_or_else(|_| CameraReport {
+            camera: name,
+            state: CameraState::Failed,
+            error: Some("capture thread panicked".into()),
+            reconnects: 0,
+        })
+    }
+}
+
+/// How one connection attempt ended.
+enum Attempt {
+    /// End of stream of a finite source.
+    Eos,
+    /// Shutdown asked us to stop.
+    Stopped,
+    /// The consumer went away.
+    ConsumerGone,
+    Failed(CaptureError),
+}
+
+/// Starts a capture thread for `cam`, pushing frames into `tx` until the source ends, fails for good,
+/// or `stop` is set.
+pub fn spawn_camera(
+    cam: Camera,
+    tx: FrameSender,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> Result<CameraHandle, CaptureError> {
+    super::init()?;
+    let state = StateCell::new(&cam.name, Arc::clone(&metrics));
+    let cell = state.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("capture-{}", cam.name))
+        .spawn(move || run(cam, tx, metrics, stop, cell))
+        .map_err(|e| CaptureError::Start(e.to_string()))?;
+    Ok(CameraHandle { state, thread })
+}
+
+fn run(
+    cam: Camera,
+    tx: FrameSender,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+    state: StateCell,
+) -> CameraReport {
+    let name: Arc<str> = Arc::from(cam.name.as_str());
+    let reconnects = metrics.reconnects.with_label_values(&[&cam.name]);
+    let mut backoff = Backoff::new(cam.backoff_initial, cam.backoff_max);
+    let pool = BufferPool::new(cam.queue_capacity + 4);
+    let mut seq = 0u64;
+    let mut last_error = None;
+    let source = cam.source.redacted();
+    let final_state = loop {
+        if stop.load(Ordering::Relaxed) {
+            break CameraState::Stopped;
+        }
+        state.set(CameraState::Connecting);
+        tracing::info!(camera = %name, %source, "opening source");
+        match attempt(
+            &cam,
+            &name,
+            &tx,
+            &pool,
+            &mut seq,
+            &stop,
+            &state,
+            &mut backoff,
+        ) {
+            Attempt::Eos => {
+                tracing::info!(camera = %name, frames = seq, "end of stream");
+                break CameraState::Ended;
+            }
+            Attempt::Stopped | Attempt::ConsumerGone => break CameraState::Stopped,
+            Attempt::Failed(err) => {
+                metrics
+                    .source_errors
+                    .with_label_values(&[&cam.name, err.kind()])
+                    .inc();
+                last_error = Some(err.to_string());
+                if !cam.source.reconnects() {
+                    tracing::error!(camera = %name, %source, error = %err, "source failed");
+                    break CameraState::Failed;
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!(camera = %name, %source, error = %err, retry_in_s = delay.as_secs_f64(), "source failed; reconnecting");
+                state.set(CameraState::Backoff);
+                if sleep_unless_stopped(delay, &stop) {
+                    break CameraState::Stopped;
+                }
+                reconnects.inc();
+            }
+        }
+    };
+    state.set(final_state);
+    CameraReport {
+        camera: cam.name.clone(),
+        state: final_state,
+        error: if final_state == CameraState::Failed {
+            last_error
+        } else {
+            None
+        },
+        reconnects: reconnects.get(),
+    }
+}
+
+/// Sleeps up to `delay`, waking early when `stop` is set; true if stopped.
+fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) -> bool {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+    }
+    stop.load(Ordering::Relaxed)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attempt(
+    cam: &Camera,
+    name: &Arc<str>,
+    tx: &FrameSender,
+    pool: &BufferPool,
+    seq: &mut u64,
+    stop: &AtomicBool,
+    state: &StateCell,
+    backoff: &mut Backoff,
+) -> Attempt {
+    let CameraPipeline { pipeline, sink } = match pipeline::build(cam) {
+        Ok(p) => p,
+        Err(e) => return Attempt::Failed(e),
+    };
+    let outcome = stream(
+        cam, name, &pipeline, &sink, tx, pool, seq, stop, state, backoff,
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream(
+    cam: &Camera,
+    name: &Arc<str>,
+    pipeline: &gst::Pipeline,
+    sink: &gstreamer_app::AppSink,
+    tx: &FrameSender,
+    pool: &BufferPool,
+    seq: &mut u64,
+    stop: &AtomicBool,
+    state: &StateCell,
+    backoff: &mut Backoff,
+) -> Attempt {
+    if let Err(e) = pipeline.set_state(gst::State::Playing) {
+        let detail = bus_error(pipeline).unwrap_or_else(|| e.to_string());
+        return Attempt::Failed(CaptureError::Start(detail));
+    }
+    let Some(bus) = pipeline.bus() else {
+        return Attempt::Failed(CaptureError::Build("pipeline without a bus".into()));
+    };
+    let mut converter = Converter::default();
+    let mut last_frame = Instant::now();
+    let is_stopped = || stop.load(Ordering::Relaxed);
+    loop {
+        if is_stopped() {
+            return Attempt::Stopped;
+        }
+        if let Some(err) = bus_error_from(&bus) {
+            return Attempt::Failed(CaptureError::Stream(err));
+        }
+        match sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            Some(sample) => {
+                let frame = match converter.frame(&sample, name, *seq, cam.format, pool) {
+                    Ok(f) => f,
+                    Err(e) => return Attempt::Failed(e),
+                };
+                if *seq == 0 || state.get() != crate::capture::CameraState::Streaming {
+                    state.set(crate::capture::CameraState::Streaming);
+                    backoff.reset();
+                }
+                *seq += 1;
+                last_frame = Instant::now();
+                match tx.push(frame, &is_stopped) {
+                    Pushed::Queued | Pushed::ReplacedOldest => {}
+                    Pushed::Stopped => return Attempt::Stopped,
+                    Pushed::ConsumerGone => return Attempt::ConsumerGone,
+                }
+            }
+            None => {
+                if sink.is_eos() {
+                    if cam.source.reconnects() {
+                        return Attempt::Failed(CaptureError::Stream("the stream ended".into()));
+                    }
+                    return Attempt::Eos;
+                }
+                let idle = last_frame.elapsed();
+                if idle > cam.stall_timeout {
+                    return Attempt::Failed(CaptureError::Stall(idle.as_secs_f64()));
+                }
+            }
+        }
+    }
+}
+
+/// The first error message waiting on the bus, with GStreamer's debug detail.
+fn bus_error_from(bus: &gst::Bus) -> Option<String> {
+    let msg = bus.pop_filtered(&[gst::MessageType::Error])?;
+    match msg.view() {
+        gst::MessageView::Error(err) => {
+            let from = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
+            if let Some(detail) = err.debug() {
+                tracing::debug!(element = %from, detail = %detail, "GStreamer error detail");
+            }
+            Some(format!("{from}: {}", err.error()))
+        }
+        _ => None,
+    }
+}
+
+fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
+    bus_error_from(&pipeline.bus()?)
+}
