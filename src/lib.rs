@@ -9,3 +9,4 @@ pub mod detect;
 pub mod infer;
 pub mod metrics;
 pub mod runtime;
+pub mod sinks;

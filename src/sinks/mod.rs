@@ -1,0 +1,3 @@
+//! Event sinks: where events (metadata only, never pixels) leave the pipeline.
+
+pub mod outbox;

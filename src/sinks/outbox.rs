@@ -1,0 +1,645 @@
+//! A durable, bounded, append-only outbox: network sinks write events here first and acknowledge
+//! them once delivered, so broker outages and process crashes lose nothing (delivery is at least
+//! once; event ids make duplicates detectable).
+//!
+//! On disk: a folder of segment files `<first seq>.seg`, each a run of records
+//! `[seq: u64 LE][len: u32 LE][crc32: u32 LE][payload]` (the CRC covers seq, len and payload), plus
+//! an `ack` file with the highest acknowledged seq. Records are delivered in order, so the ack is a
+//! prefix. A torn record at the end of the newest segment (a crash mid-write) is cut off at open.
+//!
+//! Size policy: when the outbox exceeds `max_bytes`, its oldest segment of undelivered events is
+//! dropped, and every event dropped that way is counted; nothing is lost silently.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const HEADER: usize = 16;
+/// Events are small JSON documents; anything larger is a bug or an attack, not an event.
+pub const MAX_RECORD: usize = 1 << 20;
+
+/// Errors of the outbox; all name the folder or file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("outbox {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("outbox record of {0} bytes is larger than the {MAX_RECORD}-byte limit")]
+    TooLarge(usize),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutboxError + '_ {
+    move |source| OutboxError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// When appended records are forced to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// fsync after every record: survives power loss, costs a disk flush per event.
+    Always,
+    /// Leave flushing to the OS: survives process crashes (SIGKILL), not power loss.
+    #[default]
+    Never,
+}
+
+/// Limits of an outbox.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxLimits {
+    /// Total bytes of undelivered records kept on disk.
+    pub max_bytes: u64,
+    /// Segment size; smaller segments make the drop-oldest policy finer-grained.
+    pub segment_bytes: u64,
+    pub fsync: FsyncPolicy,
+}
+
+impl Default for OutboxLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 << 20,
+            segment_bytes: 4 << 20,
+            fsync: FsyncPolicy::Never,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Segment {
+    first_seq: u64,
+    last_seq: u64,
+    path: PathBuf,
+    bytes: u64,
+}
+
+/// Where the reader is: a segment (by first seq) and a byte offset in it.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    segment_first: u64,
+    offset: u64,
+}
+
+/// What opening an outbox found, for logs and metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Undelivered records found on disk (delivered again after a restart).
+    pub pending: u64,
+    /// Bytes cut off the newest segment because its last record was torn.
+    pub truncated_bytes: u64,
+    /// Records lost to corruption inside older segments.
+    pub corrupt_records: u64,
+}
+
+/// A durable FIFO of byte records with acknowledgements.
+pub struct Outbox {
+    dir: PathBuf,
+    limits: OutboxLimits,
+    segments: VecDeque<Segment>,
+    writer: Option<BufWriter<File>>,
+    next_seq: u64,
+    acked: u64,
+    read: Cursor,
+    reader: Option<(u64, BufReader<File>)>,
+    /// Records dropped by the size policy since open.
+    dropped: u64,
+}
+
+impl Outbox {
+    /// Opens (or creates) the outbox in `dir`, recovering what a previous run left undelivered.
+    pub fn open(dir: &Path, limits: OutboxLimits) -> Result<(Self, Recovery), OutboxError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let limits = OutboxLimits {
+            segment_bytes: limits
+                .segment_bytes
+                .clamp(4096, (limits.max_bytes / 4).max(4096)),
+            ..limits
+        };
+        let acked = read_ack(dir)?;
+        let mut firsts: Vec<u64> = fs::read_dir(dir)
+            .map_err(io_err(dir))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".seg")?.parse::<u64>().ok()
+            })
+            .collect();
+        firsts.sort_unstable();
+        let mut recovery = Recovery::default();
+        let mut segments = VecDeque::new();
+        let count = firsts.len();
+        for (i, first) in firsts.into_iter().enumerate() {
+            let path = segment_path(dir, first);
+            let scan = scan_segment(&path)?;
+            if scan.valid_bytes < scan.file_bytes {
+                if i + 1 == count {
+                    // A torn tail from a crash mid-append: cut it off.
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(io_err(&path))?;
+                    f.set_len(scan.valid_bytes).map_err(io_err(&path))?;
+                    recovery.truncated_bytes += scan.file_bytes - scan.valid_bytes;
+                } else {
+                    recovery.corrupt_records += 1;
+                    tracing::warn!(path = %path.display(), "outbox segment corrupt after byte {}", scan.valid_bytes);
+                }
+            }
+            match scan.last_seq {
+                Some(last) if last > acked => segments.push_back(Segment {
+                    first_seq: first,
+                    last_seq: last,
+                    path,
+                    bytes: scan.valid_bytes,
+                }),
+                _ => fs::remove_file(&path).map_err(io_err(&path))?,
+            }
+        }
+        let next_seq = segments
+            .back()
+            .map(|s| s.last_seq + 1)
+            .unwrap_or(acked + 1)
+            .max(acked + 1);
+        let read = match segments.front() {
+            Some(s) => Cursor {
+                segment_first: s.first_seq,
+                offset: offset_after(&s.path, acked)?,
+            },
+            None => Cursor {
+                segment_first: next_seq,
+                offset: 0,
+            },
+        };
+        recovery.pending = next_seq - 1 - acked;
+        let outbox = Outbox {
+            dir: dir.to_path_buf(),
+            limits,
+            segments,
+            writer: None,
+            next_seq,
+            acked,
+            read,
+            reader: None,
+            dropped: 0,
+        };
+        Ok((outbox, recovery))
+    }
+
+    /// Appends a record and returns its sequence number. May drop the oldest undelivered segment
+    /// to stay within `max_bytes`; see [`Outbox::dropped`].
+    pub fn append(&mut self, payload: &[u8]) -> Result<u64, OutboxError> {
+        if payload.len() > MAX_RECORD {
+            return Err(OutboxError::TooLarge(payload.len()));
+        }
+        let need_new = match self.segments.back() {
+            Some(s) => s.bytes >= self.limits.segment_bytes || self.writer.is_none(),
+            None => true,
+        };
+        if need_new {
+            self.start_segment()?;
+        }
+        let seq = self.next_seq;
+        let mut rec = Vec::with_capacity(HEADER + payload.len());
+        rec.extend_from_slice(&seq.to_le_bytes());
+        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&crc(seq, payload).to_le_bytes());
+        rec.extend_from_slice(payload);
+        let seg = self
+            .segments
+            .back_mut()
+            .expect("a segment was just ensured");
+        let path = seg.path.clone();
+        let w = self.writer.as_mut().expect("a writer was just ensured");
+        w.write_all(&rec).map_err(io_err(&path))?;
+        w.flush().map_err(io_err(&path))?;
+        if self.limits.fsync == FsyncPolicy::Always {
+            w.get_ref().sync_data().map_err(io_err(&path))?;
+        }
+        seg.bytes += rec.len() as u64;
+        seg.last_seq = seq;
+        self.next_seq += 1;
+        self.enforce_size()?;
+        Ok(seq)
+    }
+
+    fn start_segment(&mut self) -> Result<(), OutboxError> {
+        // Continue the newest segment after a restart if it still has room.
+        if let Some(s) = self.segments.back()
+            && self.writer.is_none()
+            && s.bytes < self.limits.segment_bytes
+        {
+            let f = OpenOptions::new()
+                .append(true)
+                .open(&s.path)
+                .map_err(io_err(&s.path))?;
+            self.writer = Some(BufWriter::new(f));
+            return Ok(());
+        }
+        if let Some(w) = self.writer.as_mut() {
+            w.flush().map_err(io_err(&self.dir))?;
+            w.get_ref().sync_data().map_err(io_err(&self.dir))?;
+        }
+        let first = self.next_seq;
+        let path = segment_path(&self.dir, first);
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        self.writer = Some(BufWriter::new(f));
+        self.segments.push_back(Segment {
+            first_seq: first,
+            last_seq: first - 1,
+            path,
+            bytes: 0,
+        });
+        if self.segments.len() == 1 {
+            self.read = Cursor {
+                segment_first: first,
+                offset: 0,
+            };
+        }
+        Ok(())
+    }
+
+    fn enforce_size(&mut self) -> Result<(), OutboxError> {
+        while self.bytes() > self.limits.max_bytes && self.segments.len() > 1 {
+            let Some(old) = self.segments.pop_front() else {
+                break;
+            };
+            let lost = old
+                .last_seq
+                .saturating_sub(self.acked.max(old.first_seq - 1));
+            self.dropped += lost;
+            tracing::warn!(outbox = %self.dir.display(), lost, "outbox full: dropped its oldest undelivered events");
+            fs::remove_file(&old.path).map_err(io_err(&old.path))?;
+            self.acked = self.acked.max(old.last_seq);
+            write_ack(&self.dir, self.acked, self.limits.fsync)?;
+            if self.read.segment_first <= old.first_seq {
+                let next = self
+                    .segments
+                    .front()
+                    .map(|s| s.first_seq)
+                    .unwrap_or(self.next_seq);
+                self.read = Cursor {
+                    segment_first: next,
+                    offset: 0,
+                };
+                self.reader = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next record not yet handed out (in seq order), or `None` when the reader has caught up.
+    /// Records stay in the outbox until [`Outbox::ack`]; after a restart they are handed out again.
+    pub fn next(&mut self) -> Result<Option<(u64, Vec<u8>)>, OutboxError> {
+        loop {
+            let Some(idx) = self
+                .segments
+                .iter()
+                .position(|s| s.first_seq == self.read.segment_first)
+            else {
+                return Ok(None);
+            };
+            let seg_bytes = self.segments[idx].bytes;
+            if self.read.offset >= seg_bytes {
+                match self.segments.get(idx + 1) {
+                    Some(next) => {
+                        self.read = Cursor {
+                            segment_first: next.first_seq,
+                            offset: 0,
+                        };
+                        self.reader = None;
+                        continue;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            if let Some(w) = self.writer.as_mut() {
+                w.flush().map_err(io_err(&self.dir))?;
+            }
+            let path = self.segments[idx].path.clone();
+            let reader = match &mut self.reader {
+                Some((first, r)) if *first == self.read.segment_first => r,
+                _ => {
+                    let mut f = File::open(&path).map_err(io_err(&path))?;
+                    f.seek(SeekFrom::Start(self.read.offset))
+                        .map_err(io_err(&path))?;
+                    &mut self
+                        .reader
+                        .insert((self.read.segment_first, BufReader::new(f)))
+                        .1
+                }
+            };
+            match read_record(reader).map_err(io_err(&path))? {
+                Some((seq, payload)) => {
+                    self.read.offset += (HEADER + payload.len()) as u64;
+                    return Ok(Some((seq, payload)));
+                }
+                None => {
+                    // The rest of this segment is unreadable: skip to the next one.
+                    self.read.offset = seg_bytes;
+                    self.reader = None;
+                }
+            }
+        }
+    }
+
+    /// Marks every record up to `seq` as delivered; whole delivered segments are deleted.
+    pub fn ack(&mut self, seq: u64) -> Result<(), OutboxError> {
+        if seq <= self.acked {
+            return Ok(());
+        }
+        self.acked = seq.min(self.next_seq - 1);
+        write_ack(&self.dir, self.acked, self.limits.fsync)?;
+        while self.segments.len() > 1
+            && self
+                .segments
+                .front()
+                .is_some_and(|s| s.last_seq <= self.acked)
+        {
+            if let Some(old) = self.segments.pop_front() {
+                fs::remove_file(&old.path).map_err(io_err(&old.path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records appended but not yet acknowledged.
+    pub fn depth(&self) -> u64 {
+        self.next_seq - 1 - self.acked
+    }
+
+    /// Bytes on disk of segments that still hold undelivered records.
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Records dropped by the size policy since this outbox was opened.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The folder this outbox lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("{first:020}.seg"))
+}
+
+fn crc(seq: u64, payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&seq.to_le_bytes());
+    h.update(&(payload.len() as u32).to_le_bytes());
+    h.update(payload);
+    h.finalize()
+}
+
+/// Reads one record; `None` at a clean end, a short tail or a bad CRC.
+fn read_record(r: &mut impl Read) -> io::Result<Option<(u64, Vec<u8>)>> {
+    let mut header = [0u8; HEADER];
+    if !read_full(r, &mut header)? {
+        return Ok(None);
+    }
+    let seq = u64::from_le_bytes(header[0..8].try_into().unwrap_or_default());
+    let len = u32::from_le_bytes(header[8..12].try_into().unwrap_or_default()) as usize;
+    let want = u32::from_le_bytes(header[12..16].try_into().unwrap_or_default());
+    if len > MAX_RECORD {
+        return Ok(None);
+    }
+    let mut payload = vec![0u8; len];
+    if !read_full(r, &mut payload)? || crc(seq, &payload) != want {
+        return Ok(None);
+    }
+    Ok(Some((seq, payload)))
+}
+
+/// Fills `buf`; false if the stream ended first.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+struct Scan {
+    last_seq: Option<u64>,
+    valid_bytes: u64,
+    file_bytes: u64,
+}
+
+fn scan_segment(path: &Path) -> Result<Scan, OutboxError> {
+    let f = File::open(path).map_err(io_err(path))?;
+    let file_bytes = f.metadata().map_err(io_err(path))?.len();
+    let mut r = BufReader::new(f);
+    let (mut last_seq, mut valid_bytes) = (None, 0u64);
+    while let Some((seq, payload)) = read_record(&mut r).map_err(io_err(path))? {
+        last_seq = Some(seq);
+        valid_bytes += (HEADER + payload.len()) as u64;
+    }
+    Ok(Scan {
+        last_seq,
+        valid_bytes,
+        file_bytes,
+    })
+}
+
+/// Byte offset of the first record with seq > `acked` in a segment.
+fn offset_after(path: &Path, acked: u64) -> Result<u64, OutboxError> {
+    let f = File::open(path).map_err(io_err(path))?;
+    let mut r = BufReader::new(f);
+    let mut offset = 0u64;
+    while let Some((seq, payload)) = read_record(&mut r).map_err(io_err(path))? {
+        if seq > acked {
+            break;
+        }
+        offset += (HEADER + payload.len()) as u64;
+    }
+    Ok(offset)
+}
+
+fn read_ack(dir: &Path) -> Result<u64, OutboxError> {
+    let path = dir.join("ack");
+    match fs::read(&path) {
+        Ok(b) if b.len() == 12 => {
+            let seq = u64::from_le_bytes(b[0..8].try_into().unwrap_or_default());
+            let want = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
+            if crc(seq, &[]) == want {
+                Ok(seq)
+            } else {
+                tracing::warn!(path = %path.display(), "outbox ack file corrupt: redelivering from the start");
+                Ok(0)
+            }
+        }
+        Ok(_) => Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+/// Replaces the ack file atomically (write a temporary file, then rename over).
+fn write_ack(dir: &Path, seq: u64, fsync: FsyncPolicy) -> Result<(), OutboxError> {
+    let tmp = dir.join("ack.tmp");
+    let mut bytes = seq.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&crc(seq, &[]).to_le_bytes());
+    {
+        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(&bytes).map_err(io_err(&tmp))?;
+        if fsync == FsyncPolicy::Always {
+            f.sync_data().map_err(io_err(&tmp))?;
+        }
+    }
+    fs::rename(&tmp, dir.join("ack")).map_err(io_err(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max: u64, seg: u64) -> OutboxLimits {
+        OutboxLimits {
+            max_bytes: max,
+            segment_bytes: seg,
+            fsync: FsyncPolicy::Never,
+        }
+    }
+
+    fn drain(o: &mut Outbox) -> Vec<(u64, Vec<u8>)> {
+        std::iter::from_fn(|| o.next().unwrap()).collect()
+    }
+
+    #[test]
+    fn records_come_back_in_order_and_acks_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, rec) = Outbox::open(dir.path(), OutboxLimits::default()).unwrap();
+        assert_eq!(rec, Recovery::default());
+        for i in 0..10 {
+            assert_eq!(o.append(format!("event {i}").as_bytes()).unwrap(), i + 1);
+        }
+        let got = drain(&mut o);
+        assert_eq!(got.len(), 10);
+        assert_eq!(got[3], (4, b"event 3".to_vec()));
+        o.ack(6).unwrap();
+        assert_eq!(o.depth(), 4);
+        drop(o);
+        // After a restart, only the unacknowledged ones are handed out again.
+        let (mut o, rec) = Outbox::open(dir.path(), OutboxLimits::default()).unwrap();
+        assert_eq!(rec.pending, 4);
+        let again: Vec<u64> = drain(&mut o).into_iter().map(|r| r.0).collect();
+        assert_eq!(again, vec![7, 8, 9, 10]);
+        assert_eq!(o.append(b"next").unwrap(), 11);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, _) = Outbox::open(dir.path(), OutboxLimits::default()).unwrap();
+        o.append(b"one").unwrap();
+        o.append(b"two").unwrap();
+        drop(o);
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+            .unwrap()
+            .path();
+        let len = fs::metadata(&seg).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(len - 2)
+            .unwrap();
+        let (mut o, rec) = Outbox::open(dir.path(), OutboxLimits::default()).unwrap();
+        assert_eq!(rec.truncated_bytes, (HEADER + 3 - 2) as u64);
+        assert_eq!(drain(&mut o), vec![(1, b"one".to_vec())]);
+        assert_eq!(o.append(b"three").unwrap(), 2);
+        assert_eq!(drain(&mut o), vec![(2, b"three".to_vec())]);
+    }
+
+    #[test]
+    fn full_outbox_drops_oldest_segment_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, _) = Outbox::open(dir.path(), limits(16 * 1024, 4096)).unwrap();
+        let payload = vec![b'x'; 984]; // 1000 bytes per record with the header
+        for _ in 0..40 {
+            o.append(&payload).unwrap();
+        }
+        assert!(o.bytes() <= 16 * 1024, "{} bytes", o.bytes());
+        assert!(o.dropped() > 0);
+        assert_eq!(
+            o.dropped() + o.depth(),
+            40,
+            "every record is either kept or counted as dropped"
+        );
+        let first = o.next().unwrap().unwrap().0;
+        assert_eq!(
+            first,
+            o.dropped() + 1,
+            "delivery resumes right after the dropped ones"
+        );
+    }
+
+    #[test]
+    fn acked_segments_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, _) = Outbox::open(dir.path(), limits(1 << 20, 4096)).unwrap();
+        let payload = vec![b'y'; 984];
+        for _ in 0..20 {
+            o.append(&payload).unwrap();
+        }
+        let segs = |d: &Path| {
+            fs::read_dir(d)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "seg")
+                })
+                .count()
+        };
+        assert!(segs(dir.path()) >= 4);
+        drain(&mut o);
+        o.ack(20).unwrap();
+        assert_eq!(
+            segs(dir.path()),
+            1,
+            "only the segment being written remains"
+        );
+        assert_eq!(o.depth(), 0);
+    }
+
+    #[test]
+    fn oversized_record_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, _) = Outbox::open(dir.path(), OutboxLimits::default()).unwrap();
+        assert!(matches!(
+            o.append(&vec![0; MAX_RECORD + 1]),
+            Err(OutboxError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn unwritable_folder_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        fs::write(&file, b"x").unwrap();
+        let err = Outbox::open(&file.join("outbox"), OutboxLimits::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+    }
+}
