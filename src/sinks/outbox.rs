@@ -294,7 +294,7 @@ impl Outbox {
 
     /// The next record not yet handed out (in seq order), or `None` when the reader has caught up.
     /// Records stay in the outbox until [`Outbox::ack`]; after a restart they are handed out again.
-    pub fn next(&mut self) -> Result<Option<(u64, Vec<u8>)>, OutboxError> {
+    pub fn next_record(&mut self) -> Result<Option<(u64, Vec<u8>)>, OutboxError> {
         loop {
             let Some(idx) = self
                 .segments
@@ -516,7 +516,7 @@ mod tests {
     }
 
     fn drain(o: &mut Outbox) -> Vec<(u64, Vec<u8>)> {
-        std::iter::from_fn(|| o.next().unwrap()).collect()
+        std::iter::from_fn(|| o.next_record().unwrap()).collect()
     }
 
     #[test]
@@ -583,7 +583,7 @@ mod tests {
             40,
             "every record is either kept or counted as dropped"
         );
-        let first = o.next().unwrap().unwrap().0;
+        let first = o.next_record().unwrap().unwrap().0;
         assert_eq!(
             first,
             o.dropped() + 1,
