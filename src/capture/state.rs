@@ -67,6 +67,8 @@ impl CameraState {
 pub struct StateCell {
     camera: Arc<str>,
     state: Arc<AtomicU8>,
+    /// Frames a finite source will deliver in total, once known (0 = unknown or endless).
+    expected_frames: Arc<std::sync::atomic::AtomicU64>,
     metrics: Arc<Metrics>,
 }
 
@@ -76,6 +78,7 @@ impl StateCell {
         let cell = Self {
             camera: Arc::from(camera),
             state: Arc::new(AtomicU8::new(0)),
+            expected_frames: Arc::default(),
             metrics,
         };
         cell.publish(CameraState::Connecting);
@@ -85,6 +88,16 @@ impl StateCell {
     /// The current state.
     pub fn get(&self) -> CameraState {
         CameraState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Total frames a file will deliver, for progress bars; `None` for live or unknown sources.
+    pub fn expected_frames(&self) -> Option<u64> {
+        Some(self.expected_frames.load(Ordering::Relaxed)).filter(|n| *n > 0)
+    }
+
+    /// Records the total frame count of a finite source.
+    pub fn set_expected_frames(&self, n: u64) {
+        self.expected_frames.store(n, Ordering::Relaxed);
     }
 
     /// Moves to `next`, logging the change and updating `lookout_camera_state` and `lookout_camera_up`.

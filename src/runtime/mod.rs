@@ -112,6 +112,7 @@ pub fn run(
     let mut cameras = BTreeMap::new();
     let mut ended_by = "completed";
     for (handle, cam) in handles.into_iter().zip(&pipeline.cameras) {
+        let cell = handle.state.clone();
         let report = handle.join();
         if report.state == crate::capture::CameraState::Stopped {
             ended_by = "signal";
@@ -122,7 +123,7 @@ pub fn run(
                 &metrics,
                 &cam.name,
                 cam.source.redacted(),
-                report.state,
+                &cell,
                 report.error,
                 duration_s,
             ),

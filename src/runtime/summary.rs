@@ -14,6 +14,9 @@ pub struct CameraSummary {
     /// The source, with credentials removed.
     pub source: String,
     pub state: CameraState,
+    /// Frames a file source announced (duration x frame rate); absent for live sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_frames: Option<u64>,
     pub frames_captured: u64,
     pub frames_processed: u64,
     /// Dropped frames by reason.
@@ -70,7 +73,7 @@ impl CameraSummary {
         metrics: &Metrics,
         camera: &str,
         source: String,
-        state: CameraState,
+        state: &crate::capture::StateCell,
         last_error: Option<String>,
         duration_s: f64,
     ) -> Self {
@@ -78,7 +81,8 @@ impl CameraSummary {
         let frames_processed = metrics.frames_processed.with_label_values(&[camera]).get();
         Self {
             source,
-            state,
+            state: state.get(),
+            expected_frames: state.expected_frames(),
             frames_captured: metrics.frames_captured.with_label_values(&[camera]).get(),
             frames_processed,
             frames_dropped_total: frames_dropped.values().sum(),

@@ -217,6 +217,11 @@ fn stream(
                 if *seq == 0 || state.get() != crate::capture::CameraState::Streaming {
                     state.set(crate::capture::CameraState::Streaming);
                     backoff.reset();
+                    if !cam.source.is_live()
+                        && let Some(n) = expected_frames(pipeline, &sample)
+                    {
+                        state.set_expected_frames(n);
+                    }
                 }
                 *seq += 1;
                 last_frame = Instant::now();
@@ -240,6 +245,19 @@ fn stream(
             }
         }
     }
+}
+
+/// Frames a file will deliver: its duration times its frame rate, when both are known.
+fn expected_frames(pipeline: &gst::Pipeline, sample: &gst::Sample) -> Option<u64> {
+    let duration = pipeline.query_duration::<gst::ClockTime>()?;
+    let s = sample.caps()?.structure(0)?;
+    let rate = s.get::<gst::Fraction>("framerate").ok()?;
+    if rate.numer() <= 0 || rate.denom() <= 0 {
+        return None;
+    }
+    let frames =
+        duration.nseconds() as u128 * rate.numer() as u128 / (rate.denom() as u128 * 1_000_000_000);
+    u64::try_from(frames).ok().filter(|n| *n > 0)
 }
 
 /// The first error message waiting on the bus, with GStreamer's debug detail.
