@@ -9,4 +9,5 @@ pub mod detect;
 pub mod infer;
 pub mod metrics;
 pub mod runtime;
+pub mod schedule;
 pub mod sinks;

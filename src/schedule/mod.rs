@@ -1,0 +1,182 @@
+//! Scheduling inference: which frames are detected (a per-camera rate) and how frames of several
+//! cameras are batched into one inference call.
+
+use std::time::{Duration, Instant};
+
+use crate::capture::Frame;
+
+/// Admits frames at most `fps` times per second of the frame's own clock.
+///
+/// Media time (PTS) is used when the source has it, so a file processed faster than real time is
+/// still sampled at the configured rate of *its* time; arrival time otherwise.
+#[derive(Debug, Clone)]
+pub struct RateGate {
+    interval: Option<Duration>,
+    next_due: Option<Duration>,
+    origin: Instant,
+}
+
+impl RateGate {
+    /// A gate admitting `fps` frames per second; `None` admits every frame.
+    pub fn new(fps: Option<f64>) -> Self {
+        let interval = fps
+            .filter(|f| *f > 0.0)
+            .map(|f| Duration::from_secs_f64(1.0 / f));
+        Self {
+            interval,
+            next_due: None,
+            origin: Instant::now(),
+        }
+    }
+
+    /// True when this frame should be run through the detector.
+    pub fn admit(&mut self, frame: &Frame) -> bool {
+        let t = frame
+            .pts
+            .unwrap_or_else(|| frame.arrived.saturating_duration_since(self.origin));
+        self.admit_at(t)
+    }
+
+    /// [`RateGate::admit`] for a frame time `t`.
+    pub fn admit_at(&mut self, t: Duration) -> bool {
+        let Some(interval) = self.interval else {
+            return true;
+        };
+        match self.next_due {
+            // A small tolerance keeps 10 fps sampling of a 10 fps stream from skipping frames to
+            // rounding in the timestamps.
+            Some(due) if t + interval / 10 < due && t + interval >= due => false,
+            _ => {
+                // Schedule from the due time, not from `t`, so the average rate is exact; after a
+                // gap, or when time jumps backwards (a seek, a restarted stream), restart from `t`.
+                let base = match self.next_due {
+                    Some(due) if t < due + interval && t + interval / 10 >= due => due,
+                    _ => t,
+                };
+                self.next_due = Some(base + interval);
+                true
+            }
+        }
+    }
+}
+
+/// Collects frames for one inference call: at most one frame per camera, at most `max` in all.
+///
+/// One frame per camera keeps each camera's frames in order through the tracker even when the
+/// batch is split back per camera.
+#[derive(Debug)]
+pub struct Batch {
+    max: usize,
+    frames: Vec<Frame>,
+}
+
+impl Batch {
+    /// An empty batch of at most `max` frames.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            frames: Vec::with_capacity(max.max(1)),
+        }
+    }
+
+    /// Whether a frame of `camera` can join.
+    pub fn accepts(&self, camera: &str) -> bool {
+        self.frames.len() < self.max && !self.frames.iter().any(|f| &*f.camera == camera)
+    }
+
+    /// Adds a frame (the caller checked [`Batch::accepts`]).
+    pub fn push(&mut self, frame: Frame) {
+        self.frames.push(frame);
+    }
+
+    /// True when no more frames fit.
+    pub fn is_full(&self) -> bool {
+        self.frames.len() >= self.max
+    }
+
+    /// True when the batch has no frame.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// The frames, emptying the batch.
+    pub fn take(&mut self) -> Vec<Frame> {
+        std::mem::take(&mut self.frames)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(gate: &mut RateGate, fps_in: f64, seconds: f64) -> usize {
+        let n = (fps_in * seconds) as u64;
+        (0..n)
+            .filter(|i| gate.admit_at(Duration::from_secs_f64(*i as f64 / fps_in)))
+            .count()
+    }
+
+    #[test]
+    fn no_rate_admits_everything() {
+        assert_eq!(count(&mut RateGate::new(None), 30.0, 10.0), 300);
+    }
+
+    #[test]
+    fn samples_at_the_configured_rate() {
+        assert_eq!(count(&mut RateGate::new(Some(5.0)), 30.0, 10.0), 50);
+        assert_eq!(
+            count(&mut RateGate::new(Some(10.0)), 10.0, 10.0),
+            100,
+            "equal rates keep every frame"
+        );
+        let got = count(&mut RateGate::new(Some(7.0)), 25.0, 20.0);
+        assert!((139..=141).contains(&got), "{got}");
+    }
+
+    #[test]
+    fn restarts_after_a_gap_or_seek() {
+        let mut g = RateGate::new(Some(1.0));
+        assert!(g.admit_at(Duration::from_secs(100)));
+        assert!(
+            g.admit_at(Duration::from_secs(5)),
+            "time went backwards: start over"
+        );
+        assert!(!g.admit_at(Duration::from_millis(5500)));
+        assert!(g.admit_at(Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn batch_takes_one_frame_per_camera() {
+        let mut b = Batch::new(3);
+        assert!(b.accepts("a"));
+        b.push(test_frame("a"));
+        assert!(!b.accepts("a"));
+        assert!(b.accepts("b"));
+        b.push(test_frame("b"));
+        b.push(test_frame("c"));
+        assert!(b.is_full() && !b.accepts("d"));
+        assert_eq!(b.take().len(), 3);
+        assert!(b.is_empty());
+    }
+
+    fn test_frame(camera: &str) -> Frame {
+        use crate::capture::{PixelFormat, Planes, PooledBuf};
+        Frame {
+            camera: camera.into(),
+            seq: 0,
+            pts: None,
+            captured_at: std::time::SystemTime::now(),
+            arrived: Instant::now(),
+            width: 1,
+            height: 1,
+            format: PixelFormat::Rgba,
+            planes: Planes::packed(PixelFormat::Rgba, 1, 1),
+            data: PooledBuf::detached(vec![0; 4]),
+        }
+    }
+}
