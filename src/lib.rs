@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod config;
 pub mod detect;
+pub mod events;
 pub mod infer;
 pub mod metrics;
 pub mod runtime;
