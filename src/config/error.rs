@@ -78,15 +78,20 @@ pub(crate) fn suggest(message: &str) -> String {
     let Some((got, expected)) = parse_unknown(message) else {
         return message.to_string();
     };
-    let best = expected
-        .iter()
-        .map(|cand| (strsim::levenshtein(&got, cand), cand))
-        .filter(|(d, cand)| *d <= (cand.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((_, cand)) => format!("{message}; did you mean `{cand}`?"),
+    match closest(&got, expected.iter().map(String::as_str)) {
+        Some(cand) => format!("{message}; did you mean `{cand}`?"),
         None => message.to_string(),
     }
+}
+
+/// The candidate closest to `got` by edit distance, if it is close enough to be a typo.
+pub fn closest<'a>(got: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|cand| (strsim::levenshtein(got, cand), cand))
+        .filter(|(d, cand)| *d <= (cand.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, cand)| cand)
 }
 
 /// Pulls `x` and `[a, b, ...]` out of "unknown field `x`, expected one of `a`, `b`".

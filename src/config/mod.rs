@@ -22,6 +22,12 @@ pub use error::ConfigError;
 pub struct PipelineFile {
     /// The cameras to read; each runs independently.
     pub cameras: Vec<CameraConfig>,
+    /// Where events go; each sink has its own queue (and, for network sinks, a durable outbox).
+    #[serde(default)]
+    pub sinks: Vec<crate::sinks::SinkConfig>,
+    /// Folder for durable state (sink outboxes); default `$XDG_STATE_HOME/lookout/<file name>`.
+    #[schemars(with = "Option<String>")]
+    pub state_dir: Option<serde_saphyr::Spanned<PathBuf>>,
     /// Prometheus metrics and health endpoints.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -35,6 +41,9 @@ pub struct Pipeline {
     pub cameras: Vec<Camera>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` when disabled.
     pub metrics_listen: Option<SocketAddr>,
+    pub sinks: Vec<crate::sinks::SinkSpec>,
+    /// Folder for durable state (outboxes).
+    pub state_dir: PathBuf,
 }
 
 /// Reads, substitutes environment variables in, parses and validates a pipeline file.
@@ -54,10 +63,10 @@ pub fn load_str(
     path: &Path,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Pipeline, ConfigError> {
-    let text = env::substitute(text, lookup)
+    let text = env::substitute(text, &lookup)
         .map_err(|e| ConfigError::at(path, e.line, e.column, e.message))?;
     let file: PipelineFile = parse_yaml(&text, path)?;
-    validate(file, path)
+    validate(file, path, &lookup)
 }
 
 /// Parses YAML into `T`, turning parser and type errors into positioned [`ConfigError`]s.
@@ -101,7 +110,11 @@ fn token_at(text: &str, line: u64, column: u64) -> Option<&str> {
     (!tok.is_empty()).then_some(tok)
 }
 
-fn validate(file: PipelineFile, path: &Path) -> Result<Pipeline, ConfigError> {
+fn validate(
+    file: PipelineFile,
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Pipeline, ConfigError> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = if base.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -197,10 +210,18 @@ fn validate(file: PipelineFile, path: &Path) -> Result<Pipeline, ConfigError> {
     } else {
         None
     };
+    let names: Vec<String> = cameras.iter().map(|c| c.name.clone()).collect();
+    let sinks = crate::sinks::validate(file.sinks, path, &base, &names, lookup)?;
+    let state_dir = match &file.state_dir {
+        Some(dir) => base.join(&dir.value),
+        None => crate::sinks::default_state_dir(path),
+    };
     Ok(Pipeline {
         path: path.to_path_buf(),
         cameras,
         metrics_listen,
+        sinks,
+        state_dir,
     })
 }
 

@@ -71,6 +71,26 @@ pub struct Metrics {
     pub source_errors: IntCounterVec,
     /// Seconds from a frame leaving the decoder to a consumer taking it off the queue.
     pub capture_latency: HistogramVec,
+    /// Events handled by each sink, by result (`delivered`, `rejected`, `failed`, `outbox_error`).
+    pub sink_deliveries: IntCounterVec,
+    /// Failed delivery attempts that will be retried.
+    pub sink_retries: IntCounterVec,
+    /// Undelivered events in each network sink's outbox.
+    pub outbox_events: IntGaugeVec,
+    /// Bytes on disk of each outbox.
+    pub outbox_bytes: IntGaugeVec,
+    /// Events dropped because an outbox was full (oldest first).
+    pub outbox_dropped: IntCounterVec,
+    /// Events dropped because a sink's queue was full.
+    pub sink_queue_dropped: IntCounterVec,
+    /// Seconds from an event entering a sink to its delivery.
+    pub sink_delivery_seconds: HistogramVec,
+    /// 1 while a sink's last delivery attempt succeeded.
+    pub sink_up: IntGaugeVec,
+    /// Events that left the device, per sink.
+    pub egress_events: IntCounterVec,
+    /// Bytes of event payload that left the device, per sink.
+    pub egress_bytes: IntCounterVec,
     /// Constant 1 labelled with version, adapter and backend.
     pub build_info: GaugeVec,
 }
@@ -133,6 +153,66 @@ impl Metrics {
                 "lookout_capture_to_handoff_seconds",
                 "Seconds from decoder output to the next stage taking the frame",
                 &["camera"],
+            ),
+            sink_deliveries: counter(
+                &registry,
+                "lookout_sink_deliveries_total",
+                "Events handled by a sink, by result",
+                &["sink", "result"],
+            ),
+            sink_retries: counter(
+                &registry,
+                "lookout_sink_retries_total",
+                "Delivery attempts that failed and will be retried",
+                &["sink"],
+            ),
+            outbox_events: gauge(
+                &registry,
+                "lookout_outbox_events",
+                "Undelivered events in a sink's outbox",
+                &["sink"],
+            ),
+            outbox_bytes: gauge(
+                &registry,
+                "lookout_outbox_bytes",
+                "Bytes on disk of a sink's outbox",
+                &["sink"],
+            ),
+            outbox_dropped: counter(
+                &registry,
+                "lookout_outbox_dropped_total",
+                "Events dropped because the outbox was full",
+                &["sink"],
+            ),
+            sink_queue_dropped: counter(
+                &registry,
+                "lookout_sink_queue_dropped_total",
+                "Events dropped because a sink's queue was full",
+                &["sink"],
+            ),
+            sink_delivery_seconds: histogram(
+                &registry,
+                "lookout_sink_delivery_seconds",
+                "Seconds from an event entering a sink to its delivery",
+                &["sink"],
+            ),
+            sink_up: gauge(
+                &registry,
+                "lookout_sink_up",
+                "1 while the sink delivers",
+                &["sink"],
+            ),
+            egress_events: counter(
+                &registry,
+                "lookout_egress_events_total",
+                "Events that left the device",
+                &["sink"],
+            ),
+            egress_bytes: counter(
+                &registry,
+                "lookout_egress_bytes_total",
+                "Bytes of event payload that left the device",
+                &["sink"],
             ),
             build_info: {
                 let g = GaugeVec::new(

@@ -1,4 +1,467 @@
 //! Event sinks: where events (metadata only, never pixels) leave the pipeline.
+//!
+//! Every sink has its own bounded queue and thread, so a slow or dead sink never stalls the
+//! pipeline or the other sinks. Network sinks (`webhook`, `mqtt`) write each event to a durable
+//! on-disk [`outbox`] first and deliver from there, at least once.
+//!
+//! The privacy boundary is the type of [`Sinks::publish`]: it takes an [`Event`], and no event
+//! field can hold pixels, so no frame, tensor or image can reach a network sink.
 
+pub mod catalog;
+pub mod config;
+pub mod durable;
+pub mod file;
+pub mod metrics;
+pub mod mqtt;
 pub mod outbox;
 pub mod signing;
+pub mod stdout;
+pub mod webhook;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError, bounded};
+
+use crate::capture::backoff::Backoff;
+use crate::config::ConfigError;
+use crate::events::{Event, KIND_NAMES};
+use crate::metrics::Metrics;
+pub use catalog::{CameraCatalog, Catalog};
+use config::{RetryConfig, StdoutFormat};
+pub use config::{SinkConfig, SinkFilter};
+use durable::DurableSink;
+use metrics::SinkMetrics;
+use outbox::OutboxLimits;
+
+/// Events a sink's queue holds before new ones are dropped (and counted).
+const QUEUE: usize = 1024;
+
+/// A sink after validation.
+#[derive(Debug, Clone)]
+pub struct SinkSpec {
+    pub name: String,
+    pub filter: SinkFilter,
+    pub kind: SinkKind,
+}
+
+/// What a validated sink does.
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    Stdout {
+        format: StdoutFormat,
+    },
+    File {
+        path: PathBuf,
+        options: file::FileOptions,
+    },
+    Webhook {
+        url: String,
+        /// The secret itself (from `secret_env`), kept out of `Debug` output by [`Secret`].
+        secret: Option<Secret>,
+        headers: BTreeMap<String, String>,
+        timeout: Duration,
+        retry: RetryConfig,
+        outbox: config::OutboxConfig,
+    },
+    Mqtt {
+        settings: mqtt::MqttSettings,
+        retry: RetryConfig,
+        outbox: config::OutboxConfig,
+    },
+}
+
+impl SinkKind {
+    /// Whether events leave the device through this sink.
+    pub fn is_network(&self) -> bool {
+        matches!(self, SinkKind::Webhook { .. } | SinkKind::Mqtt { .. })
+    }
+}
+
+/// A secret string that never shows up in logs or debug output.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Checks the `sinks:` section against the cameras of the pipeline.
+pub fn validate(
+    configs: Vec<SinkConfig>,
+    file: &Path,
+    base: &Path,
+    cameras: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<SinkSpec>, ConfigError> {
+    let mut names = HashSet::new();
+    let mut per_type: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut out = Vec::with_capacity(configs.len());
+    for c in configs {
+        let n = per_type.entry(c.type_name()).or_default();
+        *n += 1;
+        let name = match c.given_name() {
+            Some(given) => given.to_string(),
+            None if *n == 1 => c.type_name().to_string(),
+            None => format!("{}-{n}", c.type_name()),
+        };
+        if !names.insert(name.clone()) {
+            return Err(ConfigError::at(
+                file,
+                1,
+                1,
+                format!("two sinks are named `{name}`: give each a unique `name`"),
+            ));
+        }
+        check_filter(c.filter(), file, cameras)?;
+        let filter = c.filter().clone();
+        let kind = match c {
+            SinkConfig::Stdout(s) => SinkKind::Stdout { format: s.format },
+            SinkConfig::File(f) => {
+                if f.max_bytes < 1024 {
+                    return Err(ConfigError::spanned(
+                        file,
+                        &f.path,
+                        "`max_bytes` must be at least 1024",
+                    ));
+                }
+                SinkKind::File {
+                    path: base.join(&f.path.value),
+                    options: file::FileOptions {
+                        max_bytes: f.max_bytes,
+                        max_age: f.max_age_s.map(Duration::from_secs),
+                        keep: f.keep,
+                        fsync: f.fsync,
+                    },
+                }
+            }
+            SinkConfig::Webhook(w) => {
+                let url = w.url.value.trim();
+                let host = url
+                    .strip_prefix("http://")
+                    .or_else(|| url.strip_prefix("https://"))
+                    .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+                if host.is_none_or(str::is_empty) || url.contains(char::is_whitespace) {
+                    return Err(ConfigError::spanned(
+                        file,
+                        &w.url,
+                        format!("webhook url `{url}` must be an http:// or https:// URL"),
+                    ));
+                }
+                let secret = match &w.secret_env {
+                    Some(var) => {
+                        let value = env(&var.value).filter(|v| !v.is_empty()).ok_or_else(|| {
+                            ConfigError::spanned(
+                                file,
+                                var,
+                                format!(
+                                    "environment variable `{}` (the webhook secret) is not set",
+                                    var.value
+                                ),
+                            )
+                        })?;
+                        signing::SigningKey::parse(&value)
+                            .map_err(|e| ConfigError::spanned(file, var, e.to_string()))?;
+                        Some(Secret(value))
+                    }
+                    None => None,
+                };
+                SinkKind::Webhook {
+                    url: url.to_string(),
+                    secret,
+                    headers: w.headers,
+                    timeout: Duration::from_millis(w.timeout_ms.max(100)),
+                    retry: w.retry,
+                    outbox: w.outbox,
+                }
+            }
+            SinkConfig::Mqtt(m) => {
+                let host = m.host.value.trim();
+                if host.is_empty() || host.contains(['/', ' ']) {
+                    return Err(ConfigError::spanned(
+                        file,
+                        &m.host,
+                        format!("`{host}` is not a broker host name or address"),
+                    ));
+                }
+                SinkKind::Mqtt {
+                    settings: mqtt::MqttSettings {
+                        host: host.to_string(),
+                        port: m.port,
+                        client_id: m.client_id,
+                        credentials: m.username.map(|u| (u, m.password.unwrap_or_default())),
+                        keep_alive: Duration::from_secs(m.keep_alive_s),
+                        topic_prefix: m.topic_prefix.trim_end_matches('/').to_string(),
+                        discovery_prefix: m
+                            .discovery
+                            .enabled
+                            .then(|| m.discovery.prefix.trim_end_matches('/').to_string()),
+                    },
+                    retry: m.retry,
+                    outbox: m.outbox,
+                }
+            }
+        };
+        out.push(SinkSpec { name, filter, kind });
+    }
+    Ok(out)
+}
+
+fn check_filter(f: &SinkFilter, file: &Path, cameras: &[String]) -> Result<(), ConfigError> {
+    for c in &f.cameras {
+        if !cameras.contains(&c.value) {
+            return Err(ConfigError::spanned(
+                file,
+                c,
+                format!(
+                    "filter names camera `{}`, which is not in `cameras` ({})",
+                    c.value,
+                    cameras.join(", ")
+                ),
+            ));
+        }
+    }
+    for k in &f.kinds {
+        if !KIND_NAMES.contains(&k.value.as_str()) {
+            let mut msg = format!(
+                "unknown event kind `{}`, expected one of {}",
+                k.value,
+                KIND_NAMES.join(", ")
+            );
+            if let Some(close) = crate::config::error::closest(&k.value, KIND_NAMES.iter().copied())
+            {
+                msg.push_str(&format!("; did you mean `{close}`?"));
+            }
+            return Err(ConfigError::spanned(file, k, msg));
+        }
+    }
+    Ok(())
+}
+
+/// Why sinks could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("sink `{sink}`: {source}")]
+    File {
+        sink: String,
+        source: file::FileSinkError,
+    },
+    #[error("sink `{sink}`: {source}")]
+    Outbox {
+        sink: String,
+        source: outbox::OutboxError,
+    },
+    #[error("sink `{sink}`: cannot start its thread: {source}")]
+    Thread {
+        sink: String,
+        source: std::io::Error,
+    },
+}
+
+/// What sinks need from the pipeline around them.
+pub struct SinkContext {
+    /// Where outboxes live (`<state_dir>/outbox/<sink>`).
+    pub state_dir: PathBuf,
+    pub metrics: Arc<Metrics>,
+    pub catalog: Catalog,
+}
+
+struct Worker {
+    name: String,
+    filter: SinkFilter,
+    tx: Sender<Arc<Event>>,
+    m: SinkMetrics,
+    thread: JoinHandle<()>,
+}
+
+/// The running sinks of a pipeline.
+pub struct Sinks {
+    workers: Vec<Worker>,
+}
+
+impl Sinks {
+    /// Starts every sink (opening files and outboxes, so a bad path fails here, clearly).
+    pub fn start(specs: Vec<SinkSpec>, ctx: &SinkContext) -> Result<Sinks, SinkError> {
+        let mut workers = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let m = SinkMetrics::new(&ctx.metrics, &spec.name);
+            let (tx, rx) = bounded::<Arc<Event>>(QUEUE);
+            let name = spec.name.clone();
+            let body: Box<dyn FnOnce() + Send> = match spec.kind {
+                SinkKind::Stdout { format } => {
+                    let mut sink = stdout::StdoutSink::new(format);
+                    let m = m.clone();
+                    Box::new(move || {
+                        for e in rx {
+                            match sink.write(&e) {
+                                Ok(_) => m.result("delivered").inc(),
+                                Err(_) => m.result("failed").inc(),
+                            }
+                        }
+                    })
+                }
+                SinkKind::File { path, options } => {
+                    let mut sink =
+                        file::FileSink::open(&path, options).map_err(|source| SinkError::File {
+                            sink: name.clone(),
+                            source,
+                        })?;
+                    let (m, name) = (m.clone(), name.clone());
+                    Box::new(move || {
+                        let mut failing = false;
+                        for e in rx {
+                            match sink.write(&e) {
+                                Ok(_) => {
+                                    m.result("delivered").inc();
+                                    failing = false;
+                                }
+                                Err(err) => {
+                                    m.result("failed").inc();
+                                    if !failing {
+                                        tracing::error!(sink = %name, error = %err, "cannot write events");
+                                        failing = true;
+                                    }
+                                }
+                            }
+                        }
+                        if let Err(err) = sink.sync() {
+                            tracing::error!(sink = %name, error = %err, "cannot flush events");
+                        }
+                    })
+                }
+                SinkKind::Webhook {
+                    url,
+                    secret,
+                    headers,
+                    timeout,
+                    retry,
+                    outbox,
+                } => {
+                    let key = secret.and_then(|s| signing::SigningKey::parse(&s.0).ok());
+                    let d = webhook::WebhookDeliverer::new(&url, key, headers, timeout);
+                    durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
+                }
+                SinkKind::Mqtt {
+                    settings,
+                    retry,
+                    outbox,
+                } => {
+                    let d = mqtt::MqttDeliverer::new(settings, ctx.catalog.clone());
+                    durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
+                }
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("sink-{name}-in"))
+                .spawn(body)
+                .map_err(|source| SinkError::Thread {
+                    sink: name.clone(),
+                    source,
+                })?;
+            workers.push(Worker {
+                name,
+                filter: spec.filter,
+                tx,
+                m,
+                thread,
+            });
+        }
+        Ok(Sinks { workers })
+    }
+
+    /// Hands an event to every sink whose filter accepts it; never blocks. A sink whose queue is
+    /// full drops the event and counts it in `lookout_sink_queue_dropped_total`.
+    pub fn publish(&self, event: Event) {
+        let event = Arc::new(event);
+        for w in &self.workers {
+            if !w.filter.accepts(&event) {
+                continue;
+            }
+            match w.tx.try_send(Arc::clone(&event)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    w.m.queue_dropped.inc();
+                    tracing::warn!(sink = %w.name, "sink queue full: event dropped");
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    w.m.queue_dropped.inc();
+                }
+            }
+        }
+    }
+
+    /// Names of the running sinks.
+    pub fn names(&self) -> Vec<String> {
+        self.workers.iter().map(|w| w.name.clone()).collect()
+    }
+
+    /// Closes every queue, lets each sink finish (network sinks drain their outbox up to their
+    /// `drain_timeout_s`) and waits for them.
+    pub fn shutdown(self) {
+        for w in self.workers {
+            drop(w.tx);
+            if w.thread.join().is_err() {
+                tracing::error!(sink = %w.name, "sink thread panicked");
+            }
+        }
+    }
+}
+
+/// The intake side of a network sink: events from its queue into the outbox.
+fn durable_worker<D: durable::Deliver>(
+    name: &str,
+    ctx: &SinkContext,
+    deliverer: D,
+    retry: &RetryConfig,
+    outbox: &config::OutboxConfig,
+    rx: crossbeam_channel::Receiver<Arc<Event>>,
+    m: SinkMetrics,
+) -> Result<Box<dyn FnOnce() + Send>, SinkError> {
+    let dir = ctx.state_dir.join("outbox").join(name);
+    let limits = OutboxLimits {
+        max_bytes: outbox.max_bytes,
+        segment_bytes: (outbox.max_bytes / 16).max(64 << 10),
+        fsync: outbox.fsync,
+    };
+    let backoff = Backoff::new(
+        Duration::from_millis(retry.initial_ms.max(1)),
+        Duration::from_millis(retry.max_ms),
+    );
+    let sink = DurableSink::start(name, &dir, limits, backoff, deliverer, m.clone()).map_err(
+        |source| SinkError::Outbox {
+            sink: name.to_string(),
+            source,
+        },
+    )?;
+    let drain = Duration::from_secs(outbox.drain_timeout_s);
+    let name = name.to_string();
+    Ok(Box::new(move || {
+        for e in rx {
+            let stored = serde_json::to_vec(&*e)
+                .map_err(|x| x.to_string())
+                .and_then(|bytes| sink.append(&bytes).map_err(|x| x.to_string()));
+            if let Err(err) = stored {
+                m.result("failed").inc();
+                tracing::error!(sink = %name, error = %err, "cannot store event in the outbox");
+            }
+        }
+        sink.shutdown(drain);
+    }))
+}
+
+/// Default folder for outboxes: `$XDG_STATE_HOME/lookout/<pipeline>` or `~/.local/state/lookout/<pipeline>`.
+pub fn default_state_dir(pipeline: &Path) -> PathBuf {
+    let stem = pipeline
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "pipeline".into());
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("lookout").join(stem)
+}

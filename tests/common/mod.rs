@@ -91,3 +91,196 @@ pub fn metric_value(
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
+
+/// A real mosquitto broker on 127.0.0.1, started by the test; stopped (SIGTERM) on drop.
+pub struct Mosquitto {
+    pub port: u16,
+    child: Option<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// Starts mosquitto on a free port and waits until it accepts connections.
+    pub fn start() -> Mosquitto {
+        Self::start_on(free_port())
+    }
+
+    /// Starts mosquitto on `port` (used to restart a stopped broker on the same port).
+    pub fn start_on(port: u16) -> Mosquitto {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n"),
+        )
+        .expect("write mosquitto.conf");
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed (deps.sh)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not start on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Mosquitto {
+            port,
+            child: Some(child),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the broker and waits until the port is closed.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A subscriber (a real MQTT client) collecting (topic, payload, retained) from `filter`.
+pub struct Subscriber {
+    pub rx: crossbeam_channel::Receiver<(String, Vec<u8>, bool)>,
+    client: rumqttc::Client,
+}
+
+impl Subscriber {
+    /// Connects to the broker on `port` and subscribes to `filter` (e.g. `#`).
+    pub fn start(port: u16, filter: &str) -> Subscriber {
+        let id = format!("test-sub-{}", fastrand::u32(..));
+        let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        opts.set_keep_alive(std::time::Duration::from_secs(5));
+        let (client, mut conn) = rumqttc::Client::new(opts, 100);
+        client
+            .subscribe(filter, rumqttc::QoS::AtLeastOnce)
+            .expect("subscribe");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        let _ = ready_tx.try_send(());
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        if tx
+                            .send((p.topic.clone(), p.payload.to_vec(), p.retain))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("subscribed");
+        Subscriber { rx, client }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.client.disconnect();
+    }
+}
+
+/// One request seen by [`HttpReceiver`].
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub status: u16,
+}
+
+/// A real HTTP server on 127.0.0.1 that answers each POST with the status `respond` picks.
+pub struct HttpReceiver {
+    pub addr: SocketAddr,
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<SeenRequest>>>,
+    server: std::sync::Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpReceiver {
+    /// Starts the server; `respond(n, body)` gets the 0-based request number and the body.
+    pub fn start(respond: impl Fn(usize, &[u8]) -> u16 + Send + 'static) -> HttpReceiver {
+        let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+        let addr = server.server_addr().to_ip().expect("ip address");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (srv, log) = (std::sync::Arc::clone(&server), std::sync::Arc::clone(&seen));
+        let thread = std::thread::spawn(move || {
+            for mut req in srv.incoming_requests() {
+                let mut body = Vec::new();
+                let _ = std::io::Read::read_to_end(req.as_reader(), &mut body);
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.field.as_str().as_str().to_ascii_lowercase(),
+                            h.value.as_str().to_string(),
+                        )
+                    })
+                    .collect();
+                let n = log.lock().unwrap().len();
+                let status = respond(n, &body);
+                log.lock().unwrap().push(SeenRequest {
+                    headers,
+                    body,
+                    status,
+                });
+                let _ = req.respond(tiny_http::Response::empty(status));
+            }
+        });
+        HttpReceiver {
+            addr,
+            seen,
+            server,
+            thread: Some(thread),
+        }
+    }
+
+    /// Requests seen so far.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HttpReceiver {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    cond()
+}
