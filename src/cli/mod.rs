@@ -25,7 +25,7 @@ enum Command {
     Run(run::Args),
     /// Check a pipeline file; exit 0 when valid, 2 with `file:line:column` when not.
     Validate(validate::Args),
-    /// Print the JSON Schema of pipeline files (for editors).
+    /// Print the JSON Schema of pipeline files (for editors), or with --events of events.
     Schema(schema::Args),
 }
 

@@ -1,15 +1,21 @@
-//! `lookout schema`
+//! `lookout schema [--events]`
 
 use std::process::ExitCode;
 
 /// Arguments of `lookout schema`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print the JSON Schema of events (what sinks receive) instead of pipeline files.
+    #[arg(long)]
+    events: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&lookout::config::json_schema())?
-    );
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let schema = if args.events {
+        lookout::events::json_schema()
+    } else {
+        lookout::config::json_schema()
+    };
+    println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }
