@@ -14,6 +14,8 @@ PACKAGES=(
   libvulkan1 mesa-vulkan-drivers
   # CPU fallback backend: OpenCV DNN
   libopencv-dev
+  # TLS for MQTT and https webhooks (system OpenSSL)
+  libssl-dev
   # event sinks: a real MQTT broker for the tests
   mosquitto
 )

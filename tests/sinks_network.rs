@@ -447,3 +447,46 @@ fn outbox_keeps_events_across_a_restart() {
         );
     }
 }
+
+#[test]
+fn mqtt_over_tls_verifies_the_broker() {
+    let (broker, tls_port, ca) = Mosquitto::start_tls();
+    let sub = Subscriber::start(broker.port, "lookout/events");
+    let state = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "  - mqtt:\n      host: 127.0.0.1\n      port: {tls_port}\n      tls: {{ca_file: {}}}\n      discovery: {{enabled: false}}\n",
+        ca.display()
+    );
+    let (sinks, _) = start_sinks(&yaml, state.path(), &[]);
+    let e = object(ObjectChange::New, 7, 1);
+    sinks.publish(e.clone());
+    let got = recv_until(&sub, Duration::from_secs(20), |m| !m.is_empty());
+    sinks.shutdown();
+    assert_eq!(got.len(), 1, "delivered over TLS");
+    assert!(String::from_utf8_lossy(&got[0].1).contains(&e.id));
+
+    // The system store does not trust the test CA: nothing is delivered, the failure is counted.
+    let state = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "  - mqtt:\n      host: 127.0.0.1\n      port: {tls_port}\n      tls: {{}}\n      retry: {{initial_ms: 100, max_ms: 200}}\n      discovery: {{enabled: false}}\n      outbox: {{drain_timeout_s: 0}}\n"
+    );
+    let (sinks, metrics) = start_sinks(&yaml, state.path(), &[]);
+    sinks.publish(object(ObjectChange::New, 8, 2));
+    assert!(wait_until(Duration::from_secs(20), || metrics
+        .sink_retries
+        .with_label_values(&["mqtt"])
+        .get()
+        >= 2));
+    assert_eq!(
+        metrics
+            .sink_deliveries
+            .with_label_values(&["mqtt", "delivered"])
+            .get(),
+        0
+    );
+    sinks.shutdown();
+    assert!(
+        sub.rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "an untrusted broker gets nothing"
+    );
+}

@@ -213,6 +213,9 @@ pub struct MqttConfig {
     pub client_id: String,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Connect with TLS (usually port 8883): `{}` trusts the system's CA store,
+    /// `{ca_file: ca.pem}` a private CA (path relative to the pipeline file).
+    pub tls: Option<TlsConfig>,
     /// Topic prefix, as Frigate's `frigate` (default `lookout`).
     #[serde(default = "default_topic_prefix")]
     pub topic_prefix: String,
@@ -241,6 +244,15 @@ fn default_topic_prefix() -> String {
 }
 fn default_keep_alive() -> u64 {
     30
+}
+
+/// TLS options of a network sink.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of the CA that signed the server's certificate; the system store when unset.
+    #[schemars(with = "Option<String>")]
+    pub ca_file: Option<Spanned<PathBuf>>,
 }
 
 /// Home Assistant discovery options.

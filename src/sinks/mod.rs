@@ -146,6 +146,13 @@ pub fn validate(
                     .strip_prefix("http://")
                     .or_else(|| url.strip_prefix("https://"))
                     .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+                if url.starts_with("https://") && !cfg!(feature = "tls") {
+                    return Err(ConfigError::spanned(
+                        file,
+                        &w.url,
+                        "https:// needs a build with the `tls` feature",
+                    ));
+                }
                 if host.is_none_or(str::is_empty) || url.contains(char::is_whitespace) {
                     return Err(ConfigError::spanned(
                         file,
@@ -189,6 +196,10 @@ pub fn validate(
                         format!("`{host}` is not a broker host name or address"),
                     ));
                 }
+                let tls = match &m.tls {
+                    None => None,
+                    Some(t) => Some(read_ca(file, base, t.ca_file.as_ref())?),
+                };
                 SinkKind::Mqtt {
                     settings: mqtt::MqttSettings {
                         host: host.to_string(),
@@ -201,6 +212,7 @@ pub fn validate(
                             .discovery
                             .enabled
                             .then(|| m.discovery.prefix.trim_end_matches('/').to_string()),
+                        tls,
                     },
                     retry: m.retry,
                     outbox: m.outbox,
@@ -210,6 +222,32 @@ pub fn validate(
         out.push(SinkSpec { name, filter, kind });
     }
     Ok(out)
+}
+
+/// Reads a CA file for TLS (`None` = the system store); refuses TLS in builds without it.
+fn read_ca(
+    file: &Path,
+    base: &Path,
+    ca: Option<&serde_saphyr::Spanned<PathBuf>>,
+) -> Result<Option<Vec<u8>>, ConfigError> {
+    if !cfg!(feature = "tls") {
+        return Err(ConfigError::at(
+            file,
+            1,
+            1,
+            "this build has no TLS support (cargo feature `tls`)",
+        ));
+    }
+    match ca {
+        None => Ok(None),
+        Some(p) => std::fs::read(base.join(&p.value)).map(Some).map_err(|e| {
+            ConfigError::spanned(
+                file,
+                p,
+                format!("cannot read CA file `{}`: {e}", p.value.display()),
+            )
+        }),
+    }
 }
 
 fn check_filter(f: &SinkFilter, file: &Path, cameras: &[String]) -> Result<(), ConfigError> {

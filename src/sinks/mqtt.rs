@@ -40,6 +40,8 @@ pub struct MqttSettings {
     pub topic_prefix: String,
     /// `Some(prefix)` to publish Home Assistant discovery under `prefix`.
     pub discovery_prefix: Option<String>,
+    /// TLS: `Some(None)` trusts the system store, `Some(Some(pem))` a private CA.
+    pub tls: Option<Option<Vec<u8>>>,
 }
 
 /// Delivers events to an MQTT broker, keeping derived counts and discovery up to date.
@@ -69,6 +71,17 @@ impl MqttDeliverer {
         ));
         if let Some((u, p)) = &s.credentials {
             opts.set_credentials(u, p);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &s.tls {
+            let cfg = match tls {
+                Some(ca) => rumqttc::TlsConfiguration::SimpleNative {
+                    ca: ca.clone(),
+                    client_auth: None,
+                },
+                None => rumqttc::TlsConfiguration::Native,
+            };
+            opts.set_transport(rumqttc::Transport::Tls(cfg));
         }
         let (client, connection) = Client::new(opts, 64);
         let mut d = Self {

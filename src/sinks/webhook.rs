@@ -30,7 +30,15 @@ impl WebhookDeliverer {
         headers: BTreeMap<String, String>,
         timeout: Duration,
     ) -> Self {
-        let agent = ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder();
+        #[cfg(feature = "tls")]
+        let builder = builder.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .provider(ureq::tls::TlsProvider::NativeTls)
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        );
+        let agent = builder
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))

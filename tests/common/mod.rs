@@ -107,11 +107,107 @@ impl Mosquitto {
 
     /// Starts mosquitto on `port` (used to restart a stopped broker on the same port).
     pub fn start_on(port: u16) -> Mosquitto {
+        Self::start_with(port, "", tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Starts mosquitto with a plain listener and a TLS listener whose certificate is signed by
+    /// a CA made for this test (`openssl`); returns the broker, the TLS port and the CA's PEM path.
+    pub fn start_tls() -> (Mosquitto, u16, PathBuf) {
         let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        let run = |args: &[&str]| {
+            let ok = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl")
+                .status
+                .success();
+            assert!(ok, "openssl {args:?}");
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=lookout-test-ca",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        // mosquitto started as root drops to its own user, which must be able to read these.
+        use std::os::unix::fs::PermissionsExt;
+        for f in [
+            d.to_path_buf(),
+            d.join("ca.pem"),
+            d.join("server.pem"),
+            d.join("server.key"),
+        ] {
+            let mode = if f.is_dir() { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let tls_port = free_port();
+        let extra = format!(
+            "listener {tls_port} 127.0.0.1\ncafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
+            d.display()
+        );
+        let ca = d.join("ca.pem");
+        let m = Self::start_with(free_port(), &extra, dir);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "TLS listener did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        (m, tls_port, ca)
+    }
+
+    fn start_with(port: u16, extra: &str, dir: tempfile::TempDir) -> Mosquitto {
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n"),
+            format!("per_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlistener {port} 127.0.0.1\n{extra}"),
         )
         .expect("write mosquitto.conf");
         let child = Command::new("mosquitto")
