@@ -9,3 +9,4 @@ pub mod detect;
 pub mod events;
 pub mod infer;
 pub mod metrics;
+pub mod track;
