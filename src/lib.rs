@@ -9,4 +9,5 @@ pub mod detect;
 pub mod events;
 pub mod infer;
 pub mod metrics;
+pub mod rules;
 pub mod track;
