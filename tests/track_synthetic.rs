@@ -312,3 +312,34 @@ fn confirmation_ids_and_history() {
     }
     assert_eq!(news, vec![(43, 2)]);
 }
+
+#[test]
+fn non_finite_detections_are_ignored() {
+    let config = TrackerConfig {
+        min_hits: 1,
+        ..TrackerConfig::default()
+    };
+    let mut t = Tracker::new(config);
+    let good = |k: u64| {
+        det(
+            "person",
+            0.9,
+            rect(100.0 + 5.0 * k as f32, 100.0, 40.0, 100.0),
+        )
+    };
+    for k in 0..10 {
+        let mut dets = vec![good(k)];
+        dets.push(det("person", f32::NAN, rect(100.0, 100.0, 40.0, 100.0)));
+        dets.push(det("person", 0.9, [f32::NAN, 100.0, 140.0, 200.0]));
+        dets.push(det(
+            "person",
+            0.9,
+            [100.0 + 5.0 * k as f32, 100.0, f32::INFINITY, 200.0],
+        ));
+        t.update(&frame(k), &dets);
+    }
+    let tracks: Vec<_> = t.tracks().collect();
+    assert_eq!(tracks.len(), 1);
+    assert!(tracks[0].bbox.iter().all(|v| v.is_finite()));
+    assert_eq!(tracks[0].hits, 10);
+}

@@ -117,7 +117,7 @@ pub enum EventKind {
         zone: String,
         /// Objects inside now.
         count: u32,
-        /// Objects inside at the previous occupancy event (0 at start).
+        /// Objects inside just before this change.
         previous: u32,
         /// The configured threshold when events are sent only on passing it.
         threshold: Option<u32>,

@@ -26,7 +26,8 @@ pub struct ZoneConfig {
     /// outside again (Frigate's `inertia`).
     #[serde(default = "default_inertia")]
     pub inertia: u32,
-    /// Send a `loitering` event when an object stays longer than this many seconds of media time.
+    /// Send a `loitering` event when an object stays longer than this many seconds of media time
+    /// (PTS; wall-clock time for sources without timestamps), once per stay.
     pub loitering_seconds: Option<f64>,
     /// Send `occupancy` events with the count of each label inside.
     pub occupancy: Option<OccupancyConfig>,

@@ -296,12 +296,16 @@ impl Tracker {
             slot.track.bbox = slot.filter.bbox();
             slot.track.age += 1;
         }
+        // Non-finite numbers from a broken model output would poison a track's filter for good.
+        let sane = |d: &&Detection| d.score.is_finite() && d.bbox.iter().all(|v| v.is_finite());
         let high: Vec<&Detection> = detections
             .iter()
+            .filter(sane)
             .filter(|d| d.score >= cfg.high_score)
             .collect();
         let low: Vec<&Detection> = detections
             .iter()
+            .filter(sane)
             .filter(|d| d.score >= cfg.low_score && d.score < cfg.high_score)
             .collect();
 
