@@ -622,3 +622,30 @@ fn events_carry_frame_metadata() {
     assert!(b.iter().all(|v| (0.0..=1.0).contains(v)));
     assert!((b[3] - 0.5).abs() < 0.05, "bottom near the line: {b:?}");
 }
+
+#[test]
+fn events_read_as_one_line_each() {
+    let mut an = analytics(&format!(
+        "{DOOR}{}    occupancy: {{}}\n    inertia: 1\n",
+        &ZONE[1..]
+    ));
+    let ev = walk(&mut an, &path([500.0, 150.0], [500.0, 350.0], 20));
+    let lines: Vec<String> = ev.iter().map(|e| e.to_string()).collect();
+    let text = lines.join("\n");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("[gate t=") && !l.contains('\n')),
+        "{text}"
+    );
+    for want in [
+        "] person #1 appeared (score 0.90)",
+        "] person #1 entered zone pad",
+        "] person #1 crossed door (a_to_b; totals a_to_b 1, b_to_a 0)",
+        "] zone pad: 1 person (was 0)",
+        "] person #1 left zone pad after ",
+        "] person #1 gone (score 0.90)",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in\n{text}");
+    }
+}
