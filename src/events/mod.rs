@@ -117,7 +117,7 @@ pub enum EventKind {
         zone: String,
         /// Objects inside now.
         count: u32,
-        /// Objects inside at the previous occupancy event (0 at start).
+        /// Objects inside just before this change.
         previous: u32,
         /// The configured threshold when events are sent only on passing it.
         threshold: Option<u32>,
@@ -240,6 +240,66 @@ impl CrossingCounts {
         match dir {
             Crossing::AToB => self.a_to_b += 1,
             Crossing::BToA => self.b_to_a += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Event {
+    /// One readable line, for consoles and logs: `[gate t=12.300s] person #4 crossed door (a_to_b)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pts_seconds {
+            Some(t) => write!(f, "[{} t={t:.3}s] ", self.camera)?,
+            None => write!(f, "[{} {}] ", self.camera, self.time)?,
+        }
+        let who = match self.track_id {
+            Some(id) => format!("{} #{id}", self.label),
+            None => self.label.clone(),
+        };
+        match &self.kind {
+            EventKind::Object { change, after, .. } => {
+                let what = match change {
+                    ObjectChange::New => "appeared",
+                    ObjectChange::Update => "updated",
+                    ObjectChange::End => "gone",
+                };
+                write!(f, "{who} {what} (score {:.2}", after.top_score)?;
+                if !after.current_zones.is_empty() {
+                    write!(f, ", in {}", after.current_zones.join(", "))?;
+                }
+                write!(f, ")")
+            }
+            EventKind::ZoneEnter { zone } => write!(f, "{who} entered zone {zone}"),
+            EventKind::ZoneExit {
+                zone,
+                duration_seconds,
+            } => match duration_seconds {
+                Some(d) => write!(f, "{who} left zone {zone} after {d:.1}s"),
+                None => write!(f, "{who} left zone {zone}"),
+            },
+            EventKind::LineCrossed {
+                line,
+                direction,
+                counts,
+            } => write!(
+                f,
+                "{who} crossed {line} ({}; totals a_to_b {}, b_to_a {})",
+                direction.name(),
+                counts.a_to_b,
+                counts.b_to_a
+            ),
+            EventKind::Loitering {
+                zone,
+                duration_seconds,
+            } => write!(
+                f,
+                "{who} loitering in zone {zone} for {duration_seconds:.1}s"
+            ),
+            EventKind::Occupancy {
+                zone,
+                count,
+                previous,
+                ..
+            } => write!(f, "zone {zone}: {count} {who} (was {previous})"),
         }
     }
 }
