@@ -19,12 +19,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if pipeline.cameras.len() == 1 { "" } else { "s" }
     );
     for c in &pipeline.cameras {
+        let queue = match c.queue {
+            lookout::capture::QueuePolicy::Latest => "latest",
+            lookout::capture::QueuePolicy::Block => "block",
+        };
         println!(
-            "  {}: {} (queue {:?})",
+            "  camera {}: {} (queue: {queue})",
             c.name,
-            c.source.redacted(),
-            c.queue
+            c.source.redacted()
         );
+    }
+    for s in &pipeline.sinks {
+        println!("  sink {}: {}", s.name, s.kind.describe());
     }
     Ok(ExitCode::SUCCESS)
 }

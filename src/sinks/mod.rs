@@ -75,6 +75,30 @@ pub enum SinkKind {
 }
 
 impl SinkKind {
+    /// Where this sink sends events, for people (no secrets).
+    pub fn describe(&self) -> String {
+        match self {
+            SinkKind::Stdout { .. } => "standard output".into(),
+            SinkKind::File { path, .. } => format!("file {}", path.display()),
+            SinkKind::Webhook { url, secret, .. } => format!(
+                "webhook POST {}{}",
+                crate::capture::source::redact_userinfo(url),
+                if secret.is_some() {
+                    " (signed)"
+                } else {
+                    " (unsigned)"
+                }
+            ),
+            SinkKind::Mqtt { settings, .. } => format!(
+                "mqtt {}:{} prefix {}{}",
+                settings.host,
+                settings.port,
+                settings.topic_prefix,
+                if settings.tls.is_some() { " (TLS)" } else { "" }
+            ),
+        }
+    }
+
     /// Whether events leave the device through this sink.
     pub fn is_network(&self) -> bool {
         matches!(self, SinkKind::Webhook { .. } | SinkKind::Mqtt { .. })
