@@ -315,35 +315,32 @@ fn assert_exit_2(args: &[&str], needles: &[&str]) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// Runs `detect` with the manifest at `manifest` on astronaut.png and expects exit 2 with `needles`.
+fn assert_model_rejected(manifest: &Path, needles: &[&str]) {
+    let m = manifest.to_str().unwrap();
+    let args = [
+        "detect",
+        "--model",
+        m,
+        "--backend",
+        "opencv",
+        "pipelines/footage/astronaut.png",
+    ];
+    assert_exit_2(&args, needles);
+}
+
 #[test]
 fn corrupt_model_exits_2_with_a_clear_message() {
     let real = std::fs::read(repo().join("models/centerface.onnx")).unwrap();
     // Truncated in the middle of the weights, checksum updated so only the content is wrong.
     let (_d, manifest) = scratch_model(&real[..real.len() / 2], None);
-    assert_exit_2(
-        &[
-            "detect",
-            "--model",
-            manifest.to_str().unwrap(),
-            "--backend",
-            "opencv",
-            "pipelines/footage/astronaut.png",
-        ],
+    assert_model_rejected(
+        &manifest,
         &["opencv backend cannot load", "centerface.onnx"],
     );
     // Not protobuf at all.
     let (_d, manifest) = scratch_model(b"this is not an onnx model", None);
-    assert_exit_2(
-        &[
-            "detect",
-            "--model",
-            manifest.to_str().unwrap(),
-            "--backend",
-            "opencv",
-            "pipelines/footage/astronaut.png",
-        ],
-        &["opencv backend cannot load"],
-    );
+    assert_model_rejected(&manifest, &["opencv backend cannot load"]);
 }
 
 #[test]
@@ -351,39 +348,18 @@ fn wrong_sha256_exits_2_naming_both_digests() {
     let real = std::fs::read(repo().join("models/centerface.onnx")).unwrap();
     let wrong = "ab".repeat(32);
     let (_d, manifest) = scratch_model(&real, Some(&wrong));
-    assert_exit_2(
-        &[
-            "detect",
-            "--model",
-            manifest.to_str().unwrap(),
-            "--backend",
-            "opencv",
-            "pipelines/footage/astronaut.png",
-        ],
-        &[
-            "sha256 mismatch",
-            &wrong,
-            "9052795860132eaf5845666fbec63a15bf3674c97b7812690fefe4fb57bce6ec",
-        ],
-    );
+    let actual = "9052795860132eaf5845666fbec63a15bf3674c97b7812690fefe4fb57bce6ec";
+    assert_model_rejected(&manifest, &["sha256 mismatch", &wrong, actual]);
 }
 
 #[test]
 fn bad_inputs_exit_2() {
-    let args = |input: &str| {
-        vec![
-            "detect".to_string(),
-            "--model".into(),
-            "models/centerface.yaml".into(),
-            "--backend".into(),
-            "opencv".into(),
-            input.to_string(),
-        ]
-    };
     let run = |input: &str, needles: &[&str]| {
-        let a = args(input);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        assert_exit_2(&a, needles);
+        let m = "models/centerface.yaml";
+        assert_exit_2(
+            &["detect", "--model", m, "--backend", "opencv", input],
+            needles,
+        );
     };
     run("pipelines/footage/nope.png", &["nope.png: no such file"]);
     let dir = tempfile::tempdir().unwrap();

@@ -113,6 +113,14 @@ enum Prepared {
 impl Decoder {
     /// Prepares `spec` for a model of the given geometry (reads anchor files, computes grids).
     pub fn new(spec: &DecoderSpec, geometry: ModelGeometry) -> Result<Self, DetectError> {
+        if geometry.classes == 0 || geometry.width == 0 || geometry.height == 0 {
+            return Err(DetectError::Spec {
+                decoder: spec.kind(),
+                message: format!(
+                    "needs at least one label and a positive input size, got {geometry:?}"
+                ),
+            });
+        }
         let kind = match spec {
             DecoderSpec::Centerface(s) => Prepared::CenterFace(s.clone()),
             DecoderSpec::Nanodet(s) => {

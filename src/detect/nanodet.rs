@@ -61,6 +61,7 @@ pub fn decode(
     outputs: &[NamedTensor],
     threshold: f32,
 ) -> Result<Vec<Candidate>, DetectError> {
+    check(spec, g)?;
     let bins = spec.reg_max + 1;
     let mut out = Vec::new();
     let mut probs = vec![0.0f32; bins];

@@ -112,6 +112,12 @@ impl Ssd {
         };
         let offset = usize::from(self.spec.background_class);
         let columns = g.classes + offset;
+        if g.classes == 0 {
+            return Err(DetectError::Spec {
+                decoder: NAME,
+                message: "the manifest has no labels".into(),
+            });
+        }
         let (scores, _) = shaped(NAME, outputs, &self.spec.scores, &[n, Some(columns)])?;
         let [sy, sx, sh, sw] = self.spec.scale_factors;
         let (w_in, h_in) = (g.width as f32, g.height as f32);

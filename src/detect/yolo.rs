@@ -103,6 +103,15 @@ fn rows_5c<'a>(
     Ok(t.data.chunks_exact(width))
 }
 
+/// Best class and objectness x class score of a `[5+C]` row, when it reaches `threshold`.
+fn objectness_score(r: &[f32], classes: usize, threshold: f32) -> Option<(u32, f32)> {
+    if r[4] < threshold || r[4].is_nan() {
+        return None; // objectness bounds the score from above
+    }
+    let (class_id, score) = best(classes, r[4], |c| r[5 + c]);
+    (score >= threshold).then_some((class_id, score))
+}
+
 /// YOLOv5/v7: `[1, N, 5+C]` with boxes already in input pixels.
 pub fn decode_v5(
     spec: &YoloSpec,
@@ -112,13 +121,9 @@ pub fn decode_v5(
 ) -> Result<Vec<Candidate>, DetectError> {
     let mut out = Vec::new();
     for r in rows_5c("yolov5", &spec.output, g, outputs, None)? {
-        if r[4] < threshold {
-            continue; // objectness bounds the score from above
-        }
-        let (class_id, score) = best(g.classes, r[4], |c| r[5 + c]);
-        if score < threshold || score.is_nan() {
+        let Some((class_id, score)) = objectness_score(r, g.classes, threshold) else {
             continue;
-        }
+        };
         out.push(Candidate {
             class_id,
             score,
@@ -175,13 +180,9 @@ impl Yolox {
         )?;
         let mut out = Vec::new();
         for (r, &[gx, gy, s]) in rows.zip(&self.cells) {
-            if r[4] < threshold {
+            let Some((class_id, score)) = objectness_score(r, g.classes, threshold) else {
                 continue;
-            }
-            let (class_id, score) = best(g.classes, r[4], |c| r[5 + c]);
-            if score < threshold || score.is_nan() {
-                continue;
-            }
+            };
             out.push(Candidate {
                 class_id,
                 score,
