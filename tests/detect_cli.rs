@@ -100,6 +100,11 @@ fn assert_one_face(pic: &Value, inside: usize) {
 fn centerface_finds_the_astronaut_with_landmarks() {
     let pics = detect("centerface", &[], "pipelines/footage/astronaut.png");
     assert_eq!(pics.len(), 1);
+    assert_eq!(pics[0]["input"], "pipelines/footage/astronaut.png");
+    assert!(
+        pics[0].get("frame").is_none(),
+        "pictures have no frame index"
+    );
     assert_eq!(
         (pics[0]["width"].as_u64(), pics[0]["height"].as_u64()),
         (Some(512), Some(512))
@@ -341,6 +346,19 @@ fn corrupt_model_exits_2_with_a_clear_message() {
     // Not protobuf at all.
     let (_d, manifest) = scratch_model(b"this is not an onnx model", None);
     assert_model_rejected(&manifest, &["opencv backend cannot load"]);
+}
+
+#[test]
+fn model_that_does_not_match_its_manifest_exits_2() {
+    let real = std::fs::read(repo().join("models/centerface.onnx")).unwrap();
+    let (d, manifest) = scratch_model(&real, None);
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("name: input.1", "name: images")).unwrap();
+    assert_model_rejected(&manifest, &["the manifest names input `images`", "input.1"]);
+    // Right input, wrong output names: the decoder lists what the model has.
+    std::fs::write(&manifest, text.replace("heatmap: \"537\"", "heatmap: hm")).unwrap();
+    assert_model_rejected(&manifest, &["no output `hm`", "`537`"]);
+    drop(d);
 }
 
 #[test]

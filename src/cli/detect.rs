@@ -320,6 +320,9 @@ mod video {
             .set_state(gst::State::Playing)
             .map_err(|e| not_video(e.to_string()))?;
         let bus = run.0.bus().context("pipeline without a bus")?;
+        // A spinner on stderr when it is a terminal (indicatif hides it otherwise).
+        let progress = indicatif::ProgressBar::new_spinner();
+        progress.set_message(format!("{}: decoding", path.display()));
         let mut index = 0u64;
         loop {
             if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
@@ -336,6 +339,10 @@ mod video {
             };
             let i = index;
             index += 1;
+            if i.is_multiple_of(25) {
+                progress.set_message(format!("{}: frame {i}", path.display()));
+                progress.tick();
+            }
             if !i.is_multiple_of(every) {
                 continue;
             }
@@ -354,8 +361,9 @@ mod video {
                 },
                 data: map.as_slice(),
             };
-            f(i, image)?;
+            progress.suspend(|| f(i, image))?;
         }
+        progress.finish_and_clear();
         if index == 0 {
             return Err(not_video("no video frames".into()).into());
         }

@@ -204,3 +204,81 @@ impl PostProcess {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infer::preprocess::{ChannelOrder, InputLayout, Preprocess, Resize};
+
+    fn cand(class_id: u32, score: f32, bbox: [f32; 4]) -> Candidate {
+        Candidate {
+            class_id,
+            score,
+            bbox,
+            landmarks: vec![[bbox[0], bbox[1]]],
+        }
+    }
+
+    fn post(keep: Option<Vec<u32>>) -> PostProcess {
+        PostProcess {
+            score_threshold: 0.5,
+            nms_iou: 0.5,
+            keep,
+            max_detections: 10,
+            labels: vec![Arc::from("person"), Arc::from("car")],
+        }
+    }
+
+    /// A 416x416 letterbox of an 832x416 frame: scale 0.5, 104 pixels of padding top and bottom.
+    fn transform() -> BoxTransform {
+        let pre = Preprocess {
+            width: 416,
+            height: 416,
+            resize: Resize::Letterbox,
+            channel_order: ChannelOrder::Rgb,
+            layout: InputLayout::Nchw,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            pad_value: 0.0,
+        };
+        BoxTransform::for_frame(&pre, 832, 416)
+    }
+
+    #[test]
+    fn finish_maps_boxes_and_landmarks_to_the_frame_and_labels_them() {
+        let d = post(None).finish(vec![cand(1, 0.9, [10.0, 114.0, 30.0, 154.0])], &transform());
+        assert_eq!(d.len(), 1);
+        assert_eq!(&*d[0].label, "car");
+        assert_eq!(d[0].bbox, [20.0, 20.0, 60.0, 100.0]);
+        assert_eq!(d[0].landmarks, vec![[20.0, 20.0]]);
+    }
+
+    #[test]
+    fn finish_keeps_only_the_listed_classes() {
+        let cands = vec![
+            cand(0, 0.9, [0.0, 104.0, 10.0, 120.0]),
+            cand(1, 0.8, [50.0, 104.0, 60.0, 120.0]),
+        ];
+        let all = post(None).finish(cands.clone(), &transform());
+        assert_eq!(all.len(), 2);
+        let people = post(Some(vec![0])).finish(cands, &transform());
+        assert_eq!(people.len(), 1);
+        assert_eq!(&*people[0].label, "person");
+    }
+
+    #[test]
+    fn decoder_needs_labels() {
+        let spec = DecoderSpec::Yolov8(YoloSpec {
+            output: "output0".into(),
+        });
+        let g = ModelGeometry {
+            width: 640,
+            height: 640,
+            classes: 0,
+        };
+        assert!(matches!(
+            Decoder::new(&spec, g),
+            Err(DetectError::Spec { .. })
+        ));
+    }
+}

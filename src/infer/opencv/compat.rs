@@ -110,6 +110,8 @@ fn text(b: &[u8]) -> String {
 const MODEL_GRAPH: u32 = 7;
 const GRAPH_NODE: u32 = 1;
 const GRAPH_INITIALIZER: u32 = 5;
+const GRAPH_INPUT: u32 = 11;
+const VALUE_INFO_NAME: u32 = 1;
 const NODE_INPUT: u32 = 1;
 const NODE_OP_TYPE: u32 = 4;
 const NODE_ATTRIBUTE: u32 = 5;
@@ -261,11 +263,22 @@ fn rewrite_node(
     Ok(Some(out))
 }
 
-/// The model with constant-input `Split` and `Clip` nodes in their attribute form, and how many
-/// nodes were rewritten. Other bytes are kept as they are.
-pub fn for_opencv_4_6(model: &[u8]) -> Result<(Vec<u8>, usize), CompatError> {
+/// A model ready for OpenCV: its bytes after the rewrite, and what was learnt on the way.
+#[derive(Debug, Clone)]
+pub struct ForOpenCv {
+    /// The model with constant-input `Split` and `Clip` nodes in their attribute form.
+    pub bytes: Vec<u8>,
+    /// How many nodes were rewritten.
+    pub rewritten: usize,
+    /// Names of the graph inputs that are not initializers: what the model must be fed.
+    pub inputs: Vec<String>,
+}
+
+/// Rewrites the model for OpenCV 4.6 (see the module docs); all other bytes are kept as they are.
+pub fn for_opencv_4_6(model: &[u8]) -> Result<ForOpenCv, CompatError> {
     let top = fields(model)?;
     let mut rewritten = 0;
+    let mut inputs = Vec::new();
     let mut out = Vec::with_capacity(model.len() + 1024);
     for (f, v) in top {
         let (MODEL_GRAPH, Wire::Bytes(graph)) = (f, v) else {
@@ -274,13 +287,28 @@ pub fn for_opencv_4_6(model: &[u8]) -> Result<(Vec<u8>, usize), CompatError> {
         };
         let parts = fields(graph)?;
         let mut consts = HashMap::new();
+        let mut init_names = Vec::new();
         for (gf, gv) in &parts {
-            if let (&GRAPH_INITIALIZER, Wire::Bytes(t)) = (gf, gv)
-                && let Some((name, c)) = constant(t)?
-            {
-                consts.insert(name, c);
+            match (gf, gv) {
+                (&GRAPH_INITIALIZER, Wire::Bytes(t)) => {
+                    if let Some((name, c)) = constant(t)? {
+                        consts.insert(name, c);
+                    }
+                    init_names.extend(fields(t)?.into_iter().find_map(|(f, v)| match (f, v) {
+                        (TENSOR_NAME, Wire::Bytes(b)) => Some(text(b)),
+                        _ => None,
+                    }));
+                }
+                (&GRAPH_INPUT, Wire::Bytes(vi)) => {
+                    inputs.extend(fields(vi)?.into_iter().find_map(|(f, v)| match (f, v) {
+                        (VALUE_INFO_NAME, Wire::Bytes(b)) => Some(text(b)),
+                        _ => None,
+                    }));
+                }
+                _ => {}
             }
         }
+        inputs.retain(|i| !init_names.contains(i));
         let mut g = Vec::with_capacity(graph.len() + 1024);
         for (gf, gv) in parts {
             match (gf, gv) {
@@ -296,7 +324,11 @@ pub fn for_opencv_4_6(model: &[u8]) -> Result<(Vec<u8>, usize), CompatError> {
         }
         put(&mut out, MODEL_GRAPH, Wire::Bytes(&g));
     }
-    Ok((out, rewritten))
+    Ok(ForOpenCv {
+        bytes: out,
+        rewritten,
+        inputs,
+    })
 }
 
 #[cfg(test)]
@@ -359,9 +391,9 @@ mod tests {
             &[node("Split", &["x", "sizes"])],
             &[tensor("sizes", DTYPE_INT64, &sizes)],
         );
-        let (out, n) = for_opencv_4_6(&m).unwrap();
-        assert_eq!(n, 1);
-        let f = first_node(&out);
+        let r = for_opencv_4_6(&m).unwrap();
+        assert_eq!(r.rewritten, 1);
+        let f = first_node(&r.bytes);
         assert_eq!(f.iter().filter(|(k, _)| *k == NODE_INPUT).count(), 1);
         let attr = f.iter().find(|(k, _)| *k == NODE_ATTRIBUTE).unwrap();
         let a = fields(&attr.1).unwrap();
@@ -381,9 +413,9 @@ mod tests {
                 tensor("hi", DTYPE_FLOAT, &6f32.to_le_bytes()),
             ],
         );
-        let (out, n) = for_opencv_4_6(&m).unwrap();
-        assert_eq!(n, 1);
-        let f = first_node(&out);
+        let r = for_opencv_4_6(&m).unwrap();
+        assert_eq!(r.rewritten, 1);
+        let f = first_node(&r.bytes);
         assert_eq!(f.iter().filter(|(k, _)| *k == NODE_INPUT).count(), 1);
         assert_eq!(f.iter().filter(|(k, _)| *k == NODE_ATTRIBUTE).count(), 2);
     }
@@ -394,8 +426,8 @@ mod tests {
             &[node("Clip", &["x", "computed", ""]), node("Relu", &["x"])],
             &[],
         );
-        let (out, n) = for_opencv_4_6(&m).unwrap();
-        assert_eq!((n, out), (0, m));
+        let r = for_opencv_4_6(&m).unwrap();
+        assert_eq!((r.rewritten, r.bytes), (0, m));
     }
 
     #[test]
@@ -412,15 +444,20 @@ mod tests {
     #[test]
     fn shipped_models_get_exactly_the_expected_rewrites() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-        for (file, want) in [
-            ("nanodet-g-416.onnx", 3),
-            ("ssdlite-mobilenetv2-person-300.onnx", 59),
-            ("centerface.onnx", 0),
-            ("blazeface-short-range-128.onnx", 0),
+        for (file, want, input) in [
+            ("nanodet-g-416.onnx", 3, "input_1:0"),
+            (
+                "ssdlite-mobilenetv2-person-300.onnx",
+                59,
+                "Preprocessor/sub:0",
+            ),
+            ("centerface.onnx", 0, "input.1"),
+            ("blazeface-short-range-128.onnx", 0, "input"),
         ] {
             let bytes = std::fs::read(dir.join(file)).unwrap();
-            let (_, n) = for_opencv_4_6(&bytes).unwrap();
-            assert_eq!(n, want, "{file}");
+            let r = for_opencv_4_6(&bytes).unwrap();
+            assert_eq!(r.rewritten, want, "{file}");
+            assert_eq!(r.inputs, vec![input.to_string()], "{file}");
         }
     }
 }

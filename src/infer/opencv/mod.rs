@@ -26,31 +26,29 @@ pub struct OpenCvBackend {
 impl OpenCvBackend {
     /// Loads the manifest's ONNX bytes (already checksum-verified) into OpenCV.
     pub fn new(manifest: &ModelManifest) -> Result<Self, InferError> {
-        let load = |e: opencv::Error| InferError::ModelLoad {
+        let fail = |message: String| InferError::ModelLoad {
             backend: BACKEND,
             model: manifest.model_path.display().to_string(),
-            message: e.message,
+            message,
         };
-        let (bytes, rewritten) =
-            compat::for_opencv_4_6(&manifest.onnx).map_err(|e| InferError::ModelLoad {
-                backend: BACKEND,
-                model: manifest.model_path.display().to_string(),
-                message: e.to_string(),
-            })?;
-        if rewritten > 0 {
+        let load = |e: opencv::Error| fail(e.message);
+        let model = compat::for_opencv_4_6(&manifest.onnx).map_err(|e| fail(e.to_string()))?;
+        if !model.inputs.contains(&manifest.input.name) {
+            return Err(fail(format!(
+                "the manifest names input `{}`, the model's inputs are {:?}",
+                manifest.input.name, model.inputs
+            )));
+        }
+        if model.rewritten > 0 {
             tracing::debug!(
-                rewritten,
+                rewritten = model.rewritten,
                 "Split/Clip nodes moved to their attribute form for OpenCV 4.6"
             );
         }
-        let buffer = Vector::<u8>::from_slice(&bytes);
+        let buffer = Vector::<u8>::from_slice(&model.bytes);
         let mut net = dnn::read_net_from_onnx_buffer(&buffer).map_err(load)?;
         if net.empty().map_err(load)? {
-            return Err(InferError::ModelLoad {
-                backend: BACKEND,
-                model: manifest.model_path.display().to_string(),
-                message: "OpenCV read an empty network".into(),
-            });
+            return Err(fail("OpenCV read an empty network".into()));
         }
         net.set_preferable_backend(dnn::DNN_BACKEND_OPENCV)
             .map_err(load)?;
