@@ -44,21 +44,24 @@ fn detect(model: &str, extra: &[&str], input: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A JSON `[x1, y1, x2, y2]`.
+fn bbox(v: &Value) -> [f64; 4] {
+    let b: Vec<f64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    [b[0], b[1], b[2], b[3]]
+}
+
 fn boxes(pic: &Value, label: &str) -> Vec<[f64; 4]> {
     pic["detections"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|d| d["label"] == label)
-        .map(|d| {
-            let b: Vec<f64> = d["box"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
-            [b[0], b[1], b[2], b[3]]
-        })
+        .map(|d| bbox(&d["box"]))
         .collect()
 }
 
@@ -76,12 +79,7 @@ fn assert_one_face(pic: &Value, inside: usize) {
     assert_eq!(dets.len(), 1, "want exactly one face: {pic}");
     let d = &dets[0];
     assert_eq!(d["label"], "face");
-    let b: Vec<f64> = d["box"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let b = bbox(&d["box"]);
     let (w, h) = (
         pic["width"].as_f64().unwrap(),
         pic["height"].as_f64().unwrap(),
@@ -163,12 +161,6 @@ fn hand_labels() -> Vec<(String, Vec<String>, [f64; 4])> {
         .unwrap()
         .iter()
         .map(|o| {
-            let b: Vec<f64> = o["box"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect();
             let mut also: Vec<String> = o["also"]
                 .as_array()
                 .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
@@ -177,7 +169,7 @@ fn hand_labels() -> Vec<(String, Vec<String>, [f64; 4])> {
             (
                 o["label"].as_str().unwrap().to_string(),
                 also,
-                [b[0], b[1], b[2], b[3]],
+                bbox(&o["box"]),
             )
         })
         .collect()
