@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand.
 
+mod detect;
 mod run;
 mod schema;
 mod validate;
@@ -27,6 +28,8 @@ enum Command {
     Validate(validate::Args),
     /// Print the JSON Schema of pipeline files (for editors), or with --events of events.
     Schema(schema::Args),
+    /// Run a detector on pictures or video files and print (or draw) what it finds.
+    Detect(detect::Args),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -41,6 +44,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Detect(a) => detect::run(a),
     };
     match result {
         Ok(code) => code,
