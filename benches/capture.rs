@@ -36,6 +36,7 @@ fn capture(c: &mut Criterion) {
             let opts = RunOptions {
                 stop: Arc::new(AtomicBool::new(false)),
                 on_listening: None,
+                on_started: None,
             };
             let mut n = 0u64;
             let mut consumer = |_f: lookout::capture::Frame| n += 1;

@@ -15,6 +15,7 @@ fn opts() -> RunOptions {
     RunOptions {
         stop: Arc::new(AtomicBool::new(false)),
         on_listening: None,
+        on_started: None,
     }
 }
 

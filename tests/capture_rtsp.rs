@@ -141,6 +141,7 @@ fn rtsp_camera_reconnects_after_server_restart_without_disturbing_a_file_camera(
                 RunOptions {
                     stop,
                     on_listening: None,
+                    on_started: None,
                 },
                 &mut consumer,
             )
@@ -220,6 +221,7 @@ fn unreachable_rtsp_camera_backs_off_and_counts_attempts() {
                 RunOptions {
                     stop,
                     on_listening: None,
+                    on_started: None,
                 },
                 &mut consumer,
             )

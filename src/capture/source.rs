@@ -45,6 +45,14 @@ pub struct CameraConfig {
     /// Reconnect backoff for live sources.
     #[serde(default)]
     pub reconnect: ReconnectConfig,
+    /// Object detection on this camera (which model, how often); none when absent.
+    pub detect: Option<crate::schedule::DetectConfig>,
+    /// Multi-object tracker settings.
+    #[serde(default)]
+    pub tracker: crate::track::TrackerConfig,
+    /// Zones, lines, loitering, occupancy, filters and masks.
+    #[serde(default)]
+    pub rules: crate::rules::RulesConfig,
 }
 
 fn default_format() -> PixelFormat {
@@ -336,6 +344,18 @@ pub struct Camera {
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     pub stall_timeout: Duration,
+    /// Detection: the model's name and the rate (`None` = every frame).
+    pub detect: Option<CameraDetect>,
+    pub tracker: crate::track::TrackerConfig,
+    pub rules: crate::rules::RulesConfig,
+}
+
+/// Which model a camera runs, and how often.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraDetect {
+    pub model: String,
+    /// Detections per second of media time; `None` runs every frame.
+    pub fps: Option<f64>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand.
 
 mod detect;
+mod progress;
 mod run;
 mod schema;
 mod validate;

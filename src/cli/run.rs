@@ -2,13 +2,17 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use lookout::capture::CameraState;
 use lookout::metrics::Metrics;
+use lookout::runtime::analytics::{self, Analyzer};
 use lookout::runtime::{self, RunOptions};
+use lookout::sinks::{SinkContext, SinkFilter, SinkKind, SinkSpec, Sinks};
+
+use super::progress::Progress;
 
 /// Arguments of `lookout run`.
 #[derive(clap::Args)]
@@ -18,6 +22,9 @@ pub struct Args {
     /// Also write the end-of-run summary as JSON to this path.
     #[arg(long, value_name = "PATH")]
     summary: Option<PathBuf>,
+    /// No progress bar for file sources.
+    #[arg(long)]
+    no_progress: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -25,12 +32,53 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
     let stop = Arc::new(AtomicBool::new(false));
     runtime::stop_on_signals(Arc::clone(&stop)).context("cannot install signal handlers")?;
+
+    let mut specs = pipeline.sinks.clone();
+    let detects = pipeline.cameras.iter().any(|c| c.detect.is_some());
+    if specs.is_empty() && detects {
+        // Events should go somewhere a person sees them.
+        specs.push(SinkSpec {
+            name: "stdout".into(),
+            filter: SinkFilter::default(),
+            kind: SinkKind::Stdout {
+                format: Default::default(),
+            },
+        });
+    }
+    let ctx = SinkContext {
+        state_dir: pipeline.state_dir.clone(),
+        metrics: Arc::clone(&metrics),
+        catalog: analytics::catalog(&pipeline),
+    };
+    let sinks = Sinks::start(specs, &ctx)?;
+    let mut analyzer = Analyzer::new(&pipeline, Arc::clone(&metrics), sinks)?;
+
+    let progress: Arc<Mutex<Option<Progress>>> = Arc::default();
+    let on_started = (!args.no_progress).then(|| {
+        let (slot, metrics) = (Arc::clone(&progress), Arc::clone(&metrics));
+        let live: Vec<bool> = pipeline
+            .cameras
+            .iter()
+            .map(|c| c.source.is_live())
+            .collect();
+        Box::new(move |cams: Vec<(String, lookout::capture::StateCell)>| {
+            if let Ok(mut p) = slot.lock() {
+                *p = Some(Progress::start(cams, live, metrics));
+            }
+        }) as Box<dyn FnOnce(_) + Send>
+    });
     let opts = RunOptions {
         stop,
         on_listening: None,
+        on_started,
     };
-    let mut consumer = |_frame: lookout::capture::Frame| {};
-    let summary = runtime::run(&pipeline, metrics, opts, &mut consumer)?;
+    let mut summary = runtime::run(&pipeline, metrics, opts, &mut analyzer)?;
+    drop(progress.lock().ok().and_then(|mut p| p.take()));
+    if detects {
+        summary.analytics = Some(analyzer.finish());
+    } else {
+        analyzer.finish();
+    }
     print!("{summary}");
     if let Some(path) = &args.summary {
         let json = serde_json::to_string_pretty(&summary)?;

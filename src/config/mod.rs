@@ -2,6 +2,7 @@
 
 pub mod env;
 pub mod error;
+pub mod models;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +23,9 @@ pub use error::ConfigError;
 pub struct PipelineFile {
     /// The cameras to read; each runs independently.
     pub cameras: Vec<CameraConfig>,
+    /// Detectors by name; cameras refer to them in `detect: {model: <name>}`.
+    #[serde(default)]
+    pub models: std::collections::BTreeMap<String, models::ModelConfig>,
     /// Where events go; each sink has its own queue (and, for network sinks, a durable outbox).
     #[serde(default)]
     pub sinks: Vec<crate::sinks::SinkConfig>,
@@ -41,6 +45,8 @@ pub struct Pipeline {
     pub cameras: Vec<Camera>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` when disabled.
     pub metrics_listen: Option<SocketAddr>,
+    /// Detectors by name, manifests loaded and checked.
+    pub models: std::collections::BTreeMap<String, models::ModelSpec>,
     pub sinks: Vec<crate::sinks::SinkSpec>,
     /// Folder for durable state (outboxes).
     pub state_dir: PathBuf,
@@ -129,6 +135,7 @@ fn validate(
             "`cameras` is empty: a pipeline needs at least one camera",
         ));
     }
+    let models = models::validate(file.models, path, &base)?;
     let mut seen: HashMap<&str, u64> = HashMap::new();
     let mut cameras = Vec::with_capacity(file.cameras.len());
     for c in &file.cameras {
@@ -174,6 +181,53 @@ fn validate(
         } else {
             QueuePolicy::Block
         });
+        let detect = match &c.detect {
+            None => None,
+            Some(d) => {
+                let Some(model) = models.get(&d.model.value) else {
+                    let names: Vec<&str> = models.keys().map(String::as_str).collect();
+                    let mut msg = if names.is_empty() {
+                        format!(
+                            "model `{}` is not defined: add it under `models:`",
+                            d.model.value
+                        )
+                    } else {
+                        format!(
+                            "model `{}` is not in `models:` ({})",
+                            d.model.value,
+                            names.join(", ")
+                        )
+                    };
+                    if let Some(close) = error::closest(&d.model.value, names.iter().copied()) {
+                        msg.push_str(&format!("; did you mean `{close}`?"));
+                    }
+                    return Err(ConfigError::spanned(path, &d.model, msg));
+                };
+                if let Some(fps) = d.fps
+                    && !(fps > 0.0 && fps <= 1000.0)
+                {
+                    return Err(ConfigError::spanned(
+                        path,
+                        &d.model,
+                        format!("detect fps {fps} must be in 0..1000"),
+                    ));
+                }
+                let labels: Vec<&str> = model.manifest.labels.iter().map(|l| &**l).collect();
+                c.rules.validate(path, Some(&labels))?;
+                Some(crate::capture::source::CameraDetect {
+                    model: d.model.value.clone(),
+                    fps: d.fps.or(source
+                        .is_live()
+                        .then_some(crate::schedule::DEFAULT_LIVE_DETECT_FPS)),
+                })
+            }
+        };
+        if detect.is_none() {
+            c.rules.validate(path, None)?;
+        }
+        c.tracker
+            .check()
+            .map_err(|m| ConfigError::spanned(path, &c.name, format!("`tracker`: {m}")))?;
         cameras.push(Camera {
             name: name.to_string(),
             source,
@@ -188,6 +242,9 @@ fn validate(
             backoff_initial: Duration::from_millis(c.reconnect.initial_ms),
             backoff_max: Duration::from_millis(c.reconnect.max_ms),
             stall_timeout: Duration::from_millis(c.reconnect.stall_timeout_ms),
+            detect,
+            tracker: c.tracker.clone(),
+            rules: c.rules.clone(),
         });
     }
     let metrics_listen = if file.metrics.enabled {
@@ -219,6 +276,7 @@ fn validate(
     Ok(Pipeline {
         path: path.to_path_buf(),
         cameras,
+        models,
         metrics_listen,
         sinks,
         state_dir,

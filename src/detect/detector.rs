@@ -38,6 +38,12 @@ impl Detector {
         self.backend.info()
     }
 
+    /// Raw model outputs for each picture (pre-processing and inference, no decoding), so callers
+    /// can time the stages apart; follow with [`Detector::decode`].
+    pub fn infer(&mut self, images: &[ImageRef<'_>]) -> Result<Vec<InferOutput>, DetectError> {
+        Ok(self.backend.infer(images)?)
+    }
+
     /// Detections for each picture, in that picture's pixels.
     pub fn detect(&mut self, images: &[ImageRef<'_>]) -> Result<Vec<Vec<Detection>>, DetectError> {
         let outputs = self.backend.infer(images)?;

@@ -91,6 +91,24 @@ pub struct Metrics {
     pub egress_events: IntCounterVec,
     /// Bytes of event payload that left the device, per sink.
     pub egress_bytes: IntCounterVec,
+    /// Seconds spent per pipeline stage (`infer`, `decode`, `track`, `rules`, `publish`).
+    pub stage_duration: HistogramVec,
+    /// Seconds from a frame reaching lookout to an event about it being handed to the sinks.
+    pub frame_to_event: HistogramVec,
+    /// Frames run through a detector.
+    pub frames_detected: IntCounterVec,
+    /// Frames not run through a detector because of the camera's detection rate.
+    pub frames_skipped: IntCounterVec,
+    /// Detections kept after decoding, per camera and label.
+    pub detections: IntCounterVec,
+    /// Events produced, per camera and kind.
+    pub events: IntCounterVec,
+    /// Inference calls that failed, per model.
+    pub inference_errors: IntCounterVec,
+    /// Frames per inference call.
+    pub batch_size: HistogramVec,
+    /// Tracks currently alive, per camera.
+    pub tracks_active: IntGaugeVec,
     /// Constant 1 labelled with version, adapter and backend.
     pub build_info: GaugeVec,
 }
@@ -213,6 +231,66 @@ impl Metrics {
                 "lookout_egress_bytes_total",
                 "Bytes of event payload that left the device",
                 &["sink"],
+            ),
+            stage_duration: histogram(
+                &registry,
+                "lookout_stage_duration_seconds",
+                "Seconds spent per pipeline stage",
+                &["stage"],
+            ),
+            frame_to_event: histogram(
+                &registry,
+                "lookout_frame_to_event_seconds",
+                "Seconds from a frame reaching lookout to an event about it",
+                &["camera"],
+            ),
+            frames_detected: counter(
+                &registry,
+                "lookout_frames_detected_total",
+                "Frames run through a detector",
+                &["camera"],
+            ),
+            frames_skipped: counter(
+                &registry,
+                "lookout_frames_skipped_total",
+                "Frames skipped by the camera's detection rate",
+                &["camera"],
+            ),
+            detections: counter(
+                &registry,
+                "lookout_detections_total",
+                "Detections after decoding",
+                &["camera", "label"],
+            ),
+            events: counter(
+                &registry,
+                "lookout_events_total",
+                "Events produced",
+                &["camera", "kind"],
+            ),
+            inference_errors: counter(
+                &registry,
+                "lookout_inference_errors_total",
+                "Inference calls that failed",
+                &["model"],
+            ),
+            batch_size: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new("lookout_inference_batch_size", "Frames per inference call")
+                        .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+                    &["model"],
+                )
+                .expect("valid metric");
+                registry
+                    .register(Box::new(h.clone()))
+                    .expect("unique metric");
+                h
+            },
+            tracks_active: gauge(
+                &registry,
+                "lookout_tracks_active",
+                "Tracks currently alive",
+                &["camera"],
             ),
             build_info: {
                 let g = GaugeVec::new(

@@ -1,5 +1,6 @@
 //! Running a pipeline: cameras in, frames consumed, clean shutdown, a summary out.
 
+pub mod analytics;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -28,15 +29,28 @@ pub enum RunError {
     NoCapture,
 }
 
-/// What the caller plugs in to receive frames, one camera queue at a time or all together.
+/// What the caller plugs in to receive frames, on the run's consumer thread.
 pub trait FrameConsumer {
-    /// Called for every frame taken off a queue, on the run's consumer thread.
-    fn frame(&mut self, frame: Frame);
+    /// Whether this frame is worth processing (e.g. the camera's detection rate); refused frames
+    /// are released at once.
+    fn admit(&mut self, _frame: &Frame) -> bool {
+        true
+    }
+
+    /// Most frames to hand over at once.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Processes admitted frames: at most one per camera, each camera's frames in order.
+    fn batch(&mut self, frames: Vec<Frame>);
 }
 
 impl<F: FnMut(Frame)> FrameConsumer for F {
-    fn frame(&mut self, frame: Frame) {
-        self(frame)
+    fn batch(&mut self, frames: Vec<Frame>) {
+        for f in frames {
+            self(f)
+        }
     }
 }
 
@@ -46,6 +60,8 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Called once the metrics endpoint is bound (tests use port 0 and need the real address).
     pub on_listening: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
+    /// Called once every camera has started, with each camera's name and state (progress bars).
+    pub on_started: Option<Box<dyn FnOnce(Vec<(String, crate::capture::StateCell)>) + Send>>,
 }
 
 /// Runs `pipeline` until every source ends or `opts.stop` is set, handing frames to `consumer`.
@@ -95,6 +111,14 @@ pub fn run(
             Err(format!("camera(s) not streaming: {}", waiting.join(", ")))
         }
     });
+    if let Some(cb) = opts.on_started {
+        cb(pipeline
+            .cameras
+            .iter()
+            .zip(&handles)
+            .map(|(c, h)| (c.name.clone(), h.state.clone()))
+            .collect());
+    }
     let _server = match pipeline.metrics_listen {
         Some(addr) => {
             let server = MetricsServer::start(addr, Arc::clone(&metrics), ready)?;
@@ -134,6 +158,7 @@ pub fn run(
         duration_s,
         ended_by: ended_by.to_string(),
         cameras,
+        analytics: None,
     })
 }
 
@@ -149,8 +174,12 @@ pub fn run(
 }
 
 /// Takes frames from every camera's queue as they come, until all queues are closed and drained.
+///
+/// Blocks for the first admitted frame, then fills the batch without waiting from the other
+/// cameras' queues (one frame per camera), so a batch never delays a lone camera.
 fn consume(receivers: &[FrameReceiver], consumer: &mut dyn FrameConsumer) {
     let mut open: Vec<&FrameReceiver> = receivers.iter().collect();
+    let mut start = 0usize;
     while !open.is_empty() {
         let mut sel = crossbeam_channel::Select::new();
         for r in &open {
@@ -158,12 +187,38 @@ fn consume(receivers: &[FrameReceiver], consumer: &mut dyn FrameConsumer) {
         }
         let op = sel.select();
         let i = op.index();
-        match op.recv(open[i].channel()) {
-            Ok(frame) => consumer.frame(open[i].accept(frame)),
+        let frame = match op.recv(open[i].channel()) {
+            Ok(frame) => open[i].accept(frame),
             Err(_) => {
                 open.remove(i);
+                continue;
+            }
+        };
+        if !consumer.admit(&frame) {
+            continue;
+        }
+        let max = consumer.max_batch().max(1);
+        let mut batch = crate::schedule::Batch::new(max);
+        batch.push(frame);
+        // Round-robin over the other cameras so none is favoured when the batch is small.
+        start = (start + 1) % open.len();
+        for k in 0..open.len() {
+            if batch.is_full() {
+                break;
+            }
+            let j = (start + k) % open.len();
+            if j == i || !batch.accepts(open[j].camera()) {
+                continue;
+            }
+            while let Ok(f) = open[j].channel().try_recv() {
+                let f = open[j].accept(f);
+                if consumer.admit(&f) {
+                    batch.push(f);
+                    break;
+                }
             }
         }
+        consumer.batch(batch.take());
     }
 }
 

@@ -39,6 +39,61 @@ pub struct Summary {
     /// Why the run ended: `completed` (all sources ended) or `signal`.
     pub ended_by: String,
     pub cameras: BTreeMap<String, CameraSummary>,
+    /// Detection, tracking and rules, when the pipeline has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<super::analytics::AnalyticsSummary>,
+}
+
+fn write_camera_analytics(
+    f: &mut fmt::Formatter<'_>,
+    a: &super::analytics::CameraAnalyticsSummary,
+    backend: Option<&crate::infer::BackendInfo>,
+) -> fmt::Result {
+    let on = backend
+        .map(|b| format!(" on {} ({})", b.backend, b.device))
+        .unwrap_or_default();
+    writeln!(
+        f,
+        "  detection: model {}{on}: {} frames detected, {} skipped by rate; {} detections, {} tracks",
+        a.model, a.frames_detected, a.frames_skipped, a.detections, a.tracks
+    )?;
+    let c = &a.counters;
+    if !c.objects.is_empty() {
+        let objs: Vec<String> = c.objects.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        writeln!(f, "  objects: {}", objs.join(", "))?;
+    }
+    for (line, per_label) in &c.lines {
+        let parts: Vec<String> = per_label
+            .iter()
+            .map(|(l, n)| format!("{l} a_to_b {} b_to_a {}", n.a_to_b, n.b_to_a))
+            .collect();
+        writeln!(f, "  line {line}: {}", parts.join("; "))?;
+    }
+    for (zone, z) in &c.zones {
+        let visits: Vec<String> = z.visits.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        let max: Vec<String> = z
+            .max_occupancy
+            .iter()
+            .map(|(l, n)| format!("{l} {n}"))
+            .collect();
+        let loiter: Vec<String> = z
+            .loitering
+            .iter()
+            .map(|(l, n)| format!("{l} {n}"))
+            .collect();
+        writeln!(
+            f,
+            "  zone {zone}: visits [{}], most at once [{}], loitering [{}]",
+            visits.join(", "),
+            max.join(", "),
+            loiter.join(", ")
+        )?;
+    }
+    if !c.events.is_empty() {
+        let ev: Vec<String> = c.events.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        writeln!(f, "  events: {}", ev.join(", "))?;
+    }
+    Ok(())
 }
 
 /// Sums a counter vector's series for one camera, grouped by its second label.
@@ -127,6 +182,32 @@ impl fmt::Display for Summary {
             }
             if let Some(e) = &c.last_error {
                 writeln!(f, "  last error: {e}")?;
+            }
+            if let Some(a) = self.analytics.as_ref().and_then(|a| a.cameras.get(name)) {
+                write_camera_analytics(
+                    f,
+                    a,
+                    self.analytics.as_ref().and_then(|x| x.models.get(&a.model)),
+                )?;
+            }
+        }
+        if let Some(a) = &self.analytics {
+            let stages: Vec<String> = ["infer", "decode", "track", "rules", "publish"]
+                .iter()
+                .filter_map(|s| {
+                    a.stages
+                        .get(*s)
+                        .filter(|l| l.count > 0)
+                        .map(|l| format!("{s} {:.2}/{:.2}", l.p50_ms, l.p99_ms))
+                })
+                .collect();
+            writeln!(f, "stage latency ms (p50/p99): {}", stages.join("  "))?;
+            if a.frame_to_event.count > 0 {
+                writeln!(
+                    f,
+                    "frame to event ms (p50/p99): {:.1}/{:.1} over {} events",
+                    a.frame_to_event.p50_ms, a.frame_to_event.p99_ms, a.frame_to_event.count
+                )?;
             }
         }
         Ok(())

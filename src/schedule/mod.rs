@@ -3,7 +3,27 @@
 
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
 use crate::capture::Frame;
+
+/// Detection rate for live sources when the camera does not set one: enough to track people
+/// walking, a fraction of the cost of every frame.
+pub const DEFAULT_LIVE_DETECT_FPS: f64 = 5.0;
+
+/// A camera's `detect:` section.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Name of a model in the pipeline's `models:` section.
+    #[schemars(with = "String")]
+    pub model: Spanned<String>,
+    /// Frames per second to run detection on (media time): every frame of a file by default,
+    /// 5 for live sources.
+    pub fps: Option<f64>,
+}
 
 /// Admits frames at most `fps` times per second of the frame's own clock.
 ///

@@ -1,0 +1,149 @@
+//! The `models:` section: detectors by name, each with its backend, shared by every camera that
+//! names it (one engine per model and GPU, frames of several cameras batched together).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::ConfigError;
+use crate::infer::manifest::ModelManifest;
+use crate::infer::select::BackendKind;
+
+/// Storage precision of the GPU engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats (default).
+    #[default]
+    F32,
+    /// 16-bit float storage, f32 arithmetic: half the memory traffic, slightly less exact.
+    F16,
+}
+
+/// One entry of `models:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The model's manifest (`models/<name>.yaml`), relative to the pipeline file.
+    #[schemars(with = "String")]
+    pub manifest: Spanned<PathBuf>,
+    /// `auto` (a hardware GPU through wgpu when there is one, else OpenCV on the CPU), `wgpu` or
+    /// `opencv`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub backend: BackendKindConfig,
+    /// GPU to use: `high-performance` (default), `low-power`, or part of an adapter's name (see
+    /// `lookout devices`).
+    #[serde(default = "default_adapter")]
+    pub adapter: String,
+    /// GPU storage precision: `f32` (default) or `f16`.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Most frames (of different cameras) per inference call (default 4).
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// Input size `[width, height]` for models with dynamic input (e.g. CenterFace).
+    pub input_size: Option<[u32; 2]>,
+    /// Minimum detection score, replacing the manifest's threshold.
+    pub score_threshold: Option<f32>,
+}
+
+/// `backend:` as written (kept apart from [`BackendKind`] so the schema lists the choices).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKindConfig {
+    #[default]
+    Auto,
+    Wgpu,
+    Opencv,
+}
+
+impl From<BackendKindConfig> for BackendKind {
+    fn from(b: BackendKindConfig) -> Self {
+        match b {
+            BackendKindConfig::Auto => BackendKind::Auto,
+            BackendKindConfig::Wgpu => BackendKind::Wgpu,
+            BackendKindConfig::Opencv => BackendKind::Opencv,
+        }
+    }
+}
+
+fn default_adapter() -> String {
+    "high-performance".into()
+}
+fn default_max_batch() -> usize {
+    4
+}
+
+/// A model after validation: its manifest loaded and checked (sha256 included).
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub name: String,
+    pub manifest: ModelManifest,
+    pub backend: BackendKind,
+    pub adapter: String,
+    pub precision: Precision,
+    pub max_batch: usize,
+}
+
+/// Loads every manifest of the `models:` section.
+pub fn validate(
+    models: BTreeMap<String, ModelConfig>,
+    file: &Path,
+    base: &Path,
+) -> Result<BTreeMap<String, ModelSpec>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, m) in models {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        {
+            return Err(ConfigError::spanned(
+                file,
+                &m.manifest,
+                format!("model name `{name}` must use only letters, digits, `_` and `-`"),
+            ));
+        }
+        let path = base.join(&m.manifest.value);
+        let mut manifest = ModelManifest::load(&path)
+            .map_err(|e| ConfigError::spanned(file, &m.manifest, e.to_string()))?;
+        if let Some([w, h]) = m.input_size {
+            manifest = manifest
+                .with_input_size(w, h)
+                .map_err(|e| ConfigError::spanned(file, &m.manifest, e.to_string()))?;
+        }
+        if let Some(t) = m.score_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(ConfigError::spanned(
+                    file,
+                    &m.manifest,
+                    format!("score_threshold {t} is outside 0..1"),
+                ));
+            }
+            manifest.score_threshold = t;
+        }
+        if !(1..=64).contains(&m.max_batch) {
+            return Err(ConfigError::spanned(
+                file,
+                &m.manifest,
+                format!("max_batch {} is outside 1..=64", m.max_batch),
+            ));
+        }
+        out.insert(
+            name.clone(),
+            ModelSpec {
+                name,
+                manifest,
+                backend: m.backend.into(),
+                adapter: m.adapter,
+                precision: m.precision,
+                max_batch: m.max_batch,
+            },
+        );
+    }
+    Ok(out)
+}
