@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Ok(mut p) = slot.lock() {
                 *p = Some(Progress::start(cams, live, metrics));
             }
-        }) as Box<dyn FnOnce(_) + Send>
+        }) as runtime::OnStarted
     });
     let opts = RunOptions {
         stop,

@@ -61,8 +61,11 @@ pub struct RunOptions {
     /// Called once the metrics endpoint is bound (tests use port 0 and need the real address).
     pub on_listening: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
     /// Called once every camera has started, with each camera's name and state (progress bars).
-    pub on_started: Option<Box<dyn FnOnce(Vec<(String, crate::capture::StateCell)>) + Send>>,
+    pub on_started: Option<OnStarted>,
 }
+
+/// Callback receiving each camera's name and state once the run has started them.
+pub type OnStarted = Box<dyn FnOnce(Vec<(String, crate::capture::StateCell)>) + Send>;
 
 /// Runs `pipeline` until every source ends or `opts.stop` is set, handing frames to `consumer`.
 #[cfg(feature = "capture")]
