@@ -9,7 +9,7 @@ use anyhow::Context;
 use lookout::capture::CameraState;
 use lookout::metrics::Metrics;
 use lookout::runtime::analytics::{self, Analyzer};
-use lookout::runtime::{self, RunOptions};
+use lookout::runtime::{self, RunOptions, summary::SinkSummary};
 use lookout::sinks::{SinkContext, SinkFilter, SinkKind, SinkSpec, Sinks};
 
 use super::progress::Progress;
@@ -50,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         metrics: Arc::clone(&metrics),
         catalog: analytics::catalog(&pipeline),
     };
+    let sink_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let sinks = Sinks::start(specs, &ctx)?;
     let mut analyzer = Analyzer::new(&pipeline, Arc::clone(&metrics), sinks)?;
 
@@ -72,13 +73,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         on_listening: None,
         on_started,
     };
-    let mut summary = runtime::run(&pipeline, metrics, opts, &mut analyzer)?;
+    let mut summary = runtime::run(&pipeline, Arc::clone(&metrics), opts, &mut analyzer)?;
     drop(progress.lock().ok().and_then(|mut p| p.take()));
     if detects {
         summary.analytics = Some(analyzer.finish());
     } else {
         analyzer.finish();
     }
+    summary.sinks = sink_names
+        .iter()
+        .map(|n| (n.clone(), SinkSummary::from_metrics(&metrics, n)))
+        .collect();
     print!("{summary}");
     if let Some(path) = &args.summary {
         let json = serde_json::to_string_pretty(&summary)?;

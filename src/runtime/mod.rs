@@ -161,6 +161,7 @@ pub fn run(
         duration_s,
         ended_by: ended_by.to_string(),
         cameras,
+        sinks: BTreeMap::new(),
         analytics: None,
     })
 }

@@ -31,6 +31,38 @@ pub struct CameraSummary {
     pub fps: f64,
 }
 
+/// One sink's totals at the end of a run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SinkSummary {
+    pub delivered: u64,
+    /// Refused by the receiver for good (e.g. HTTP 400).
+    pub rejected: u64,
+    /// Could not be written or stored.
+    pub failed: u64,
+    /// Dropped because the sink's queue or outbox was full.
+    pub dropped: u64,
+    /// Delivery attempts that failed and were retried.
+    pub retries: u64,
+    /// Still in the outbox, to be delivered at the next start.
+    pub pending: u64,
+}
+
+impl SinkSummary {
+    /// Reads a sink's totals from the metrics registry.
+    pub fn from_metrics(m: &Metrics, sink: &str) -> Self {
+        let result = |r: &str| m.sink_deliveries.with_label_values(&[sink, r]).get();
+        Self {
+            delivered: result("delivered"),
+            rejected: result("rejected"),
+            failed: result("failed") + result("outbox_error"),
+            dropped: m.sink_queue_dropped.with_label_values(&[sink]).get()
+                + m.outbox_dropped.with_label_values(&[sink]).get(),
+            retries: m.sink_retries.with_label_values(&[sink]).get(),
+            pending: m.outbox_events.with_label_values(&[sink]).get().max(0) as u64,
+        }
+    }
+}
+
 /// Everything a run reports at its end.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -39,6 +71,9 @@ pub struct Summary {
     /// Why the run ended: `completed` (all sources ended) or `signal`.
     pub ended_by: String,
     pub cameras: BTreeMap<String, CameraSummary>,
+    /// Per sink: what it delivered, retried, and left pending.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sinks: BTreeMap<String, SinkSummary>,
     /// Detection, tracking and rules, when the pipeline has any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analytics: Option<super::analytics::AnalyticsSummary>,
@@ -190,6 +225,13 @@ impl fmt::Display for Summary {
                     self.analytics.as_ref().and_then(|x| x.models.get(&a.model)),
                 )?;
             }
+        }
+        for (name, s) in &self.sinks {
+            writeln!(
+                f,
+                "sink {name}: {} delivered, {} rejected, {} failed, {} dropped, {} retries, {} pending",
+                s.delivered, s.rejected, s.failed, s.dropped, s.retries, s.pending
+            )?;
         }
         if let Some(a) = &self.analytics {
             let stages: Vec<String> = ["infer", "decode", "track", "rules", "publish"]

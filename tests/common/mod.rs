@@ -95,6 +95,7 @@ pub fn read(path: &Path) -> String {
 /// A real mosquitto broker on 127.0.0.1, started by the test; stopped (SIGTERM) on drop.
 pub struct Mosquitto {
     pub port: u16,
+    conf: PathBuf,
     child: Option<std::process::Child>,
     _dir: tempfile::TempDir,
 }
@@ -108,6 +109,19 @@ impl Mosquitto {
     /// Starts mosquitto on `port` (used to restart a stopped broker on the same port).
     pub fn start_on(port: u16) -> Mosquitto {
         Self::start_with(port, "", tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// A broker that saves sessions and queued messages to disk on stop, so that a client with a
+    /// persistent session (clean_session = false) keeps its subscription across [`Self::restart`].
+    pub fn start_persistent() -> Mosquitto {
+        let dir = tempfile::tempdir().expect("temp dir");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let extra = format!(
+            "persistence true\npersistence_location {}/\nautosave_interval 1\n",
+            dir.path().display()
+        );
+        Self::start_with(free_port(), &extra, dir)
     }
 
     /// Starts mosquitto with a plain listener and a TLS listener whose certificate is signed by
@@ -192,47 +206,47 @@ impl Mosquitto {
         );
         let ca = d.join("ca.pem");
         let m = Self::start_with(free_port(), &extra, dir);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "TLS listener did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_port(tls_port);
         (m, tls_port, ca)
     }
 
     fn start_with(port: u16, extra: &str, dir: tempfile::TempDir) -> Mosquitto {
         let conf = dir.path().join("mosquitto.conf");
+        let persistence = if extra.contains("persistence true") {
+            ""
+        } else {
+            "persistence false\n"
+        };
         std::fs::write(
             &conf,
-            format!("per_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlistener {port} 127.0.0.1\n{extra}"),
+            format!("per_listener_settings false\nallow_anonymous true\n{persistence}log_dest stderr\nlog_type error\nlistener {port} 127.0.0.1\n{extra}"),
         )
         .expect("write mosquitto.conf");
+        let mut m = Mosquitto {
+            port,
+            conf,
+            child: None,
+            _dir: dir,
+        };
+        m.restart();
+        m
+    }
+
+    /// (Re)starts the broker with the same configuration and waits for its port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
         let child = Command::new("mosquitto")
             .arg("-c")
-            .arg(&conf)
+            .arg(&self.conf)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("mosquitto is installed (deps.sh)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "mosquitto did not start on port {port}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Mosquitto {
-            port,
-            child: Some(child),
-            _dir: dir,
-        }
+        self.child = Some(child);
+        wait_port(self.port);
     }
 
-    /// Stops the broker and waits until the port is closed.
+    /// Stops the broker (SIGTERM, so a persistent one saves its state) and waits for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill")
@@ -240,6 +254,18 @@ impl Mosquitto {
                 .status();
             let _ = c.wait();
         }
+    }
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+fn wait_port(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -258,9 +284,24 @@ pub struct Subscriber {
 impl Subscriber {
     /// Connects to the broker on `port` and subscribes to `filter` (e.g. `#`).
     pub fn start(port: u16, filter: &str) -> Subscriber {
-        let id = format!("test-sub-{}", fastrand::u32(..));
-        let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        Self::connect(
+            port,
+            filter,
+            &format!("test-sub-{}", fastrand::u32(..)),
+            true,
+        )
+    }
+
+    /// A subscriber with a persistent session (`clean_session = false`) under `client_id`: with a
+    /// persistent broker, messages published while it is away are kept for it.
+    pub fn persistent(port: u16, filter: &str, client_id: &str) -> Subscriber {
+        Self::connect(port, filter, client_id, false)
+    }
+
+    fn connect(port: u16, filter: &str, client_id: &str, clean: bool) -> Subscriber {
+        let mut opts = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
         opts.set_keep_alive(std::time::Duration::from_secs(5));
+        opts.set_clean_session(clean);
         let (client, mut conn) = rumqttc::Client::new(opts, 100);
         client
             .subscribe(filter, rumqttc::QoS::AtLeastOnce)
