@@ -154,7 +154,7 @@ fn mqtt_outage_mid_run_loses_no_event() {
     let mut child = spawn(&path, &summary_path, &[]);
 
     let mut ids = HashSet::new();
-    let mut take = |timeout: Duration, ids: &mut HashSet<String>| {
+    let take = |timeout: Duration, ids: &mut HashSet<String>| {
         while let Ok((_, payload, _)) = sub.rx.recv_timeout(timeout) {
             if let Ok(v) = serde_json::from_slice::<Value>(&payload)
                 && v.get("schema_version").is_some()
