@@ -1,7 +1,11 @@
 //! Inference: ONNX models run as wgpu compute shaders, with an OpenCV DNN CPU fallback.
 
 pub mod backend;
+pub mod gpu;
+pub mod graph;
+pub mod onnx;
 pub mod preprocess;
+pub mod reference;
 pub mod tensor;
 
 pub use backend::{Backend, BackendInfo, InferOutput};
@@ -10,6 +14,31 @@ pub use tensor::{NamedTensor, Tensor};
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
+    /// The file is not a usable ONNX model (bad protobuf, inconsistent tensors, absurd sizes).
+    #[error("bad model: {0}")]
+    BadModel(String),
+    /// The model uses an operator (or a form of one) that lookout cannot run.
+    #[error("unsupported op {op} in node {node:?}: {reason}")]
+    Unsupported {
+        op: String,
+        node: String,
+        reason: String,
+    },
+    /// Shapes do not fit together at a node (after resolving the input size).
+    #[error("shape error at node {node:?} ({op}): {reason}")]
+    Shape {
+        op: String,
+        node: String,
+        reason: String,
+    },
+    /// The caller's input does not fit the model (wrong shape, size, batch).
+    #[error("bad input: {0}")]
+    Input(String),
+    /// The GPU could not be opened or failed while running.
+    #[error("GPU: {0}")]
+    Gpu(String),
+    #[error(transparent)]
+    Preprocess(#[from] preprocess::PreprocessError),
     #[error("{0}")]
     Other(String),
 }
