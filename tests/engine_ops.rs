@@ -1,0 +1,538 @@
+//! Every op of the wgpu backend against the CPU reference executor, on random inputs with odd
+//! sizes, asymmetric pads, strides 1 and 2, kernels 1/3/5, depthwise and grouped convolutions,
+//! batch 2, in f32 and f16 storage.
+
+mod engine_support;
+
+use engine_support::*;
+use lookout::infer::Tensor;
+
+fn conv_model(
+    cin: i64,
+    cout: i64,
+    k: i64,
+    stride: i64,
+    pads: [i64; 4],
+    group: i64,
+    act: Option<&str>,
+) -> Vec<u8> {
+    let w = random((cout * cin / group * k * k) as usize, 7);
+    let b = random(cout as usize, 8);
+    let mut m = ModelBuilder::new(13)
+        .input("x", &[-1, cin, -1, -1])
+        .init("w", &[cout, cin / group, k, k], &w)
+        .init("b", &[cout], &b)
+        .node(
+            "Conv",
+            &["x", "w", "b"],
+            &[if act.is_some() { "c" } else { "y" }],
+            vec![
+                ais("kernel_shape", &[k, k]),
+                ais("strides", &[stride, stride]),
+                ais("pads", &pads),
+                ai("group", group),
+            ],
+        );
+    if let Some(a) = act {
+        m = m.node(a, &["c"], &["y"], vec![]);
+    }
+    m.output("y").bytes()
+}
+
+#[test]
+fn conv_dense_kernels_strides_and_pads() {
+    for (cin, cout, k, s, pads) in [
+        (3, 8, 3, 1, [1, 1, 1, 1]),
+        (13, 6, 1, 1, [0, 0, 0, 0]),
+        (5, 17, 3, 2, [0, 0, 1, 1]),
+        (8, 12, 5, 2, [1, 1, 2, 2]),
+        (4, 33, 3, 1, [2, 0, 1, 2]),
+    ] {
+        let model = conv_model(cin, cout, k, s, pads, 1, None);
+        let x = Tensor::new(
+            vec![2, cin as usize, 7, 5],
+            random(2 * cin as usize * 35, 1),
+        );
+        check_model(
+            &format!("conv {cin}->{cout} k{k} s{s} pads {pads:?}"),
+            &model,
+            &x,
+        );
+    }
+}
+
+fn input(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::new(shape.to_vec(), random(shape.iter().product(), seed))
+}
+
+#[test]
+fn conv_depthwise_and_grouped() {
+    // Depthwise: 13 channels (odd), kernels 3 and 5, strides 1 and 2, TF-style asymmetric pads.
+    for (k, s, pads) in [
+        (3, 1, [1, 1, 1, 1]),
+        (3, 2, [0, 0, 1, 1]),
+        (5, 1, [2, 1, 2, 3]),
+    ] {
+        let model = conv_model(13, 13, k, s, pads, 13, Some("Relu"));
+        check_model(
+            &format!("depthwise k{k} s{s} {pads:?}"),
+            &model,
+            &input(&[2, 13, 9, 7], 2),
+        );
+    }
+    // Grouped (not depthwise): expanded to a dense GEMM.
+    let model = conv_model(6, 9, 3, 1, [1, 1, 1, 1], 3, None);
+    check_model("grouped 6->9 g3", &model, &input(&[1, 6, 7, 5], 3));
+    // Depthwise with a channel multiplier (group = cin, cout = 2 cin).
+    let model = conv_model(4, 8, 3, 2, [1, 1, 1, 1], 4, None);
+    check_model("depthwise multiplier 2", &model, &input(&[1, 4, 7, 5], 4));
+}
+
+#[test]
+fn conv_activations_fuse_into_the_epilogue() {
+    for act in ["Relu", "Sigmoid", "LeakyRelu", "HardSwish", "Tanh"] {
+        let model = conv_model(3, 10, 3, 1, [1, 1, 1, 1], 1, Some(act));
+        check_model(&format!("conv+{act}"), &model, &input(&[1, 3, 6, 5], 5));
+    }
+    // Clip(0, 6) with bounds as inputs (opset 13) and SiLU as Sigmoid + Mul.
+    let w = random(8 * 3 * 9, 9);
+    let model = ModelBuilder::new(13)
+        .input("x", &[1, 3, -1, -1])
+        .init("w", &[8, 3, 3, 3], &w)
+        .init("lo", &[], &[0.0])
+        .init("hi", &[], &[0.5])
+        .node(
+            "Conv",
+            &["x", "w"],
+            &["c"],
+            vec![ais("pads", &[1, 1, 1, 1])],
+        )
+        .node("Clip", &["c", "lo", "hi"], &["clip"], vec![])
+        .node(
+            "Conv",
+            &["x", "w"],
+            &["c2"],
+            vec![ais("pads", &[1, 1, 1, 1])],
+        )
+        .node("Sigmoid", &["c2"], &["s"], vec![])
+        .node("Mul", &["c2", "s"], &["silu"], vec![])
+        .output("clip")
+        .output("silu")
+        .bytes();
+    check_model("conv+clip, conv+silu", &model, &input(&[1, 3, 7, 6], 6));
+}
+
+#[test]
+fn residual_add_fuses_into_conv_and_depthwise() {
+    let w1 = random(8 * 8, 11);
+    let wd = random(8 * 9, 12);
+    let model = ModelBuilder::new(13)
+        .input("x", &[-1, 4, -1, -1])
+        .init("w0", &[8, 4, 1, 1], &random(32, 10))
+        .init("w1", &[8, 8, 1, 1], &w1)
+        .init("wd", &[8, 1, 3, 3], &wd)
+        .node("Conv", &["x", "w0"], &["a"], vec![])
+        .node("Conv", &["a", "w1"], &["b"], vec![])
+        .node("Add", &["a", "b"], &["s"], vec![])
+        .node("Relu", &["s"], &["r"], vec![])
+        .node(
+            "Conv",
+            &["r", "wd"],
+            &["d"],
+            vec![ais("pads", &[1, 1, 1, 1]), ai("group", 8)],
+        )
+        .node("Add", &["d", "r"], &["y"], vec![])
+        .output("y")
+        .bytes();
+    check_model("residual", &model, &input(&[2, 4, 5, 7], 13));
+}
+
+#[test]
+fn conv_transpose() {
+    for (k, s, pads, out_pad, group) in [
+        (2, 2, [0, 0, 0, 0], 0, 1),
+        (3, 2, [1, 1, 1, 1], 1, 1),
+        (4, 2, [1, 1, 1, 1], 0, 2),
+    ] {
+        let (cin, cout) = (6, 4);
+        let w = random(cin * cout / group * k * k, 14);
+        let model = ModelBuilder::new(13)
+            .input("x", &[-1, cin as i64, -1, -1])
+            .init(
+                "w",
+                &[cin as i64, (cout / group) as i64, k as i64, k as i64],
+                &w,
+            )
+            .init("b", &[cout as i64], &random(cout, 15))
+            .node(
+                "ConvTranspose",
+                &["x", "w", "b"],
+                &["y"],
+                vec![
+                    ais("kernel_shape", &[k as i64, k as i64]),
+                    ais("strides", &[s, s]),
+                    ais("pads", &pads),
+                    ais("output_padding", &[out_pad, out_pad]),
+                    ai("group", group as i64),
+                ],
+            )
+            .output("y")
+            .bytes();
+        check_model(
+            &format!("conv_transpose k{k} s{s}"),
+            &model,
+            &input(&[2, cin, 5, 3], 16),
+        );
+    }
+}
+
+#[test]
+fn pooling() {
+    let cases: Vec<(&str, Vec<lookout::infer::onnx::proto::AttributeProto>)> = vec![
+        (
+            "MaxPool",
+            vec![ais("kernel_shape", &[2, 2]), ais("strides", &[2, 2])],
+        ),
+        (
+            "MaxPool",
+            vec![
+                ais("kernel_shape", &[3, 3]),
+                ais("strides", &[2, 2]),
+                ais("pads", &[1, 1, 1, 1]),
+            ],
+        ),
+        (
+            "MaxPool",
+            vec![ais("kernel_shape", &[5, 5]), ais("pads", &[2, 2, 2, 2])],
+        ),
+        (
+            "MaxPool",
+            vec![
+                ais("kernel_shape", &[3, 3]),
+                ais("strides", &[2, 2]),
+                ai("ceil_mode", 1),
+            ],
+        ),
+        (
+            "AveragePool",
+            vec![
+                ais("kernel_shape", &[3, 3]),
+                ais("strides", &[2, 2]),
+                ais("pads", &[1, 0, 1, 1]),
+            ],
+        ),
+        (
+            "AveragePool",
+            vec![
+                ais("kernel_shape", &[3, 3]),
+                ais("pads", &[1, 1, 1, 1]),
+                ai("count_include_pad", 1),
+            ],
+        ),
+        ("GlobalAveragePool", vec![]),
+    ];
+    for (op, attrs) in cases {
+        let model = ModelBuilder::new(13)
+            .input("x", &[-1, 6, -1, -1])
+            .init("w", &[6, 6, 1, 1], &random(36, 17))
+            .node("Conv", &["x", "w"], &["c"], vec![])
+            .node(op, &["c"], &["y"], attrs.clone())
+            .output("y")
+            .bytes();
+        check_model(
+            &format!("{op} {attrs:?}"),
+            &model,
+            &input(&[2, 6, 7, 9], 18),
+        );
+    }
+}
+
+#[test]
+fn resize_modes() {
+    let scales = |name: &str, s: [f32; 4]| (name.to_string(), s);
+    let cases = [
+        (
+            "nearest",
+            "asymmetric",
+            "floor",
+            scales("s", [1.0, 1.0, 2.0, 2.0]),
+        ),
+        (
+            "nearest",
+            "half_pixel",
+            "round_prefer_floor",
+            scales("s", [1.0, 1.0, 1.5, 3.0]),
+        ),
+        (
+            "linear",
+            "half_pixel",
+            "floor",
+            scales("s", [1.0, 1.0, 2.0, 2.0]),
+        ),
+        (
+            "linear",
+            "half_pixel",
+            "floor",
+            scales("s", [1.0, 1.0, 0.5, 0.5]),
+        ),
+        (
+            "linear",
+            "align_corners",
+            "floor",
+            scales("s", [1.0, 1.0, 2.0, 3.0]),
+        ),
+        (
+            "linear",
+            "pytorch_half_pixel",
+            "floor",
+            scales("s", [1.0, 1.0, 2.0, 2.0]),
+        ),
+    ];
+    for (mode, coord, nearest, (_, s)) in cases {
+        let model = ModelBuilder::new(13)
+            .input("x", &[-1, 5, -1, -1])
+            .init("w", &[5, 5, 1, 1], &random(25, 19))
+            .init("scales", &[4], &s)
+            .node("Conv", &["x", "w"], &["c"], vec![])
+            .node(
+                "Resize",
+                &["c", "", "scales"],
+                &["y"],
+                vec![
+                    astr("mode", mode),
+                    astr("coordinate_transformation_mode", coord),
+                    astr("nearest_mode", nearest),
+                ],
+            )
+            .output("y")
+            .bytes();
+        check_model(
+            &format!("resize {mode} {coord} {s:?}"),
+            &model,
+            &input(&[2, 5, 6, 7], 20),
+        );
+    }
+    // Output sizes instead of scales.
+    let model = ModelBuilder::new(13)
+        .input("x", &[1, 3, -1, -1])
+        .init_i64("sizes", &[4], &[1, 3, 11, 4])
+        .node(
+            "Resize",
+            &["x", "", "", "sizes"],
+            &["y"],
+            vec![astr("mode", "linear")],
+        )
+        .output("y")
+        .bytes();
+    check_model("resize sizes", &model, &input(&[1, 3, 6, 7], 21));
+}
+
+#[test]
+fn concat_split_slice() {
+    let model = ModelBuilder::new(13)
+        .input("x", &[-1, 3, -1, -1])
+        .init("w8", &[8, 3, 1, 1], &random(24, 22))
+        .init("w5", &[5, 3, 3, 3], &random(135, 23))
+        .init("w12", &[12, 13, 1, 1], &random(156, 24))
+        .init_i64("split", &[3], &[4, 4, 5])
+        .init_i64("starts", &[2], &[1, 4])
+        .init_i64("ends", &[2], &[6, 100])
+        .init_i64("axes", &[2], &[1, 3])
+        .init_i64("st2", &[1], &[-1])
+        .init_i64("en2", &[1], &[-100])
+        .init_i64("ax2", &[1], &[2])
+        .init_i64("sp2", &[1], &[-2])
+        // Aligned concat (8 + 5 channels): placed by the producers.
+        .node("Conv", &["x", "w8"], &["a"], vec![])
+        .node(
+            "Conv",
+            &["x", "w5"],
+            &["b"],
+            vec![ais("pads", &[1, 1, 1, 1])],
+        )
+        .node("Concat", &["a", "b"], &["ab"], vec![ai("axis", 1)])
+        // Unaligned concat (5 + 8 channels): copied.
+        .node("Concat", &["b", "a"], &["ba"], vec![ai("axis", 1)])
+        .node("Conv", &["ab", "w12"], &["c"], vec![])
+        // Split into views (4, 4) and a copy (5, unaligned tail of a 12-channel tensor? no: 4+4+5 of 13).
+        .node(
+            "Split",
+            &["ba", "split"],
+            &["s0", "s1", "s2"],
+            vec![ai("axis", 1)],
+        )
+        .node("Slice", &["c", "starts", "ends", "axes"], &["sl"], vec![])
+        .node(
+            "Slice",
+            &["ab", "st2", "en2", "ax2", "sp2"],
+            &["rev"],
+            vec![],
+        )
+        .node("Concat", &["sl", "sl"], &["w"], vec![ai("axis", 3)])
+        .output("c")
+        .output("s0")
+        .output("s1")
+        .output("s2")
+        .output("w")
+        .output("rev")
+        .bytes();
+    check_model("concat/split/slice", &model, &input(&[2, 3, 7, 5], 25));
+}
+
+#[test]
+fn transpose_reshape_flatten_softmax() {
+    let model = ModelBuilder::new(13)
+        .input("x", &[-1, 3, -1, -1])
+        .init("w", &[12, 3, 1, 1], &random(36, 26))
+        .init_i64("shape", &[3], &[0, 3, -1])
+        .init_i64("axes", &[1], &[1])
+        .node("Conv", &["x", "w"], &["c"], vec![])
+        .node(
+            "Transpose",
+            &["c"],
+            &["t"],
+            vec![ais("perm", &[0, 2, 3, 1])],
+        )
+        .node("Reshape", &["c", "shape"], &["r"], vec![])
+        .node("Softmax", &["r"], &["sm"], vec![ai("axis", 1)])
+        .node("Softmax", &["t"], &["sm2"], vec![ai("axis", -1)])
+        .node("Flatten", &["t"], &["f"], vec![ai("axis", 2)])
+        .node("Unsqueeze", &["f", "axes"], &["u"], vec![])
+        .node("Sigmoid", &["u"], &["y"], vec![])
+        .output("sm")
+        .output("sm2")
+        .output("y")
+        .bytes();
+    check_model(
+        "transpose/reshape/softmax",
+        &model,
+        &input(&[2, 3, 5, 7], 27),
+    );
+}
+
+#[test]
+fn elementwise_and_broadcasting() {
+    let model = ModelBuilder::new(13)
+        .input("x", &[-1, 3, -1, -1])
+        .init("w", &[6, 3, 3, 3], &random(162, 28))
+        .init("pc", &[6, 1, 1], &random(6, 29))
+        .init("row", &[5], &random(5, 30))
+        .init("two", &[], &[2.0])
+        .node(
+            "Conv",
+            &["x", "w"],
+            &["c"],
+            vec![ais("pads", &[1, 1, 1, 1])],
+        )
+        .node("Relu", &["c"], &["cr"], vec![])
+        .node("Mul", &["cr", "pc"], &["m"], vec![])
+        .node("Sub", &["two", "m"], &["s"], vec![])
+        .node("Add", &["cr", "two"], &["den"], vec![])
+        .node("Div", &["s", "den"], &["d"], vec![])
+        .node("Add", &["m", "row"], &["a"], vec![])
+        .node("Max", &["a", "s"], &["mx"], vec![])
+        .node("LeakyRelu", &["mx"], &["l"], vec![af("alpha", 0.2)])
+        .output("d")
+        .output("l")
+        .bytes();
+    check_model("elementwise", &model, &input(&[2, 3, 4, 5], 31));
+}
+
+#[test]
+fn pad_spatial_and_channels() {
+    let model = ModelBuilder::new(13)
+        .input("x", &[-1, 3, -1, -1])
+        .init("w", &[6, 3, 1, 1], &random(18, 32))
+        .init_i64("p1", &[8], &[0, 0, 1, 0, 0, 2, 2, 1])
+        .init_i64("p2", &[8], &[0, 0, 0, 0, 0, 3, 0, 0])
+        .init("v", &[], &[0.5])
+        .init("w2", &[4, 9, 1, 1], &random(36, 33))
+        .node("Conv", &["x", "w"], &["c"], vec![])
+        .node("Pad", &["c", "p1", "v"], &["a"], vec![])
+        .node("Pad", &["c", "p2"], &["b"], vec![])
+        .node("Conv", &["b", "w2"], &["y"], vec![])
+        .output("a")
+        .output("y")
+        .bytes();
+    check_model("pad", &model, &input(&[2, 3, 5, 4], 34));
+}
+
+#[test]
+fn batchnorm_folds_into_conv() {
+    let c = 7;
+    let model = ModelBuilder::new(13)
+        .input("x", &[-1, 3, -1, -1])
+        .init("w", &[c, 3, 3, 3], &random(7 * 27, 35))
+        .init("g", &[c], &random(7, 36))
+        .init("b", &[c], &random(7, 37))
+        .init("m", &[c], &random(7, 38))
+        .init(
+            "v",
+            &[c],
+            &random(7, 39)
+                .iter()
+                .map(|x| x.abs() + 0.1)
+                .collect::<Vec<_>>(),
+        )
+        .node("Conv", &["x", "w"], &["cv"], vec![])
+        .node(
+            "BatchNormalization",
+            &["cv", "g", "b", "m", "v"],
+            &["bn"],
+            vec![af("epsilon", 1e-3)],
+        )
+        .node("Relu", &["bn"], &["y"], vec![])
+        .output("y")
+        .bytes();
+    let m = lookout::infer::onnx::load(&model).unwrap();
+    let g = lookout::infer::graph::build(
+        &m,
+        &[lookout::infer::graph::InputShape {
+            name: "x".into(),
+            shape: vec![1, 3, 6, 6],
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        g.nodes.len(),
+        2,
+        "BatchNorm folded into the conv: {:?}",
+        g.nodes
+    );
+    check_model("batchnorm", &model, &input(&[1, 3, 6, 6], 40));
+}
+
+#[test]
+fn shape_arithmetic_folds_to_constants() {
+    // Reshape to [N, C*H, W] computed from Shape/Gather/Mul/Unsqueeze/Concat, as exporters emit.
+    let model = ModelBuilder::new(13)
+        .input("x", &[-1, 3, -1, -1])
+        .init_i64("i0", &[], &[0])
+        .init_i64("i1", &[], &[1])
+        .init_i64("i2", &[], &[2])
+        .init_i64("i3", &[], &[3])
+        .init_i64("ax", &[1], &[0])
+        .node("Shape", &["x"], &["sh"], vec![])
+        .node("Gather", &["sh", "i0"], &["n"], vec![ai("axis", 0)])
+        .node("Gather", &["sh", "i1"], &["c"], vec![ai("axis", 0)])
+        .node("Gather", &["sh", "i2"], &["h"], vec![ai("axis", 0)])
+        .node("Gather", &["sh", "i3"], &["w"], vec![ai("axis", 0)])
+        .node("Mul", &["c", "h"], &["ch"], vec![])
+        .node("Unsqueeze", &["n", "ax"], &["n1"], vec![])
+        .node("Unsqueeze", &["ch", "ax"], &["ch1"], vec![])
+        .node("Unsqueeze", &["w", "ax"], &["w1"], vec![])
+        .node(
+            "Concat",
+            &["n1", "ch1", "w1"],
+            &["shape"],
+            vec![ai("axis", 0)],
+        )
+        .node("Cast", &["shape"], &["shape64"], vec![ai("to", 7)])
+        .node("Reshape", &["x", "shape64"], &["y"], vec![])
+        .output("y")
+        .bytes();
+    let x = input(&[2, 3, 4, 5], 41);
+    let out = run_gpu(&model, &x, lookout::infer::gpu::Precision::F32);
+    assert_eq!(out[0].tensor.shape, vec![2, 12, 5]);
+    check_model("shape folding", &model, &x);
+}
