@@ -3,7 +3,8 @@
 //
 // It follows crate::infer::preprocess::{source_coord, sample_bilinear, pixel_rgb} step by step so
 // that the result matches the CPU reference. One thread per output pixel.
-// Template: $LAYOUT (0 NHWC with vec4 pixels, 1 row-major [H, W, 3], 2 row-major [3, H, W]).
+// Template: $LAYOUT (0 NHWC with vec4 pixels, 1 row-major [H, W, 3], 2 row-major [3, H, W]);
+// out4() and out1() store a pixel or one value (the one the layout does not use is a stub).
 
 struct Params {
     fw: u32,
@@ -23,7 +24,7 @@ struct Params {
     bgr: u32,
     out_base: u32,
     mean: vec4<f32>,
-    std: vec4<f32>,
+    stddev: vec4<f32>,
 };
 
 $BINDINGS
@@ -93,18 +94,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if p.bgr != 0u {
         rgb = rgb.zyx;
     }
-    let v = (rgb - p.mean.xyz) / p.std.xyz;
+    let v = (rgb - p.mean.xyz) / p.stddev.xyz;
     let pix = dy * p.ow + dx;
     if LAYOUT == 0u {
-        st_y(p.out_base + pix, vec4<f32>(v, 0.0));
+        out4(p.out_base + pix, vec4<f32>(v, 0.0));
     } else if LAYOUT == 1u {
-        st_y(p.out_base + pix * 3u, v.x);
-        st_y(p.out_base + pix * 3u + 1u, v.y);
-        st_y(p.out_base + pix * 3u + 2u, v.z);
+        out1(p.out_base + pix * 3u, v.x);
+        out1(p.out_base + pix * 3u + 1u, v.y);
+        out1(p.out_base + pix * 3u + 2u, v.z);
     } else {
         let plane = p.ow * p.oh;
-        st_y(p.out_base + pix, v.x);
-        st_y(p.out_base + plane + pix, v.y);
-        st_y(p.out_base + 2u * plane + pix, v.z);
+        out1(p.out_base + pix, v.x);
+        out1(p.out_base + plane + pix, v.y);
+        out1(p.out_base + 2u * plane + pix, v.z);
     }
 }

@@ -228,6 +228,7 @@ pub fn assert_close(
             g.name
         );
         let (d, m) = max_diff(&g.tensor.data, &w.tensor.data);
+        eprintln!("{label}: {}: max |diff| {d:.3e}, max |ref| {m:.3e}", g.name);
         assert!(
             d <= tol * m.max(1.0),
             "{label}: output {} differs by {d} (reference max |x| {m}, tolerance {tol} relative)",

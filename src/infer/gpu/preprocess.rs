@@ -108,11 +108,16 @@ impl PreprocessStage {
             "var<storage, read_write> src: array<f32>;",
             "var<storage, read_write> src: array<u32>;",
         );
-        let decl = decl
+        let mut decl = decl
             .lines()
             .filter(|l| !l.starts_with("fn ld_src") && !l.starts_with("fn st_src"))
             .collect::<Vec<_>>()
             .join("\n");
+        decl += if layout == 0 {
+            "\nfn out4(i: u32, v: vec4<f32>) { st_y(i, v); }\nfn out1(i: u32, v: f32) {}\n"
+        } else {
+            "\nfn out4(i: u32, v: vec4<f32>) {}\nfn out1(i: u32, v: f32) { st_y(i, v); }\n"
+        };
         let src = template(
             PREPROCESS,
             &[("BINDINGS", decl), ("LAYOUT", layout.to_string())],

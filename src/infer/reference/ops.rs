@@ -131,20 +131,20 @@ pub fn conv(c: &Conv, x: &Tensor, residual: Option<&Tensor>, out_shape: &[usize]
                 for ky in 0..kh {
                     for kx in 0..kw {
                         let wv = c.weight[((oc * cin_g + icg) * kh + ky) * kw + kx];
+                        // Output columns whose input column is inside the row.
+                        let (lo, hi) =
+                            valid_range(ow, w, c.stride[1], kx * c.dilation[1], c.pads[1]);
                         for y in 0..oh {
                             let iy =
                                 (y * c.stride[0] + ky * c.dilation[0]) as i64 - c.pads[0] as i64;
-                            if iy < 0 || iy >= h as i64 {
+                            if iy < 0 || iy >= h as i64 || lo >= hi {
                                 continue;
                             }
                             let row = &src[iy as usize * w..][..w];
                             let orow = &mut plane[y * ow..][..ow];
-                            for (xo, o) in orow.iter_mut().enumerate() {
-                                let ix = (xo * c.stride[1] + kx * c.dilation[1]) as i64
-                                    - c.pads[1] as i64;
-                                if ix >= 0 && ix < w as i64 {
-                                    *o += wv * row[ix as usize];
-                                }
+                            let x0 = lo * c.stride[1] + kx * c.dilation[1] - c.pads[1];
+                            for (i, o) in orow[lo..hi].iter_mut().enumerate() {
+                                *o += wv * row[x0 + i * c.stride[1]];
                             }
                         }
                     }
@@ -160,6 +160,23 @@ pub fn conv(c: &Conv, x: &Tensor, residual: Option<&Tensor>, out_shape: &[usize]
         *o = c.post_act.apply(v);
     }
     out
+}
+
+/// Output positions `[lo, hi)` whose input position `x * stride + offset - pad` is in `0..len`.
+fn valid_range(
+    out_len: usize,
+    len: usize,
+    stride: usize,
+    offset: usize,
+    pad: usize,
+) -> (usize, usize) {
+    let lo = pad.saturating_sub(offset).div_ceil(stride);
+    // x * stride + offset - pad <= len - 1  <=>  x <= (len - 1 + pad - offset) / stride
+    let hi = match (len + pad).checked_sub(offset + 1) {
+        Some(v) => (v / stride + 1).min(out_len),
+        None => 0,
+    };
+    (lo.min(hi), hi)
 }
 
 /// Transposed convolution: each input pixel scatters its kernel into the output.
