@@ -536,3 +536,211 @@ fn shape_arithmetic_folds_to_constants() {
     assert_eq!(out[0].tensor.shape, vec![2, 12, 5]);
     check_model("shape folding", &model, &x);
 }
+
+/// Adds `Conv + SiLU` (Sigmoid * x) to the builder.
+fn conv_silu(
+    m: ModelBuilder,
+    x: &str,
+    y: &str,
+    cin: i64,
+    cout: i64,
+    k: i64,
+    s: i64,
+    seed: u64,
+) -> ModelBuilder {
+    let p = k / 2;
+    let scale = 1.0 / ((cin * k * k) as f32).sqrt();
+    let w: Vec<f32> = random((cout * cin * k * k) as usize, seed)
+        .iter()
+        .map(|v| v * 2.0 * scale)
+        .collect();
+    m.init(&format!("{y}_w"), &[cout, cin, k, k], &w)
+        .init(&format!("{y}_b"), &[cout], &random(cout as usize, seed + 1))
+        .node(
+            "Conv",
+            &[x, &format!("{y}_w"), &format!("{y}_b")],
+            &[&format!("{y}_c")],
+            vec![
+                ais("kernel_shape", &[k, k]),
+                ais("strides", &[s, s]),
+                ais("pads", &[p, p, p, p]),
+            ],
+        )
+        .node(
+            "Sigmoid",
+            &[&format!("{y}_c")],
+            &[&format!("{y}_s")],
+            vec![],
+        )
+        .node("Mul", &[&format!("{y}_c"), &format!("{y}_s")], &[y], vec![])
+}
+
+/// A YOLOv8-shaped network in miniature: stem, C2f with the exporter's Slice arithmetic,
+/// SPPF (MaxPool 5 x3), nearest x2 upsampling with Concat, and the detect head with DFL
+/// (Reshape, Transpose, Softmax, a fixed 1x1 conv), anchors, Sigmoid and the final Concat.
+#[test]
+fn yolov8_style_block_matches_the_reference() {
+    let nc = 3;
+    let mut m = ModelBuilder::new(17).input("images", &[-1, 3, -1, -1]);
+    m = conv_silu(m, "images", "stem", 3, 8, 3, 2, 100); // /2
+    m = conv_silu(m, "stem", "down", 8, 16, 3, 2, 102); // /4
+    m = conv_silu(m, "down", "cv1", 16, 16, 1, 1, 104);
+    // C2f split as exported: half = Shape(cv1)[1] / 2, Slice [0, half) and [half, 2 half).
+    m = m
+        .init_i64("one", &[1], &[1])
+        .init_i64("zero", &[1], &[0])
+        .init_i64("two", &[1], &[2])
+        .node("Shape", &["cv1"], &["sh"], vec![])
+        .node("Gather", &["sh", "one"], &["ch"], vec![ai("axis", 0)])
+        .node("Div", &["ch", "two"], &["half"], vec![])
+        .node("Mul", &["half", "two"], &["full"], vec![])
+        .node("Slice", &["cv1", "zero", "half", "one"], &["y0"], vec![])
+        .node("Slice", &["cv1", "half", "full", "one"], &["y1"], vec![]);
+    m = conv_silu(m, "y1", "m0a", 8, 8, 3, 1, 106);
+    m = conv_silu(m, "m0a", "m0b", 8, 8, 3, 1, 108);
+    m = m.node("Add", &["y1", "m0b"], &["m0"], vec![]).node(
+        "Concat",
+        &["y0", "y1", "m0"],
+        &["c2f_cat"],
+        vec![ai("axis", 1)],
+    );
+    m = conv_silu(m, "c2f_cat", "c2f", 24, 16, 1, 1, 110);
+    // SPPF.
+    m = conv_silu(m, "c2f", "sppf_cv1", 16, 8, 1, 1, 112);
+    let pool = vec![
+        ais("kernel_shape", &[5, 5]),
+        ais("pads", &[2, 2, 2, 2]),
+        ais("strides", &[1, 1]),
+    ];
+    m = m
+        .node("MaxPool", &["sppf_cv1"], &["p1"], pool.clone())
+        .node("MaxPool", &["p1"], &["p2"], pool.clone())
+        .node("MaxPool", &["p2"], &["p3"], pool)
+        .node(
+            "Concat",
+            &["sppf_cv1", "p1", "p2", "p3"],
+            &["sppf_cat"],
+            vec![ai("axis", 1)],
+        );
+    m = conv_silu(m, "sppf_cat", "sppf", 32, 16, 1, 1, 114);
+    // Top-down: nearest x2 and concat with the stride-2 feature.
+    m = m
+        .init("up_scales", &[4], &[1.0, 1.0, 2.0, 2.0])
+        .node(
+            "Resize",
+            &["sppf", "", "up_scales"],
+            &["up"],
+            vec![
+                astr("mode", "nearest"),
+                astr("coordinate_transformation_mode", "asymmetric"),
+                astr("nearest_mode", "floor"),
+            ],
+        )
+        .node("Concat", &["up", "stem"], &["fpn"], vec![ai("axis", 1)]);
+    m = conv_silu(m, "fpn", "p_hi", 24, 16, 3, 1, 116);
+    // Detect head on two levels: box (4 x 16 bins) and class branches.
+    for (lvl, feat, seed) in [("a", "p_hi", 120u64), ("b", "sppf", 130)] {
+        m = conv_silu(m, feat, &format!("box{lvl}"), 16, 16, 3, 1, seed);
+        let wb = random(64 * 16, seed + 2);
+        m = m
+            .init(&format!("box{lvl}_out_w"), &[64, 16, 1, 1], &wb)
+            .node(
+                "Conv",
+                &[&format!("box{lvl}"), &format!("box{lvl}_out_w")],
+                &[&format!("boxo{lvl}")],
+                vec![],
+            );
+        m = conv_silu(m, feat, &format!("cls{lvl}"), 16, 8, 3, 1, seed + 4);
+        m = m
+            .init(
+                &format!("cls{lvl}_out_w"),
+                &[nc, 8, 1, 1],
+                &random(nc as usize * 8, seed + 6),
+            )
+            .node(
+                "Conv",
+                &[&format!("cls{lvl}"), &format!("cls{lvl}_out_w")],
+                &[&format!("clso{lvl}")],
+                vec![],
+            )
+            .node(
+                "Concat",
+                &[&format!("boxo{lvl}"), &format!("clso{lvl}")],
+                &[&format!("head{lvl}")],
+                vec![ai("axis", 1)],
+            )
+            .init_i64("flat_shape", &[3], &[0, 64 + nc, -1])
+            .node(
+                "Reshape",
+                &[&format!("head{lvl}"), "flat_shape"],
+                &[&format!("flat{lvl}")],
+                vec![],
+            );
+    }
+    // Anchors for a 32x32 input: level a is 16x16 (stride 2), level b 8x8 (stride 4).
+    let mut anchors = vec![Vec::new(), Vec::new()];
+    let mut strides = Vec::new();
+    for (side, stride) in [(16usize, 2.0f32), (8, 4.0)] {
+        for y in 0..side {
+            for x in 0..side {
+                anchors[0].push(x as f32 + 0.5);
+                anchors[1].push(y as f32 + 0.5);
+                strides.push(stride);
+            }
+        }
+    }
+    let a = strides.len() as i64;
+    let anchors: Vec<f32> = anchors.concat();
+    let dfl: Vec<f32> = (0..16).map(|i| i as f32).collect();
+    m = m
+        .node("Concat", &["flata", "flatb"], &["all"], vec![ai("axis", 2)])
+        .init_i64("split", &[2], &[64, nc])
+        .node(
+            "Split",
+            &["all", "split"],
+            &["box", "cls"],
+            vec![ai("axis", 1)],
+        )
+        .init_i64("dfl_shape", &[4], &[0, 4, 16, a])
+        .node("Reshape", &["box", "dfl_shape"], &["dfl4"], vec![])
+        .node(
+            "Transpose",
+            &["dfl4"],
+            &["dflt"],
+            vec![ais("perm", &[0, 2, 1, 3])],
+        )
+        .node("Softmax", &["dflt"], &["dfls"], vec![ai("axis", 1)])
+        .init("dfl_w", &[1, 16, 1, 1], &dfl)
+        .node("Conv", &["dfls", "dfl_w"], &["dflc"], vec![])
+        .init_i64("dist_shape", &[3], &[0, 4, a])
+        .node("Reshape", &["dflc", "dist_shape"], &["dist"], vec![])
+        .init_i64("s0", &[1], &[0])
+        .init_i64("s2", &[1], &[2])
+        .init_i64("s4", &[1], &[4])
+        .init_i64("ax1", &[1], &[1])
+        .node("Slice", &["dist", "s0", "s2", "ax1"], &["lt"], vec![])
+        .node("Slice", &["dist", "s2", "s4", "ax1"], &["rb"], vec![])
+        .init("anchors", &[1, 2, a], &anchors)
+        .node("Sub", &["anchors", "lt"], &["x1y1"], vec![])
+        .node("Add", &["anchors", "rb"], &["x2y2"], vec![])
+        .node("Add", &["x1y1", "x2y2"], &["csum"], vec![])
+        .init("half_c", &[], &[2.0])
+        .node("Div", &["csum", "half_c"], &["cxy"], vec![])
+        .node("Sub", &["x2y2", "x1y1"], &["wh"], vec![])
+        .node("Concat", &["cxy", "wh"], &["boxes"], vec![ai("axis", 1)])
+        .init("strides", &[1, a], &strides)
+        .node("Mul", &["boxes", "strides"], &["boxes_px"], vec![])
+        .node("Sigmoid", &["cls"], &["scores"], vec![])
+        .node(
+            "Concat",
+            &["boxes_px", "scores"],
+            &["output0"],
+            vec![ai("axis", 1)],
+        )
+        .output("output0");
+    let model = m.bytes();
+    let x = input(&[2, 3, 32, 32], 99);
+    let out = run_gpu(&model, &x, lookout::infer::gpu::Precision::F32);
+    assert_eq!(out[0].tensor.shape, vec![2, 4 + nc as usize, a as usize]);
+    check_model("yolov8-style block", &model, &x);
+}
