@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand.
 
+mod devices;
 mod schema;
 mod validate;
 
@@ -24,6 +25,8 @@ enum Command {
     Validate(validate::Args),
     /// Print the JSON Schema of pipeline files (for editors).
     Schema(schema::Args),
+    /// List the GPU adapters (backend, type, driver, f16 and timestamp support).
+    Devices(devices::Args),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -37,6 +40,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Devices(a) => devices::run(a),
     };
     match result {
         Ok(code) => code,
