@@ -542,10 +542,7 @@ fn conv_silu(
     m: ModelBuilder,
     x: &str,
     y: &str,
-    cin: i64,
-    cout: i64,
-    k: i64,
-    s: i64,
+    [cin, cout, k, s]: [i64; 4],
     seed: u64,
 ) -> ModelBuilder {
     let p = k / 2;
@@ -582,9 +579,9 @@ fn conv_silu(
 fn yolov8_style_block_matches_the_reference() {
     let nc = 3;
     let mut m = ModelBuilder::new(17).input("images", &[-1, 3, -1, -1]);
-    m = conv_silu(m, "images", "stem", 3, 8, 3, 2, 100); // /2
-    m = conv_silu(m, "stem", "down", 8, 16, 3, 2, 102); // /4
-    m = conv_silu(m, "down", "cv1", 16, 16, 1, 1, 104);
+    m = conv_silu(m, "images", "stem", [3, 8, 3, 2], 100); // /2
+    m = conv_silu(m, "stem", "down", [8, 16, 3, 2], 102); // /4
+    m = conv_silu(m, "down", "cv1", [16, 16, 1, 1], 104);
     // C2f split as exported: half = Shape(cv1)[1] / 2, Slice [0, half) and [half, 2 half).
     m = m
         .init_i64("one", &[1], &[1])
@@ -596,17 +593,17 @@ fn yolov8_style_block_matches_the_reference() {
         .node("Mul", &["half", "two"], &["full"], vec![])
         .node("Slice", &["cv1", "zero", "half", "one"], &["y0"], vec![])
         .node("Slice", &["cv1", "half", "full", "one"], &["y1"], vec![]);
-    m = conv_silu(m, "y1", "m0a", 8, 8, 3, 1, 106);
-    m = conv_silu(m, "m0a", "m0b", 8, 8, 3, 1, 108);
+    m = conv_silu(m, "y1", "m0a", [8, 8, 3, 1], 106);
+    m = conv_silu(m, "m0a", "m0b", [8, 8, 3, 1], 108);
     m = m.node("Add", &["y1", "m0b"], &["m0"], vec![]).node(
         "Concat",
         &["y0", "y1", "m0"],
         &["c2f_cat"],
         vec![ai("axis", 1)],
     );
-    m = conv_silu(m, "c2f_cat", "c2f", 24, 16, 1, 1, 110);
+    m = conv_silu(m, "c2f_cat", "c2f", [24, 16, 1, 1], 110);
     // SPPF.
-    m = conv_silu(m, "c2f", "sppf_cv1", 16, 8, 1, 1, 112);
+    m = conv_silu(m, "c2f", "sppf_cv1", [16, 8, 1, 1], 112);
     let pool = vec![
         ais("kernel_shape", &[5, 5]),
         ais("pads", &[2, 2, 2, 2]),
@@ -622,7 +619,7 @@ fn yolov8_style_block_matches_the_reference() {
             &["sppf_cat"],
             vec![ai("axis", 1)],
         );
-    m = conv_silu(m, "sppf_cat", "sppf", 32, 16, 1, 1, 114);
+    m = conv_silu(m, "sppf_cat", "sppf", [32, 16, 1, 1], 114);
     // Top-down: nearest x2 and concat with the stride-2 feature.
     m = m
         .init("up_scales", &[4], &[1.0, 1.0, 2.0, 2.0])
@@ -637,10 +634,10 @@ fn yolov8_style_block_matches_the_reference() {
             ],
         )
         .node("Concat", &["up", "stem"], &["fpn"], vec![ai("axis", 1)]);
-    m = conv_silu(m, "fpn", "p_hi", 24, 16, 3, 1, 116);
+    m = conv_silu(m, "fpn", "p_hi", [24, 16, 3, 1], 116);
     // Detect head on two levels: box (4 x 16 bins) and class branches.
     for (lvl, feat, seed) in [("a", "p_hi", 120u64), ("b", "sppf", 130)] {
-        m = conv_silu(m, feat, &format!("box{lvl}"), 16, 16, 3, 1, seed);
+        m = conv_silu(m, feat, &format!("box{lvl}"), [16, 16, 3, 1], seed);
         let wb = random(64 * 16, seed + 2);
         m = m
             .init(&format!("box{lvl}_out_w"), &[64, 16, 1, 1], &wb)
@@ -650,7 +647,7 @@ fn yolov8_style_block_matches_the_reference() {
                 &[&format!("boxo{lvl}")],
                 vec![],
             );
-        m = conv_silu(m, feat, &format!("cls{lvl}"), 16, 8, 3, 1, seed + 4);
+        m = conv_silu(m, feat, &format!("cls{lvl}"), [16, 8, 3, 1], seed + 4);
         m = m
             .init(
                 &format!("cls{lvl}_out_w"),
@@ -678,7 +675,7 @@ fn yolov8_style_block_matches_the_reference() {
             );
     }
     // Anchors for a 32x32 input: level a is 16x16 (stride 2), level b 8x8 (stride 4).
-    let mut anchors = vec![Vec::new(), Vec::new()];
+    let mut anchors = [Vec::new(), Vec::new()];
     let mut strides = Vec::new();
     for (side, stride) in [(16usize, 2.0f32), (8, 4.0)] {
         for y in 0..side {

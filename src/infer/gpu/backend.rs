@@ -196,14 +196,7 @@ impl WgpuBackend {
         enc: wgpu::CommandEncoder,
     ) -> Result<Vec<NamedTensor>, InferError> {
         self.ctx.queue.submit([enc.finish()]);
-        let outs = plan.read_outputs(&self.ctx)?;
-        Ok(outs
-            .into_iter()
-            .map(|(name, shape, data)| NamedTensor {
-                name,
-                tensor: Tensor::new(shape, data),
-            })
-            .collect())
+        plan.read_outputs(&self.ctx)
     }
 }
 
@@ -253,15 +246,14 @@ impl Backend for WgpuBackend {
             .pre
             .as_ref()
             .ok_or_else(|| InferError::Input("this backend runs prepared tensors only".into()))?;
-        let frames = self.stage.prepare(
-            &self.ctx,
-            &self.cache,
-            pre,
-            images,
-            inp.place,
-            &inp.shape,
-            plan.slot_buffers[inp.place.slot].as_ref(),
-        )?;
+        let target = super::preprocess::Target {
+            place: inp.place,
+            shape: &inp.shape,
+            buffer: plan.slot_buffers[inp.place.slot].as_ref(),
+        };
+        let frames = self
+            .stage
+            .prepare(&self.ctx, &self.cache, pre, images, &target)?;
         let mut enc = self
             .ctx
             .device

@@ -163,7 +163,13 @@ impl Planner<'_> {
             Op::Resize(r) => self.resize(n, r),
             Op::Unary(a) if self.writer[y] == Writer::Vec4 => {
                 let x = self.nhwc_input(n.inputs[0]);
-                self.eltwise(n, &n.name, x, None, false, unary_op_fn(*a, true))
+                let e = EltOp {
+                    a: x,
+                    b: None,
+                    swap: false,
+                    op: unary_op_fn(*a, true),
+                };
+                self.eltwise(n, e)
             }
             Op::Unary(a) => self.generic_map(n, unary_op_fn(*a, false)),
             Op::Binary(b) if self.writer[y] == Writer::Vec4 => {
@@ -189,7 +195,13 @@ impl Planner<'_> {
                 } else {
                     EltB::Tensor(self.nhwc_input(other))
                 };
-                self.eltwise(n, &n.name, tp, Some(b), swap, binop_fn(*b_op(&n.op), true))
+                let e = EltOp {
+                    a: tp,
+                    b: Some(b),
+                    swap,
+                    op: binop_fn(*b_op(&n.op), true),
+                };
+                self.eltwise(n, e)
             }
             Op::Binary(b) => self.generic_map(n, binop_fn(*b, false)),
             Op::Concat { axis } => self.concat(n, *axis),
@@ -720,32 +732,17 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// A vec4 NHWC element-wise dispatch writing the node's output (or `out` for concat copies).
-    fn eltwise(
-        &mut self,
-        n: &Node,
-        name: &str,
-        a: Place,
-        b: Option<EltB>,
-        swap: bool,
-        op: String,
-    ) -> Result<(), InferError> {
+    /// A vec4 NHWC element-wise dispatch writing the node's output.
+    fn eltwise(&mut self, n: &Node, e: EltOp) -> Result<(), InferError> {
         let out = self.vec4_out(n.output);
         let shape = self.shapes[n.output].clone();
-        self.eltwise_to(name, a, b, swap, op, out, &shape);
+        self.eltwise_to(&n.name, e, out, &shape);
         Ok(())
     }
 
-    fn eltwise_to(
-        &mut self,
-        name: &str,
-        a: Place,
-        b: Option<EltB>,
-        swap: bool,
-        op: String,
-        out: Place,
-        shape: &[usize],
-    ) {
+    /// A vec4 NHWC element-wise dispatch writing `out` (a node output or a concat part's view).
+    fn eltwise_to(&mut self, name: &str, e: EltOp, out: Place, shape: &[usize]) {
+        let EltOp { a, b, swap, op } = e;
         let c = shape[1];
         let c4 = up4(c) / 4;
         let total = shape[0] * shape[2] * shape[3] * c4;
@@ -1133,15 +1130,13 @@ impl Planner<'_> {
                         ..out
                     };
                     let name = format!("{}:{i}", n.name);
-                    self.eltwise_to(
-                        &name,
+                    let e = EltOp {
                         a,
-                        None,
-                        false,
-                        unary_op_fn(Act::Identity, true),
-                        view,
-                        &ps,
-                    );
+                        b: None,
+                        swap: false,
+                        op: unary_op_fn(Act::Identity, true),
+                    };
+                    self.eltwise_to(&name, e, view, &ps);
                 }
                 off += ps[1];
             }
@@ -1196,6 +1191,14 @@ impl Planner<'_> {
         }
         Ok(())
     }
+}
+
+/// A vec4 element-wise operation: `op(a, b)` (or `op(b, a)` with `swap`).
+struct EltOp {
+    a: Place,
+    b: Option<EltB>,
+    swap: bool,
+    op: String,
 }
 
 /// The second operand of a vec4 element-wise kernel.

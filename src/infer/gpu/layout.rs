@@ -49,7 +49,7 @@ impl Place {
 
     /// Offset and pixel stride in vec4 units, for vec4 kernels.
     pub fn vec4(&self) -> (u32, u32) {
-        debug_assert!(self.offset % 4 == 0 && self.ps % 4 == 0);
+        debug_assert!(self.offset.is_multiple_of(4) && self.ps.is_multiple_of(4));
         ((self.offset / 4) as u32, (self.ps / 4) as u32)
     }
 

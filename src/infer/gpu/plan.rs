@@ -18,6 +18,7 @@ use super::layout::{Layout, Place, up4};
 use super::shader::{PipelineCache, Prec};
 use crate::infer::InferError;
 use crate::infer::graph::{Graph, Op, ValueId};
+use crate::infer::tensor::{NamedTensor, Tensor};
 
 /// A buffer a dispatch binds: a pooled activation slot or a weight/constant buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,7 +412,9 @@ pub(super) fn is_image_input(s: &[usize]) -> bool {
 /// Parts of an NHWC channel concat can be placed when every part but the last is 4-aligned.
 pub(super) fn concat_aligned(g: &Graph, n: &crate::infer::graph::Node) -> bool {
     let k = n.inputs.len();
-    n.inputs[..k - 1].iter().all(|&x| g.shape(x)[1] % 4 == 0)
+    n.inputs[..k - 1]
+        .iter()
+        .all(|&x| g.shape(x)[1].is_multiple_of(4))
 }
 
 /// Per-kernel timing from a profiling run.
@@ -466,7 +469,6 @@ pub struct Plan {
     steps: Vec<Step>,
     staging: wgpu::Buffer,
     pub(super) flops: u64,
-    pub(super) prec: Prec,
 }
 
 /// Uniform ranges are placed at this alignment (the WebGPU maximum of the offset alignment).
@@ -514,7 +516,7 @@ impl Plan {
             })
             .collect::<Result<_, InferError>>()?;
         let flops = graph.flops();
-        build(ctx, cache, pl, inputs, outputs_v, flops, prec)
+        build(ctx, cache, pl, inputs, outputs_v, flops)
     }
 
     /// Number of dispatches per inference.
@@ -545,10 +547,7 @@ impl Plan {
     }
 
     /// Maps the staging buffer and decodes every output (call after the submission).
-    pub(super) fn read_outputs(
-        &self,
-        ctx: &GpuContext,
-    ) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, InferError> {
+    pub(super) fn read_outputs(&self, ctx: &GpuContext) -> Result<Vec<NamedTensor>, InferError> {
         let slice = self.staging.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -577,7 +576,10 @@ impl Plan {
                 };
                 let elem = place.prec.bytes();
                 let data = place.unpack(&o.shape, &bytes[skip * elem..]);
-                out.push((o.name.clone(), o.shape.clone(), data));
+                out.push(NamedTensor {
+                    name: o.name.clone(),
+                    tensor: Tensor::new(o.shape.clone(), data),
+                });
             }
         }
         self.staging.unmap();
@@ -680,7 +682,6 @@ fn build(
     inputs: Vec<PlanInput>,
     outputs: Vec<(String, Vec<usize>, Place)>,
     flops: u64,
-    prec: Prec,
 ) -> Result<Plan, InferError> {
     let device = &ctx.device;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -699,7 +700,6 @@ fn build(
     }
     for inp in &inputs {
         first[inp.place.slot] = 0;
-        last[inp.place.slot] = last[inp.place.slot].max(0);
     }
     for (_, _, p) in &outputs {
         last[p.slot] = usize::MAX;
@@ -735,7 +735,7 @@ fn build(
         buf_free_after[b] = last[k];
         slot_buf[k] = b;
     }
-    let max_binding = ctx.limits.max_storage_buffer_binding_size as u64;
+    let max_binding = ctx.limits.max_storage_buffer_binding_size;
     let buffers: Vec<Arc<wgpu::Buffer>> = buf_size
         .iter()
         .enumerate()
@@ -898,6 +898,5 @@ fn build(
         steps,
         staging,
         flops,
-        prec,
     })
 }

@@ -21,6 +21,16 @@ pub(super) struct PreprocessStage {
     uniform_cap: u64,
 }
 
+/// Where the pre-processed batch goes: the plan's input.
+pub(super) struct Target<'a> {
+    /// The input's place (batch in dim 0).
+    pub place: Place,
+    /// Its logical shape.
+    pub shape: &'a [usize],
+    /// The buffer of its slot.
+    pub buffer: &'a wgpu::Buffer,
+}
+
 /// The dispatches of one call, ready to record.
 pub(super) struct PreparedFrames {
     pipeline: Arc<wgpu::ComputePipeline>,
@@ -65,18 +75,16 @@ impl PreprocessStage {
         }
     }
 
-    /// Uploads `images` and prepares one dispatch per picture writing into `input` (the plan's
-    /// input place, batch in dim 0, of logical `shape`).
+    /// Uploads `images` and prepares one dispatch per picture writing into `target`.
     pub fn prepare(
         &mut self,
         ctx: &GpuContext,
         cache: &PipelineCache,
         pre: &Preprocess,
         images: &[ImageRef<'_>],
-        input: Place,
-        shape: &[usize],
-        input_buffer: &wgpu::Buffer,
+        target: &Target<'_>,
     ) -> Result<PreparedFrames, InferError> {
+        let (input, shape) = (target.place, target.shape);
         for img in images {
             check_image(img)?;
         }
@@ -221,7 +229,7 @@ impl PreprocessStage {
                     },
                     wgpu::BindGroupEntry {
                         binding: 2,
-                        resource: input_buffer.as_entire_binding(),
+                        resource: target.buffer.as_entire_binding(),
                     },
                 ],
             });

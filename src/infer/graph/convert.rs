@@ -1097,7 +1097,7 @@ fn reshape_shape(
     let known = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     if let Some(i) = infer {
         match known {
-            Some(k) if k > 0 && n % k == 0 => shape[i] = n / k,
+            Some(k) if k > 0 && n.is_multiple_of(k) => shape[i] = n / k,
             _ => return Err(cx.shape_err(format!("shape {target:?} for input {xs:?}"))),
         }
     }
