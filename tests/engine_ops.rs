@@ -741,3 +741,58 @@ fn yolov8_style_block_matches_the_reference() {
     assert_eq!(out[0].tensor.shape, vec![2, 4 + nc as usize, a as usize]);
     check_model("yolov8-style block", &model, &x);
 }
+
+/// Concat parts are written in place by their producers and channel splits are views: the C2f
+/// and SPPF patterns run with no copy kernel at all, and still match the reference.
+#[test]
+fn concat_parts_and_split_views_need_no_copies() {
+    let mut m = ModelBuilder::new(13).input("x", &[-1, 3, -1, -1]);
+    m = conv_silu(m, "x", "cv1", [3, 16, 3, 1], 200);
+    m = m.init_i64("split", &[2], &[8, 8]).node(
+        "Split",
+        &["cv1", "split"],
+        &["a", "b"],
+        vec![ai("axis", 1)],
+    );
+    m = conv_silu(m, "b", "m", [8, 8, 3, 1], 202);
+    m = m.node("Concat", &["a", "b", "m"], &["c2f"], vec![ai("axis", 1)]);
+    m = conv_silu(m, "c2f", "cv2", [24, 8, 1, 1], 204);
+    let pool = vec![ais("kernel_shape", &[5, 5]), ais("pads", &[2, 2, 2, 2])];
+    m = m
+        .node("MaxPool", &["cv2"], &["p1"], pool.clone())
+        .node("MaxPool", &["p1"], &["p2"], pool)
+        .node(
+            "Concat",
+            &["cv2", "p1", "p2"],
+            &["sppf"],
+            vec![ai("axis", 1)],
+        );
+    m = conv_silu(m, "sppf", "y", [24, 4, 1, 1], 206);
+    let model = m.output("y").bytes();
+    let mut b = lookout::infer::gpu::WgpuBackend::for_tensors(
+        ctx(),
+        &model,
+        lookout::infer::gpu::Precision::F32,
+    )
+    .unwrap();
+    let kinds: Vec<String> = b
+        .kernels(&[1, 3, 9, 11])
+        .unwrap()
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "conv_gemm",
+            "conv_gemm",
+            "conv1x1",
+            "pool",
+            "pool",
+            "conv1x1"
+        ]
+        .map(String::from),
+        "only the convolutions and the pools run"
+    );
+    check_model("c2f + sppf in place", &model, &input(&[2, 3, 9, 11], 201));
+}

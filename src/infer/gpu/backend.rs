@@ -182,6 +182,11 @@ impl WgpuBackend {
         Ok(self.plan_for(&shape)?.flops)
     }
 
+    /// The dispatches of the plan for `input_shape`, in order: (node name, kernel family).
+    pub fn kernels(&mut self, input_shape: &[usize]) -> Result<Vec<(String, String)>, InferError> {
+        Ok(self.plan_for(input_shape)?.kernels())
+    }
+
     /// Runs `input` once with per-kernel GPU timing (needs timestamp queries).
     pub fn profile(&mut self, input: &Tensor) -> Result<Vec<KernelProfile>, InferError> {
         let ctx = self.ctx.clone();

@@ -524,6 +524,14 @@ impl Plan {
         self.steps.len()
     }
 
+    /// The dispatches in order: (node name, kernel family).
+    pub fn kernels(&self) -> Vec<(String, String)> {
+        self.steps
+            .iter()
+            .map(|s| (s.name.clone(), s.kind.to_string()))
+            .collect()
+    }
+
     /// Records every dispatch into `pass`.
     pub(super) fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         for s in &self.steps {
