@@ -176,10 +176,9 @@ impl WgpuBackend {
         Ok(self.plan_for(&shape)?.dispatches())
     }
 
-    /// Floating-point operations of one inference at batch 1.
-    pub fn flops(&mut self) -> Result<u64, InferError> {
-        let shape = self.image_shape(1)?;
-        Ok(self.plan_for(&shape)?.flops)
+    /// Floating-point operations of one inference on an input of `input_shape`.
+    pub fn flops(&mut self, input_shape: &[usize]) -> Result<u64, InferError> {
+        Ok(self.plan_for(input_shape)?.flops)
     }
 
     /// The dispatches of the plan for `input_shape`, in order: (node name, kernel family).
