@@ -29,76 +29,54 @@ struct Shipped {
     pre: Preprocess,
 }
 
-fn pre(
-    w: u32,
-    h: u32,
-    resize: Resize,
-    order: ChannelOrder,
-    layout: InputLayout,
-    mean: [f32; 3],
-    std: [f32; 3],
-) -> Preprocess {
-    Preprocess {
-        width: w,
-        height: h,
-        resize,
-        channel_order: order,
-        layout,
-        mean,
-        std,
-        pad_value: 0.0,
-    }
-}
-
 fn shipped() -> Vec<Shipped> {
     use ChannelOrder::*;
     use InputLayout::*;
+    let minus_one_to_one = |w, h, resize| Preprocess {
+        resize,
+        layout: Nhwc,
+        mean: [127.5; 3],
+        std: [127.5; 3],
+        ..pre_base(w, h)
+    };
     vec![
         Shipped {
             file: "centerface.onnx",
-            pre: pre(160, 128, Resize::Letterbox, Rgb, Nchw, [0.0; 3], [1.0; 3]),
+            pre: pre_base(160, 128),
         },
         Shipped {
             file: "nanodet-g-416.onnx",
-            pre: pre(
-                416,
-                416,
-                Resize::Letterbox,
-                Bgr,
-                Nchw,
-                [103.53, 116.28, 123.675],
-                [57.375, 57.12, 58.395],
-            ),
+            pre: Preprocess {
+                channel_order: Bgr,
+                mean: [103.53, 116.28, 123.675],
+                std: [57.375, 57.12, 58.395],
+                ..pre_base(416, 416)
+            },
         },
         Shipped {
             file: "blazeface-short-range-128.onnx",
-            pre: pre(
-                128,
-                128,
-                Resize::Letterbox,
-                Rgb,
-                Nhwc,
-                [127.5; 3],
-                [127.5; 3],
-            ),
+            pre: minus_one_to_one(128, 128, Resize::Letterbox),
         },
         Shipped {
             file: "blazeface-full-range-192.onnx",
-            pre: pre(
-                192,
-                192,
-                Resize::Letterbox,
-                Rgb,
-                Nhwc,
-                [127.5; 3],
-                [127.5; 3],
-            ),
+            pre: minus_one_to_one(192, 192, Resize::Letterbox),
         },
         Shipped {
             file: "ssdlite-mobilenetv2-person-300.onnx",
-            pre: pre(300, 300, Resize::Stretch, Rgb, Nhwc, [127.5; 3], [127.5; 3]),
+            pre: minus_one_to_one(300, 300, Resize::Stretch),
         },
     ]
+}
+
+/// A packed RGBA picture.
+fn rgba_image(data: &[u8], w: u32, h: u32) -> ImageRef<'_> {
+    ImageRef {
+        format: PixelFormat::Rgba,
+        width: w,
+        height: h,
+        planes: Planes::packed(PixelFormat::Rgba, w, h),
+        data,
+    }
 }
 
 fn astronaut() -> (Vec<u8>, u32, u32) {
@@ -134,13 +112,7 @@ fn backend(bytes: &[u8], p: &Preprocess, prec: Precision) -> WgpuBackend {
 #[test]
 fn shipped_models_match_the_reference_executor() {
     let (rgba, w, h) = astronaut();
-    let img = ImageRef {
-        format: PixelFormat::Rgba,
-        width: w,
-        height: h,
-        planes: Planes::packed(PixelFormat::Rgba, w, h),
-        data: &rgba,
-    };
+    let img = rgba_image(&rgba, w, h);
     for m in shipped() {
         let bytes = model_bytes(m.file);
         let (input, _) = preprocess_batch_cpu(&[img], &m.pre).unwrap();
@@ -232,13 +204,7 @@ fn assert_close_flat(label: &str, got: &[NamedTensor], want: &[NamedTensor], tol
 #[test]
 fn shipped_models_match_opencv_dnn() {
     let (rgba, w, h) = astronaut();
-    let img = ImageRef {
-        format: PixelFormat::Rgba,
-        width: w,
-        height: h,
-        planes: Planes::packed(PixelFormat::Rgba, w, h),
-        data: &rgba,
-    };
+    let img = rgba_image(&rgba, w, h);
     for m in shipped() {
         let bytes = model_bytes(m.file);
         let (input, _) = preprocess_batch_cpu(&[img], &m.pre).unwrap();

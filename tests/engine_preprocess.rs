@@ -135,14 +135,11 @@ fn check(pre: &Preprocess, frames: &[(PixelFormat, u32, u32)], tol: f32) {
 
 fn pre(w: u32, h: u32, resize: Resize, order: ChannelOrder, layout: InputLayout) -> Preprocess {
     Preprocess {
-        width: w,
-        height: h,
         resize,
         channel_order: order,
         layout,
-        mean: [0.0; 3],
-        std: [1.0; 3],
         pad_value: 114.0,
+        ..pre_base(w, h)
     }
 }
 

@@ -160,6 +160,21 @@ pub fn astr(name: &str, v: &str) -> AttributeProto {
     }
 }
 
+/// Pre-processing to `w` x `h`: letterbox, RGB, NCHW, no normalization (override fields).
+pub fn pre_base(w: u32, h: u32) -> lookout::infer::preprocess::Preprocess {
+    use lookout::infer::preprocess::{ChannelOrder, InputLayout, Preprocess, Resize};
+    Preprocess {
+        width: w,
+        height: h,
+        resize: Resize::Letterbox,
+        channel_order: ChannelOrder::Rgb,
+        layout: InputLayout::Nchw,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+        pad_value: 0.0,
+    }
+}
+
 /// Deterministic pseudo-random values in [-1, 1).
 pub fn random(n: usize, seed: u64) -> Vec<f32> {
     let mut rng = fastrand::Rng::with_seed(seed);

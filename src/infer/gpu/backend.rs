@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::context::GpuContext;
 use super::plan::{KernelProfile, Plan};
-use super::preprocess::PreprocessStage;
+use super::preprocess::{PreparedFrames, PreprocessStage};
 use super::shader::{PipelineCache, Prec};
 use crate::capture::frame::ImageRef;
 use crate::infer::graph::{self, InputShape};
@@ -194,11 +194,29 @@ impl WgpuBackend {
         plan.profile(&ctx, |_| ctx.queue.write_buffer(buffer, offset, &bytes))
     }
 
-    fn finish(
+    /// Records `frames` (if any) and the plan in one compute pass, runs it, reads the outputs.
+    fn run(
         &self,
         plan: &Plan,
-        enc: wgpu::CommandEncoder,
+        frames: Option<&PreparedFrames>,
     ) -> Result<Vec<NamedTensor>, InferError> {
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("infer"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("model"),
+                timestamp_writes: None,
+            });
+            if let Some(f) = frames {
+                f.record(&mut pass);
+            }
+            plan.record(&mut pass);
+        }
+        plan.copy_outputs(&mut enc);
         self.ctx.queue.submit([enc.finish()]);
         plan.read_outputs(&self.ctx)
     }
@@ -258,22 +276,7 @@ impl Backend for WgpuBackend {
         let frames = self
             .stage
             .prepare(&self.ctx, &self.cache, pre, images, &target)?;
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("infer"),
-            });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("model"),
-                timestamp_writes: None,
-            });
-            frames.record(&mut pass);
-            plan.record(&mut pass);
-        }
-        plan.copy_outputs(&mut enc);
-        let outs = self.finish(plan, enc)?;
+        let outs = self.run(plan, Some(&frames))?;
         split_batch(outs, n, frames.transforms)
     }
 
@@ -282,21 +285,7 @@ impl Backend for WgpuBackend {
         let plan = &self.plans[&input.shape];
         let (bytes, offset, buffer) = upload_args(plan, input)?;
         self.ctx.queue.write_buffer(buffer, offset, &bytes);
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("infer"),
-            });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("model"),
-                timestamp_writes: None,
-            });
-            plan.record(&mut pass);
-        }
-        plan.copy_outputs(&mut enc);
-        self.finish(plan, enc)
+        self.run(plan, None)
     }
 }
 

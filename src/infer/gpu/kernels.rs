@@ -1,13 +1,12 @@
 //! Emission of dispatches for each IR op: weights repacked for the kernels, parameters, grids.
 
 use super::layout::{Layout, Place, up4};
-use super::plan::{
-    BufRef, Dispatch, Planner, Writer, concat_aligned, per_channel_const, slice_is_view,
-};
+use super::plan::{BufRef, Dispatch, Planner, Writer, concat_aligned, slice_is_view};
 use super::shader::{
     Access, Prec, Slot, absent, act_fn, bindings, binop_fn, template, unary_op_fn,
 };
 use crate::infer::InferError;
+use crate::infer::graph::fuse::per_channel;
 use crate::infer::graph::shape::strides as row_major;
 use crate::infer::graph::{Act, Conv, ConvTranspose, Node, Op, Pool, PoolKind, Resize, ValueId};
 
@@ -112,6 +111,25 @@ fn logical_strides(place: &Place, shape: &[usize], rank: usize) -> Vec<i64> {
         .collect()
 }
 
+/// Template values of a sliding window: kernel, stride, dilation, top/left pads.
+fn window_vars(
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pads: [usize; 2],
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("KH", kernel[0].to_string()),
+        ("KW", kernel[1].to_string()),
+        ("SH", stride[0].to_string()),
+        ("SW", stride[1].to_string()),
+        ("DH", dilation[0].to_string()),
+        ("DW", dilation[1].to_string()),
+        ("PT", pads[0].to_string()),
+        ("PL", pads[1].to_string()),
+    ]
+}
+
 /// Pads per-dim vectors to 6 entries at the front.
 fn pad6<T: Copy>(v: &[T], fill: T) -> Vec<T> {
     let mut out = vec![fill; 6 - v.len()];
@@ -185,7 +203,7 @@ impl Planner<'_> {
                     .g
                     .consts
                     .contains_key(&other)
-                    .then(|| per_channel_const(self.g, other, c))
+                    .then(|| per_channel(self.g, other, c))
                     .flatten()
                 {
                     let mut v = v;
@@ -288,122 +306,89 @@ impl Planner<'_> {
     fn conv(&mut self, n: &Node, c: &Conv) -> Result<(), InferError> {
         let x = self.nhwc_input(n.inputs[0]);
         let res = c.residual.then(|| self.nhwc_input(n.inputs[1]));
-        let xs = self.shapes[n.inputs[0]].clone();
-        let ys = self.shapes[n.output].clone();
-        let y = self.vec4_out(n.output);
-        let [kh, kw] = c.kernel;
-        let cin4 = up4(c.cin) / 4;
-        let k4 = kh * kw * cin4;
-        let cout4 = up4(c.cout) / 4;
-        let (cin_g, cout_g) = (c.cin / c.group, c.cout / c.group);
-        // Weights as a [k4 * 4, cout] matrix (grouped convolutions expanded block-diagonally).
-        let mut w = Vec::new();
-        let wrows = |w: &mut Vec<f32>, cout4p: usize| {
-            w.resize(k4.div_ceil(KT) * KT * 4 * cout4p * 4, 0.0);
-            for co in 0..c.cout {
-                let g = co / cout_g;
-                for icg in 0..cin_g {
-                    let ci = g * cin_g + icg;
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let row = ((ky * kw + kx) * cin4 + ci / 4) * 4 + ci % 4;
-                            w[row * cout4p * 4 + co] =
-                                c.weight[((co * cin_g + icg) * kh + ky) * kw + kx];
-                        }
-                    }
-                }
-            }
+        let spec = GemmSpec {
+            weight: &c.weight,
+            bias: &c.bias,
+            cin: c.cin,
+            cout: c.cout,
+            group: c.group,
+            geom: Geom::new(c.kernel, c.stride, c.dilation, c.pads),
+            transposed: false,
+            act: c.act,
+            post_act: c.post_act,
         };
-        let wx = if cout4 <= 4 { 4 } else { 8 };
-        let cout4p = cout4.div_ceil(wx) * wx;
-        wrows(&mut w, cout4p);
-        let geom = Geom {
-            kernel: c.kernel,
-            stride: c.stride,
-            dilation: c.dilation,
-            pads: [c.pads[0], c.pads[1]],
-        };
-        self.gemm(
-            n,
-            GemmArgs {
-                x,
-                res,
-                y,
-                xs,
-                ys,
-                weights: w,
-                bias: &c.bias,
-                cout: c.cout,
-                cin4,
-                k4,
-                wx,
-                cout4p,
-                geom,
-                transposed: false,
-                act: c.act,
-                post_act: c.post_act,
-            },
-        );
+        self.gemm(n, x, res, spec);
         Ok(())
     }
 
     fn conv_transpose(&mut self, n: &Node, c: &ConvTranspose) -> Result<(), InferError> {
         let x = self.nhwc_input(n.inputs[0]);
+        let spec = GemmSpec {
+            weight: &c.weight,
+            bias: &c.bias,
+            cin: c.cin,
+            cout: c.cout,
+            group: c.group,
+            geom: Geom::new(c.kernel, c.stride, c.dilation, c.pads),
+            transposed: true,
+            act: c.act,
+            post_act: Act::Identity,
+        };
+        self.gemm(n, x, None, spec);
+        Ok(())
+    }
+
+    /// A (transposed) convolution as an implicit GEMM. The weights become a
+    /// `[kh * kw * cin4 * 4, cout4p * 4]` matrix, padded to whole tiles, grouped convolutions
+    /// expanded block-diagonally.
+    fn gemm(&mut self, n: &Node, x: Place, res: Option<Place>, sp: GemmSpec<'_>) {
         let xs = self.shapes[n.inputs[0]].clone();
         let ys = self.shapes[n.output].clone();
         let y = self.vec4_out(n.output);
-        let [kh, kw] = c.kernel;
-        let cin4 = up4(c.cin) / 4;
+        let [kh, kw] = sp.geom.kernel;
+        let cin4 = up4(sp.cin) / 4;
         let k4 = kh * kw * cin4;
-        let cout4 = up4(c.cout) / 4;
+        let cout4 = up4(sp.cout) / 4;
         let wx = if cout4 <= 4 { 4 } else { 8 };
         let cout4p = cout4.div_ceil(wx) * wx;
-        let (cin_g, cout_g) = (c.cin / c.group, c.cout / c.group);
-        let mut w = vec![0.0f32; k4.div_ceil(KT) * KT * 4 * cout4p * 4];
-        for ci in 0..c.cin {
-            let g = ci / cin_g;
-            for ocg in 0..cout_g {
-                let co = g * cout_g + ocg;
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let row = ((ky * kw + kx) * cin4 + ci / 4) * 4 + ci % 4;
-                        w[row * cout4p * 4 + co] =
-                            c.weight[((ci * cout_g + ocg) * kh + ky) * kw + kx];
+        let (cin_g, cout_g) = (sp.cin / sp.group, sp.cout / sp.group);
+        let mut weights = vec![0.0f32; k4.div_ceil(KT) * KT * 4 * cout4p * 4];
+        for g in 0..sp.group {
+            for icg in 0..cin_g {
+                for ocg in 0..cout_g {
+                    let (ci, co) = (g * cin_g + icg, g * cout_g + ocg);
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let src = if sp.transposed {
+                                ((ci * cout_g + ocg) * kh + ky) * kw + kx
+                            } else {
+                                ((co * cin_g + icg) * kh + ky) * kw + kx
+                            };
+                            let row = ((ky * kw + kx) * cin4 + ci / 4) * 4 + ci % 4;
+                            weights[row * cout4p * 4 + co] = sp.weight[src];
+                        }
                     }
                 }
             }
         }
-        let geom = Geom {
-            kernel: c.kernel,
-            stride: c.stride,
-            dilation: c.dilation,
-            pads: [c.pads[0], c.pads[1]],
+        let a = GemmArgs {
+            x,
+            res,
+            y,
+            xs,
+            ys,
+            weights,
+            bias: sp.bias,
+            cout: sp.cout,
+            cin4,
+            k4,
+            wx,
+            cout4p,
+            geom: sp.geom,
+            transposed: sp.transposed,
+            act: sp.act,
+            post_act: sp.post_act,
         };
-        self.gemm(
-            n,
-            GemmArgs {
-                x,
-                res: None,
-                y,
-                xs,
-                ys,
-                weights: w,
-                bias: &c.bias,
-                cout: c.cout,
-                cin4,
-                k4,
-                wx,
-                cout4p,
-                geom,
-                transposed: true,
-                act: c.act,
-                post_act: Act::Identity,
-            },
-        );
-        Ok(())
-    }
-
-    fn gemm(&mut self, n: &Node, a: GemmArgs<'_>) {
         let wy = 64 / a.wx;
         let mut bias = a.bias.to_vec();
         bias.resize(a.cout4p * 4, 0.0);
@@ -419,50 +404,16 @@ impl Planner<'_> {
         let (in_off4, in_ps4) = a.x.vec4();
         let (out_off4, out_ps4) = a.y.vec4();
         let (res_off4, res_ps4) = a.res.map_or((0, 0), |r| r.vec4());
-        let mut slots = vec![
-            Slot::new("x", a.x.prec, Access::Vec4),
-            Slot::new("wt", self.prec, Access::Vec4),
-            Slot::new("bias", self.prec, Access::Vec4),
-        ];
-        let mut bufs = vec![BufRef::Slot(a.x.slot), wbuf, bbuf];
-        if let Some(r) = a.res {
-            slots.push(Slot::new("res", r.prec, Access::Vec4));
-            bufs.push(BufRef::Slot(r.slot));
-        }
-        slots.push(Slot::new("y", a.y.prec, Access::Vec4));
-        bufs.push(BufRef::Slot(a.y.slot));
+        let (bufs, mut vars) = self.conv_io(a.x, [wbuf, bbuf], a.res, a.y, a.act, a.post_act);
         let g = a.geom;
-        let src = template(
-            CONV_GEMM,
-            &[
-                (
-                    "BINDINGS",
-                    bindings(&slots)
-                        + &if a.res.is_none() {
-                            absent("res", Access::Vec4)
-                        } else {
-                            String::new()
-                        },
-                ),
-                ("KH", g.kernel[0].to_string()),
-                ("KW", g.kernel[1].to_string()),
-                ("SH", g.stride[0].to_string()),
-                ("SW", g.stride[1].to_string()),
-                ("DH", g.dilation[0].to_string()),
-                ("DW", g.dilation[1].to_string()),
-                ("PT", g.pads[0].to_string()),
-                ("PL", g.pads[1].to_string()),
-                ("WX", a.wx.to_string()),
-                ("WY", wy.to_string()),
-                ("KT", KT.to_string()),
-                ("TRANSPOSED", a.transposed.to_string()),
-                ("RESIDUAL", a.res.is_some().to_string()),
-                (
-                    "ACT",
-                    act_fn("act", a.act, true) + &act_fn("post_act", a.post_act, true),
-                ),
-            ],
-        );
+        vars.extend(window_vars(g.kernel, g.stride, g.dilation, g.pads));
+        vars.extend([
+            ("WX", a.wx.to_string()),
+            ("WY", wy.to_string()),
+            ("KT", KT.to_string()),
+            ("TRANSPOSED", a.transposed.to_string()),
+        ]);
+        let src = template(CONV_GEMM, &vars);
         let params = Params::default()
             .u(m)
             .u(a.k4)
@@ -503,6 +454,44 @@ impl Planner<'_> {
         });
     }
 
+    /// Bindings and shared template values of the convolution kernels: input, weights, bias,
+    /// optional residual, output; the epilogue's activations.
+    fn conv_io(
+        &self,
+        x: Place,
+        [wbuf, bbuf]: [BufRef; 2],
+        res: Option<Place>,
+        y: Place,
+        act: Act,
+        post_act: Act,
+    ) -> (Vec<BufRef>, Vec<(&'static str, String)>) {
+        let mut slots = vec![
+            Slot::new("x", x.prec, Access::Vec4),
+            Slot::new("wt", self.prec, Access::Vec4),
+            Slot::new("bias", self.prec, Access::Vec4),
+        ];
+        let mut bufs = vec![BufRef::Slot(x.slot), wbuf, bbuf];
+        let mut decl = String::new();
+        match res {
+            Some(r) => {
+                slots.push(Slot::new("res", r.prec, Access::Vec4));
+                bufs.push(BufRef::Slot(r.slot));
+            }
+            None => decl = absent("res", Access::Vec4),
+        }
+        slots.push(Slot::new("y", y.prec, Access::Vec4));
+        bufs.push(BufRef::Slot(y.slot));
+        let vars = vec![
+            ("BINDINGS", bindings(&slots) + &decl),
+            ("RESIDUAL", res.is_some().to_string()),
+            (
+                "ACT",
+                act_fn("act", act, true) + &act_fn("post_act", post_act, true),
+            ),
+        ];
+        (bufs, vars)
+    }
+
     fn depthwise(&mut self, n: &Node, c: &Conv) -> Result<(), InferError> {
         let x = self.nhwc_input(n.inputs[0]);
         let res = c.residual.then(|| self.nhwc_input(n.inputs[1]));
@@ -531,47 +520,15 @@ impl Planner<'_> {
         let (in_off4, in_ps4) = x.vec4();
         let (out_off4, out_ps4) = y.vec4();
         let (res_off4, res_ps4) = res.map_or((0, 0), |r| r.vec4());
-        let mut slots = vec![
-            Slot::new("x", x.prec, Access::Vec4),
-            Slot::new("wt", self.prec, Access::Vec4),
-            Slot::new("bias", self.prec, Access::Vec4),
-        ];
-        let mut bufs = vec![BufRef::Slot(x.slot), wbuf, bbuf];
-        if let Some(r) = res {
-            slots.push(Slot::new("res", r.prec, Access::Vec4));
-            bufs.push(BufRef::Slot(r.slot));
-        }
-        slots.push(Slot::new("y", y.prec, Access::Vec4));
-        bufs.push(BufRef::Slot(y.slot));
-        let src = template(
-            DEPTHWISE,
-            &[
-                (
-                    "BINDINGS",
-                    bindings(&slots)
-                        + &if res.is_none() {
-                            absent("res", Access::Vec4)
-                        } else {
-                            String::new()
-                        },
-                ),
-                ("KH", kh.to_string()),
-                ("KW", kw.to_string()),
-                ("SH", c.stride[0].to_string()),
-                ("SW", c.stride[1].to_string()),
-                ("DH", c.dilation[0].to_string()),
-                ("DW", c.dilation[1].to_string()),
-                ("PT", c.pads[0].to_string()),
-                ("PL", c.pads[1].to_string()),
-                ("OWB", owb.to_string()),
-                ("SPAN", span.to_string()),
-                ("RESIDUAL", res.is_some().to_string()),
-                (
-                    "ACT",
-                    act_fn("act", c.act, true) + &act_fn("post_act", c.post_act, true),
-                ),
-            ],
-        );
+        let (bufs, mut vars) = self.conv_io(x, [wbuf, bbuf], res, y, c.act, c.post_act);
+        vars.extend(window_vars(
+            c.kernel,
+            c.stride,
+            c.dilation,
+            [c.pads[0], c.pads[1]],
+        ));
+        vars.extend([("OWB", owb.to_string()), ("SPAN", span.to_string())]);
+        let src = template(DEPTHWISE, &vars);
         let params = Params::default()
             .u(total)
             .u(c4)
@@ -604,82 +561,18 @@ impl Planner<'_> {
     }
 
     fn pool(&mut self, n: &Node, p: &Pool) -> Result<(), InferError> {
-        let x = self.nhwc_input(n.inputs[0]);
-        let xs = self.shapes[n.inputs[0]].clone();
-        let ys = self.shapes[n.output].clone();
-        let y = self.vec4_out(n.output);
-        let c4 = up4(ys[1]) / 4;
-        let total = ys[0] * ys[2] * ys[3] * c4;
-        let (groups, row) = grid(total);
-        let (in_off4, in_ps4) = x.vec4();
-        let (out_off4, out_ps4) = y.vec4();
-        let slots = [
-            Slot::new("x", x.prec, Access::Vec4),
-            Slot::new("y", y.prec, Access::Vec4),
-        ];
         let (max, incl) = match p.kind {
             PoolKind::Max => (true, false),
             PoolKind::Avg { count_include_pad } => (false, count_include_pad),
         };
-        let src = template(
-            POOL,
-            &[
-                ("BINDINGS", bindings(&slots)),
-                ("KH", p.kernel[0].to_string()),
-                ("KW", p.kernel[1].to_string()),
-                ("SH", p.stride[0].to_string()),
-                ("SW", p.stride[1].to_string()),
-                ("DH", p.dilation[0].to_string()),
-                ("DW", p.dilation[1].to_string()),
-                ("PT", p.pads[0].to_string()),
-                ("PL", p.pads[1].to_string()),
-                ("MAX", max.to_string()),
-                ("INCLUDE_PAD", incl.to_string()),
-            ],
-        );
-        let params = Params::default()
-            .u(total)
-            .u(c4)
-            .u(ys[1])
-            .u(xs[2])
-            .u(xs[3])
-            .u(ys[2])
-            .u(ys[3])
-            .u(p.pads[2])
-            .u(p.pads[3])
-            .u(in_ps4 as usize)
-            .u(in_off4 as usize)
-            .u(out_ps4 as usize)
-            .u(out_off4 as usize)
-            .u(row);
-        let eb = self.prec.bytes() as u64;
-        self.push(Dispatch {
-            name: n.name.clone(),
-            kind: "pool",
-            src,
-            params: params.0,
-            bufs: vec![BufRef::Slot(x.slot), BufRef::Slot(y.slot)],
-            groups,
-            flops: self.g.node_flops(n),
-            bytes: (xs.iter().product::<usize>() + ys.iter().product::<usize>()) as u64 * eb,
-        });
-        Ok(())
+        let mut vars = window_vars(p.kernel, p.stride, p.dilation, [p.pads[0], p.pads[1]]);
+        vars.push(("MAX", max.to_string()));
+        vars.push(("INCLUDE_PAD", incl.to_string()));
+        let extra = [p.pads[2] as u32, p.pads[3] as u32];
+        self.pixelwise(n, "pool", POOL, vars, extra)
     }
 
     fn resize(&mut self, n: &Node, r: &Resize) -> Result<(), InferError> {
-        let x = self.nhwc_input(n.inputs[0]);
-        let xs = self.shapes[n.inputs[0]].clone();
-        let ys = self.shapes[n.output].clone();
-        let y = self.vec4_out(n.output);
-        let c4 = up4(ys[1]) / 4;
-        let total = ys[0] * ys[2] * ys[3] * c4;
-        let (groups, row) = grid(total);
-        let (in_off4, in_ps4) = x.vec4();
-        let (out_off4, out_ps4) = y.vec4();
-        let slots = [
-            Slot::new("x", x.prec, Access::Vec4),
-            Slot::new("y", y.prec, Access::Vec4),
-        ];
         use crate::infer::graph::{CoordMode, NearestMode};
         let coord = match r.coord {
             CoordMode::HalfPixel => 0,
@@ -695,24 +588,48 @@ impl Planner<'_> {
             Some(NearestMode::Floor) => 3,
             Some(NearestMode::Ceil) => 4,
         };
-        let src = template(
-            RESIZE,
-            &[
-                ("BINDINGS", bindings(&slots)),
-                ("COORD", coord.to_string()),
-                ("NEAREST", nearest.to_string()),
-            ],
-        );
-        let params = Params::default()
+        let vars = vec![
+            ("COORD", coord.to_string()),
+            ("NEAREST", nearest.to_string()),
+        ];
+        let extra = [r.scale[0].to_bits(), r.scale[1].to_bits()];
+        self.pixelwise(n, "resize", RESIZE, vars, extra)
+    }
+
+    /// A kernel reading one NHWC tensor and writing one, a thread per output pixel and vec4 of
+    /// channels (pooling, resize). `extra` fills the two op-specific words of the parameters.
+    fn pixelwise(
+        &mut self,
+        n: &Node,
+        kind: &'static str,
+        shader: &str,
+        mut vars: Vec<(&'static str, String)>,
+        extra: [u32; 2],
+    ) -> Result<(), InferError> {
+        let x = self.nhwc_input(n.inputs[0]);
+        let xs = self.shapes[n.inputs[0]].clone();
+        let ys = self.shapes[n.output].clone();
+        let y = self.vec4_out(n.output);
+        let c4 = up4(ys[1]) / 4;
+        let total = ys[0] * ys[2] * ys[3] * c4;
+        let (groups, row) = grid(total);
+        let (in_off4, in_ps4) = x.vec4();
+        let (out_off4, out_ps4) = y.vec4();
+        let slots = [
+            Slot::new("x", x.prec, Access::Vec4),
+            Slot::new("y", y.prec, Access::Vec4),
+        ];
+        vars.push(("BINDINGS", bindings(&slots)));
+        let mut params = Params::default()
             .u(total)
             .u(c4)
             .u(ys[1])
             .u(xs[2])
             .u(xs[3])
             .u(ys[2])
-            .u(ys[3])
-            .f(r.scale[0])
-            .f(r.scale[1])
+            .u(ys[3]);
+        params.0.extend_from_slice(&extra);
+        let params = params
             .u(in_ps4 as usize)
             .u(in_off4 as usize)
             .u(out_ps4 as usize)
@@ -721,8 +638,8 @@ impl Planner<'_> {
         let eb = self.prec.bytes() as u64;
         self.push(Dispatch {
             name: n.name.clone(),
-            kind: "resize",
-            src,
+            kind,
+            src: template(shader, &vars),
             params: params.0,
             bufs: vec![BufRef::Slot(x.slot), BufRef::Slot(y.slot)],
             groups,
@@ -1214,10 +1131,36 @@ struct Geom {
     kernel: [usize; 2],
     stride: [usize; 2],
     dilation: [usize; 2],
+    /// Top and left (the kernel needs no bottom/right pads: bounds checks cover them).
     pads: [usize; 2],
 }
 
-/// Everything the GEMM emitter needs about one (transposed) convolution.
+impl Geom {
+    fn new(kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2], pads: [usize; 4]) -> Self {
+        Geom {
+            kernel,
+            stride,
+            dilation,
+            pads: [pads[0], pads[1]],
+        }
+    }
+}
+
+/// A (transposed) convolution as the GEMM emitter takes it.
+struct GemmSpec<'a> {
+    /// `[cout, cin / group, kh, kw]`, or `[cin, cout / group, kh, kw]` when transposed.
+    weight: &'a [f32],
+    bias: &'a [f32],
+    cin: usize,
+    cout: usize,
+    group: usize,
+    geom: Geom,
+    transposed: bool,
+    act: Act,
+    post_act: Act,
+}
+
+/// Everything the GEMM kernel needs about one (transposed) convolution.
 struct GemmArgs<'a> {
     x: Place,
     res: Option<Place>,

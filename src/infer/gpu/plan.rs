@@ -17,6 +17,7 @@ use super::context::GpuContext;
 use super::layout::{Layout, Place, up4};
 use super::shader::{PipelineCache, Prec};
 use crate::infer::InferError;
+use crate::infer::graph::fuse::per_channel;
 use crate::infer::graph::{Graph, Op, ValueId};
 use crate::infer::tensor::{NamedTensor, Tensor};
 
@@ -102,28 +103,9 @@ pub(super) fn vec4_binary(
             && g.shape(x) == os
             && !g.consts.contains_key(&x)
             && (layout[y] == Layout::Nhwc && g.shape(y) == os && !g.consts.contains_key(&y)
-                || g.consts.contains_key(&y) && per_channel_const(g, y, os[1]).is_some())
+                || g.consts.contains_key(&y) && per_channel(g, y, os[1]).is_some())
     };
     os.len() == 4 && (fits(a, b) || fits(b, a))
-}
-
-/// A constant broadcasting along C of `[N, C, H, W]` only (or a scalar): its values per channel.
-pub(super) fn per_channel_const(g: &Graph, id: ValueId, c: usize) -> Option<Vec<f32>> {
-    let k = g.consts.get(&id)?;
-    let v = k.to_f32();
-    if k.shape.len() > 4 {
-        return None;
-    }
-    let mut s = vec![1; 4 - k.shape.len()];
-    s.extend_from_slice(&k.shape);
-    if s[0] != 1 || s[2] != 1 || s[3] != 1 {
-        return None;
-    }
-    match s[1] {
-        1 => Some(vec![v[0]; c]),
-        n if n == c => Some(v),
-        _ => None,
-    }
 }
 
 impl<'g> Planner<'g> {
@@ -557,17 +539,7 @@ impl Plan {
     /// Maps the staging buffer and decodes every output (call after the submission).
     pub(super) fn read_outputs(&self, ctx: &GpuContext) -> Result<Vec<NamedTensor>, InferError> {
         let slice = self.staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| InferError::Gpu(format!("waiting for the GPU: {e}")))?;
-        rx.recv()
-            .map_err(|_| InferError::Gpu("staging buffer was never mapped".into()))?
-            .map_err(|e| InferError::Gpu(format!("mapping the staging buffer: {e}")))?;
-        ctx.take_error()?;
+        map_and_wait(ctx, &slice, "outputs")?;
         let mut out = Vec::with_capacity(self.outputs.len());
         {
             let view = slice
@@ -648,17 +620,7 @@ impl Plan {
         enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, bytes);
         ctx.queue.submit([enc.finish()]);
         let slice = read.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| InferError::Gpu(format!("waiting for the GPU: {e}")))?;
-        rx.recv()
-            .map_err(|_| InferError::Gpu("profile buffer was never mapped".into()))?
-            .map_err(|e| InferError::Gpu(format!("mapping the profile buffer: {e}")))?;
-        ctx.take_error()?;
+        map_and_wait(ctx, &slice, "timestamps")?;
         let period = ctx.queue.get_timestamp_period() as f64;
         let times: Vec<u64> = {
             let view = slice
@@ -680,6 +642,25 @@ impl Plan {
             })
             .collect())
     }
+}
+
+/// Maps `slice` for reading and blocks until the GPU is done (errors of the run reported).
+fn map_and_wait(
+    ctx: &GpuContext,
+    slice: &wgpu::BufferSlice<'_>,
+    what: &str,
+) -> Result<(), InferError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| InferError::Gpu(format!("waiting for the GPU: {e}")))?;
+    rx.recv()
+        .map_err(|_| InferError::Gpu(format!("the {what} buffer was never mapped")))?
+        .map_err(|e| InferError::Gpu(format!("mapping the {what} buffer: {e}")))?;
+    ctx.take_error()
 }
 
 /// Turns the planner's slots, constants and dispatches into GPU objects.

@@ -8,7 +8,7 @@ use super::layout::{Layout, Place};
 use super::shader::{Access, PipelineCache, Prec, Slot, bindings, template};
 use crate::capture::frame::{ImageRef, PixelFormat};
 use crate::infer::InferError;
-use crate::infer::preprocess::{BoxTransform, ChannelOrder, Preprocess, check_image};
+use crate::infer::preprocess::{BoxTransform, ChannelOrder, Preprocess, check_image, required_len};
 
 const PREPROCESS: &str = include_str!("../../../shaders/preprocess.wgsl");
 const UNIFORM_STRIDE: u64 = 256;
@@ -51,18 +51,7 @@ impl PreparedFrames {
 
 /// Bytes of `img.data` the kernel may read (planes checked by `check_image` first).
 fn needed_bytes(img: &ImageRef<'_>) -> usize {
-    let (w, h) = (img.width as usize, img.height as usize);
-    let end = match img.format {
-        PixelFormat::Rgba => img.planes.offsets[0] + (h - 1) * img.planes.strides[0] + w * 4,
-        PixelFormat::Nv12 => {
-            let y = img.planes.offsets[0] + (h - 1) * img.planes.strides[0] + w;
-            let uv = img.planes.offsets[1]
-                + (h.div_ceil(2) - 1) * img.planes.strides[1]
-                + w.div_ceil(2) * 2;
-            y.max(uv)
-        }
-    };
-    end.min(img.data.len())
+    required_len(img).min(img.data.len())
 }
 
 impl PreprocessStage {

@@ -368,6 +368,35 @@ fn rank4<'a>(b: &'a Builder<'_>, cx: &Ctx<'_>, x: ValueId) -> Result<&'a [usize]
     Ok(s)
 }
 
+/// A convolution's weights: a constant 4-D tensor.
+fn conv_weights(b: &Builder<'_>, cx: &Ctx<'_>, w: ValueId) -> Result<Arc<Const>, InferError> {
+    let wc = b
+        .konst(w)
+        .cloned()
+        .ok_or_else(|| cx.unsupported("weights must be constant"))?;
+    if wc.shape.len() != 4 {
+        return Err(cx.unsupported(format!("weight shape {:?}: only 2-D convolution", wc.shape)));
+    }
+    Ok(wc)
+}
+
+/// A convolution's bias: one constant per output channel, zeros when absent.
+fn conv_bias(
+    b: &Builder<'_>,
+    cx: &Ctx<'_>,
+    bias: Option<ValueId>,
+    cout: usize,
+) -> Result<Vec<f32>, InferError> {
+    let Some(bv) = bias else {
+        return Ok(vec![0.0; cout]);
+    };
+    let v = const_floats(b, cx, bv, "bias")?;
+    if v.len() != cout {
+        return Err(cx.shape_err(format!("bias has {} values for {cout} channels", v.len())));
+    }
+    Ok(v)
+}
+
 fn conv(
     b: &mut Builder<'_>,
     cx: &Ctx<'_>,
@@ -376,13 +405,7 @@ fn conv(
     bias: Option<ValueId>,
 ) -> Result<(), InferError> {
     let xs = rank4(b, cx, x)?.to_vec();
-    let wc = b
-        .konst(w)
-        .cloned()
-        .ok_or_else(|| cx.unsupported("weights must be constant"))?;
-    if wc.shape.len() != 4 {
-        return Err(cx.unsupported(format!("weight shape {:?}: only 2-D convolution", wc.shape)));
-    }
+    let wc = conv_weights(b, cx, w)?;
     let (cout, cin_g, kh, kw) = (wc.shape[0], wc.shape[1], wc.shape[2], wc.shape[3]);
     let win = window(cx, Some([kh, kw]))?;
     if win.kernel != [kh, kw] {
@@ -422,18 +445,7 @@ fn conv(
     let (Some(oh), Some(ow)) = (oh, ow) else {
         return Err(cx.shape_err(format!("kernel larger than padded input {xs:?}")));
     };
-    let bias = match bias {
-        Some(bv) => {
-            let v = const_floats(b, cx, bv, "bias")?;
-            if v.len() != cout {
-                return Err(
-                    cx.shape_err(format!("bias has {} values for {cout} channels", v.len()))
-                );
-            }
-            v
-        }
-        None => vec![0.0; cout],
-    };
+    let bias = conv_bias(b, cx, bias, cout)?;
     let op = Op::Conv(Box::new(Conv {
         weight: Arc::new(wc.to_f32()),
         bias: Arc::new(bias),
@@ -466,13 +478,7 @@ fn conv_transpose(
     bias: Option<ValueId>,
 ) -> Result<(), InferError> {
     let xs = rank4(b, cx, x)?.to_vec();
-    let wc = b
-        .konst(w)
-        .cloned()
-        .ok_or_else(|| cx.unsupported("weights must be constant"))?;
-    if wc.shape.len() != 4 {
-        return Err(cx.unsupported(format!("weight shape {:?}: only 2-D", wc.shape)));
-    }
+    let wc = conv_weights(b, cx, w)?;
     let group = cx.attrs.int("group", 1)?.max(1) as usize;
     let (cin, cout_g, kh, kw) = (wc.shape[0], wc.shape[1], wc.shape[2], wc.shape[3]);
     if cin != xs[1] || cin % group != 0 || cout_g == 0 {
@@ -530,18 +536,7 @@ fn conv_transpose(
     if oh == 0 || ow == 0 {
         return Err(cx.shape_err("empty output"));
     }
-    let bias = match bias {
-        Some(bv) => {
-            let v = const_floats(b, cx, bv, "bias")?;
-            if v.len() != cout {
-                return Err(
-                    cx.shape_err(format!("bias has {} values for {cout} channels", v.len()))
-                );
-            }
-            v
-        }
-        None => vec![0.0; cout],
-    };
+    let bias = conv_bias(b, cx, bias, cout)?;
     let op = Op::ConvTranspose(Box::new(ConvTranspose {
         weight: Arc::new(wc.to_f32()),
         bias: Arc::new(bias),

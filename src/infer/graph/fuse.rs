@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use super::{Act, BinOp, Graph, Op, ValueId};
 
-/// Per-channel values of a constant that broadcasts over `[N, C, H, W]` along C only.
-fn per_channel(g: &Graph, id: ValueId, channels: usize) -> Option<Vec<f32>> {
+/// Per-channel values of a constant that broadcasts over `[N, C, H, W]` along C only (or a
+/// scalar), for `channels` channels.
+pub fn per_channel(g: &Graph, id: ValueId, channels: usize) -> Option<Vec<f32>> {
     let c = g.consts.get(&id)?;
-    let v = c.as_f32()?;
-    if c.shape.len() > 4 {
+    if c.shape.len() > 4 || c.is_empty() {
         return None;
     }
+    let v = c.to_f32();
     let mut padded = vec![1; 4 - c.shape.len()];
     padded.extend_from_slice(&c.shape);
     if padded[0] != 1 || padded[2] != 1 || padded[3] != 1 {
@@ -18,7 +19,7 @@ fn per_channel(g: &Graph, id: ValueId, channels: usize) -> Option<Vec<f32>> {
     }
     match padded[1] {
         1 => Some(vec![v[0]; channels]),
-        n if n == channels => Some(v.to_vec()),
+        n if n == channels => Some(v),
         _ => None,
     }
 }
