@@ -796,3 +796,33 @@ fn concat_parts_and_split_views_need_no_copies() {
     );
     check_model("c2f + sppf in place", &model, &input(&[2, 3, 9, 11], 201));
 }
+
+/// Profiling mode: one entry per dispatch, with GPU time and the FLOPs of the graph.
+#[test]
+fn profile_times_every_dispatch() {
+    let model = conv_model(3, 16, 3, 2, [1, 1, 1, 1], 1, Some("Relu"));
+    let mut b = lookout::infer::gpu::WgpuBackend::for_tensors(
+        ctx(),
+        &model,
+        lookout::infer::gpu::Precision::F32,
+    )
+    .unwrap();
+    let x = input(&[1, 3, 32, 32], 300);
+    if !ctx().supports_timestamps() {
+        assert!(b.profile(&x).is_err(), "profiling needs timestamp queries");
+        return;
+    }
+    let prof = b.profile(&x).unwrap();
+    let kernels = b.kernels(&x.shape).unwrap();
+    assert_eq!(prof.len(), kernels.len());
+    assert_eq!(prof[0].kernel, "conv_gemm");
+    // 16 x 16 outputs x 16 channels x 27 multiply-adds.
+    assert_eq!(
+        prof.iter().map(|p| p.flops).sum::<u64>(),
+        2 * 16 * 16 * 16 * 27
+    );
+    assert!(
+        prof.iter()
+            .all(|p| p.time_ms >= 0.0 && p.time_ms.is_finite() && p.bytes > 0)
+    );
+}
