@@ -58,8 +58,13 @@ $ACT
 
 // Input vec4 (4 input channels) for output pixel (n, oy, ox) at inner index k.
 fn load_a(n: u32, oy: i32, ox: i32, k: u32) -> vec4<f32> {
-    let tap = k / p.cin4;
-    let ci4 = k - tap * p.cin4;
+    // 1x1 kernels have a single tap: no division on the inner dimension.
+    var tap = 0u;
+    var ci4 = k;
+    if KH * KW != 1u {
+        tap = k / p.cin4;
+        ci4 = k - tap * p.cin4;
+    }
     let ky = i32(tap / KW);
     let kx = i32(tap % KW);
     var iy: i32;
