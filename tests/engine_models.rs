@@ -2,13 +2,14 @@
 //! executor and against OpenCV DNN, in f32 and f16 storage, with GPU and CPU pre-processing.
 //!
 //! Tolerances (max |difference| relative to max(1, max |reference output|)):
-//! - wgpu f32 vs reference executor: 1e-3 (summation order only);
-//! - wgpu f32 vs OpenCV DNN: 2e-3 (OpenCV's own kernels, e.g. Winograd 3x3); OpenCV 4.6 cannot
+//! - wgpu f32 vs reference executor: 1e-4 (summation order only; 3e-6 seen on lavapipe);
+//! - wgpu f32 vs OpenCV DNN: 5e-4 (OpenCV's own kernels, e.g. Winograd 3x3; 2e-6 seen); OpenCV 4.6 cannot
 //!   import NanoDet and SSDLite (see `OPENCV_46_CANNOT_LOAD`), those two are checked against the
 //!   reference executor only;
-//! - wgpu f16 storage vs reference: 5e-2 (half precision activations and weights through the
-//!   whole network);
-//! - GPU pre-processing vs `preprocess_cpu` feeding the same plan: 1e-3.
+//! - wgpu f16 storage vs reference: 2e-2 (half precision activations and weights through the
+//!   whole network; 8e-3 seen, on SSDLite);
+//! - GPU pre-processing feeding the plan vs CPU pre-processing feeding the reference: 1e-3
+//!   (the kernels may differ by 1e-3 on the 0..255 scale on real GPUs; identical on lavapipe).
 
 mod engine_support;
 
@@ -20,9 +21,10 @@ use lookout::infer::preprocess::{
 };
 use lookout::infer::{Backend, NamedTensor, Tensor};
 
-const TOL_REF: f32 = 1e-3;
-const TOL_OPENCV: f32 = 2e-3;
-const TOL_HALF: f32 = 5e-2;
+const TOL_REF: f32 = 1e-4;
+const TOL_OPENCV: f32 = 5e-4;
+const TOL_HALF: f32 = 2e-2;
+const TOL_PREPROCESS: f32 = 1e-3;
 
 struct Shipped {
     file: &'static str,
