@@ -134,7 +134,7 @@ fn shipped_models_match_the_reference_executor() {
             &format!("{} gpu preprocess", m.file),
             &out[0].outputs,
             &want,
-            TOL_REF,
+            TOL_PREPROCESS,
         );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::context::GpuContext;
 use super::plan::{KernelProfile, Plan};
 use super::preprocess::{PreparedFrames, PreprocessStage};
-use super::shader::{PipelineCache, Prec};
+use super::shader::Prec;
 use crate::capture::frame::ImageRef;
 use crate::infer::graph::{self, InputShape};
 use crate::infer::onnx::{self, Dim, OnnxModel};
@@ -37,7 +37,6 @@ pub struct WgpuBackend {
     /// `None` for tensor-only backends ([`WgpuBackend::for_tensors`]).
     pre: Option<Preprocess>,
     opts: ModelOptions,
-    cache: PipelineCache,
     plans: HashMap<Vec<usize>, Plan>,
     stage: PreprocessStage,
 }
@@ -84,7 +83,6 @@ impl WgpuBackend {
             model,
             pre: Some(pre.clone()),
             opts,
-            cache: PipelineCache::default(),
             plans: HashMap::new(),
             stage: PreprocessStage::new(),
         };
@@ -113,7 +111,6 @@ impl WgpuBackend {
                 max_batch: 0,
                 precision,
             },
-            cache: PipelineCache::default(),
             plans: HashMap::new(),
             stage: PreprocessStage::new(),
         })
@@ -161,7 +158,7 @@ impl WgpuBackend {
                 }],
             )?;
             graph::fuse::fuse(&mut g);
-            let plan = Plan::new(&self.ctx, &self.cache, &g, self.opts.precision)?;
+            let plan = Plan::new(&self.ctx, &self.ctx.pipelines, &g, self.opts.precision)?;
             tracing::debug!(?shape, dispatches = plan.dispatches(), "compiled plan");
             self.plans.insert(shape.to_vec(), plan);
         }
@@ -275,7 +272,7 @@ impl Backend for WgpuBackend {
         };
         let frames = self
             .stage
-            .prepare(&self.ctx, &self.cache, pre, images, &target)?;
+            .prepare(&self.ctx, &self.ctx.pipelines, pre, images, &target)?;
         let outs = self.run(plan, Some(&frames))?;
         split_batch(outs, n, frames.transforms)
     }

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::shader::PipelineCache;
 use crate::infer::InferError;
 
 /// Which adapter to run on (from the pipeline file or the command line).
@@ -90,6 +91,8 @@ pub struct GpuContext {
     pub(crate) features: wgpu::Features,
     /// The last uncaptured wgpu error, reported by the next call instead of panicking.
     pub(crate) error: Arc<Mutex<Option<String>>>,
+    /// Compiled kernels, shared by every model on this device.
+    pub(crate) pipelines: Arc<PipelineCache>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -167,6 +170,7 @@ impl GpuContext {
             limits,
             features,
             error,
+            pipelines: Arc::new(PipelineCache::default()),
         })
     }
 
