@@ -826,3 +826,60 @@ fn profile_times_every_dispatch() {
             .all(|p| p.time_ms >= 0.0 && p.time_ms.is_finite() && p.bytes > 0)
     );
 }
+
+/// Detector heads at batch 1: Transpose -> Reshape -> Concat along the anchor axis. Each head is
+/// written straight into its block of the output, so no concat copies run.
+#[test]
+fn plain_concat_parts_are_written_in_place() {
+    let mut m =
+        ModelBuilder::new(13)
+            .input("x", &[1, 3, -1, -1])
+            .init_i64("flat", &[3], &[1, -1, 2]);
+    for (i, s) in [1i64, 2].iter().enumerate() {
+        let (w, c) = (format!("w{i}"), format!("c{i}"));
+        m = m
+            .init(&w, &[4, 3, 3, 3], &random(108, 400 + i as u64))
+            .node(
+                "Conv",
+                &["x", &w],
+                &[&c],
+                vec![ais("strides", &[*s, *s]), ais("pads", &[1, 1, 1, 1])],
+            )
+            .node(
+                "Transpose",
+                &[&c],
+                &[&format!("t{i}")],
+                vec![ais("perm", &[0, 2, 3, 1])],
+            )
+            .node(
+                "Reshape",
+                &[&format!("t{i}"), "flat"],
+                &[&format!("r{i}")],
+                vec![],
+            );
+    }
+    let model = m
+        .node("Concat", &["r0", "r1"], &["heads"], vec![ai("axis", 1)])
+        .node("Sigmoid", &["heads"], &["s"], vec![])
+        .node("Concat", &["heads", "s"], &["y"], vec![ai("axis", 2)])
+        .output("y")
+        .bytes();
+    let mut b = lookout::infer::gpu::WgpuBackend::for_tensors(
+        ctx(),
+        &model,
+        lookout::infer::gpu::Precision::F32,
+    )
+    .unwrap();
+    let kinds: Vec<String> = b
+        .kernels(&[1, 3, 8, 6])
+        .unwrap()
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "concat").count(),
+        2,
+        "only the axis-2 concat copies: {kinds:?}"
+    );
+    check_model("heads in place", &model, &input(&[1, 3, 8, 6], 401));
+}

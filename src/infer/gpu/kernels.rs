@@ -798,10 +798,21 @@ impl Planner<'_> {
     }
 
     /// Output place for a generic kernel writing value `y`: NHWC f32 or plain f32.
+    /// A plain value placed in a concat gets its block of the concat's storage.
     fn generic_out(&mut self, y: ValueId) -> Place {
+        if let Some(p) = self.places[y] {
+            // A concat whose storage a part already created.
+            return p;
+        }
         let shape = self.shapes[y].clone();
         let p = if self.layout[y] == Layout::Nhwc {
             self.own_nhwc(&shape, Prec::F32)
+        } else if let Some(&(c, off)) = self.plain_placement.get(&y) {
+            let cp = self.generic_out(c);
+            Place {
+                offset: cp.offset + off,
+                ..cp
+            }
         } else {
             self.own_plain(&shape)
         };
@@ -986,8 +997,7 @@ impl Planner<'_> {
         let (x, y) = (n.inputs[0], n.output);
         let shape = self.shapes[y].clone();
         let xp = self.place(x);
-        let out = self.own_plain(&shape);
-        self.places[y] = Some(out);
+        let out = self.generic_out(y);
         let xst = xp.strides(&shape);
         let ost = row_major(&shape);
         let mut dims = shape.clone();
@@ -1065,6 +1075,15 @@ impl Planner<'_> {
         let k = n.inputs.len();
         for (i, &part) in n.inputs.iter().enumerate() {
             let ps = self.shapes[part].clone();
+            let block = out.offset + off * ost.get(axis).copied().unwrap_or(0);
+            let in_place = out.layout == Layout::Plain
+                && self.places[part].is_some_and(|p| {
+                    p.layout == Layout::Plain && p.slot == out.slot && p.offset == block
+                });
+            if in_place {
+                off += ps[axis];
+                continue;
+            }
             let (dims, lims, ostr, perm, base) = match out.layout {
                 Layout::Nhwc => {
                     // Channels [off, off + C) of each pixel; the last part also zeroes the tail.

@@ -63,6 +63,8 @@ pub(super) struct Planner<'g> {
     pub writer: Vec<Writer>,
     /// Concat parts written in place: value -> (concat value, channel offset).
     pub placement: HashMap<ValueId, (ValueId, usize)>,
+    /// Parts of plain concats written in place: value -> (concat value, element offset).
+    pub plain_placement: HashMap<ValueId, (ValueId, usize)>,
     pub places: Vec<Option<Place>>,
     /// Shapes of graph values plus planner temporaries.
     pub shapes: Vec<Vec<usize>>,
@@ -117,6 +119,7 @@ impl<'g> Planner<'g> {
             layout: vec![Layout::Plain; n],
             writer: vec![Writer::Other; n],
             placement: HashMap::new(),
+            plain_placement: HashMap::new(),
             places: vec![None; n],
             shapes: g.values.iter().map(|v| v.shape.clone()).collect(),
             slots: Vec::new(),
@@ -239,6 +242,70 @@ impl<'g> Planner<'g> {
                 i += 1;
             }
         }
+        self.assign_plain_placements(&producers);
+    }
+
+    /// Plain concats whose parts are contiguous blocks of the output (everything before the
+    /// axis is 1, as at batch 1): parts written by generic kernels go straight to their block.
+    fn assign_plain_placements(&mut self, producers: &[Option<usize>]) {
+        let g = self.g;
+        let mut root_uses: HashMap<ValueId, usize> = HashMap::new();
+        for n in &g.nodes {
+            if matches!(n.op, Op::Concat { .. }) {
+                for &x in &n.inputs {
+                    *root_uses.entry(self.alias_root(x, producers)).or_default() += 1;
+                }
+            }
+        }
+        for n in &g.nodes {
+            let Op::Concat { axis } = n.op else {
+                continue;
+            };
+            let ys = g.shape(n.output);
+            if self.layout[n.output] != Layout::Plain || ys[..axis].iter().product::<usize>() != 1 {
+                continue;
+            }
+            let inner: usize = ys[axis + 1..].iter().product();
+            let mut off = 0;
+            for &part in &n.inputs {
+                let root = self.alias_root(part, producers);
+                let writes_plain = producers[root].is_some_and(|pi| {
+                    matches!(
+                        g.nodes[pi].op,
+                        Op::Transpose { .. }
+                            | Op::Slice { .. }
+                            | Op::Unary(_)
+                            | Op::Binary(_)
+                            | Op::Pad { .. }
+                            | Op::Softmax { .. }
+                            | Op::Reshape
+                            | Op::Concat { .. }
+                    )
+                });
+                if writes_plain
+                    && self.layout[root] == Layout::Plain
+                    && !self.plain_placement.contains_key(&root)
+                    && root_uses.get(&root) == Some(&1)
+                    && !g.inputs.contains(&root)
+                    && !g.consts.contains_key(&root)
+                {
+                    self.plain_placement.insert(root, (n.output, off * inner));
+                }
+                off += g.shape(part)[axis];
+            }
+        }
+    }
+
+    /// The value a chain of plain reshapes (which are aliases) starts from.
+    fn alias_root(&self, mut v: ValueId, producers: &[Option<usize>]) -> ValueId {
+        while let Some(pi) = producers[v] {
+            let n = &self.g.nodes[pi];
+            if n.op != Op::Reshape || self.layout[n.inputs[0]] != Layout::Plain {
+                break;
+            }
+            v = n.inputs[0];
+        }
+        v
     }
 
     /// `n.inputs[i..i+count]` are step-1 channel views of one source covering it in order.
