@@ -883,3 +883,19 @@ fn plain_concat_parts_are_written_in_place() {
     );
     check_model("heads in place", &model, &input(&[1, 3, 8, 6], 401));
 }
+
+/// Constants as Concat parts and as the second operand of NHWC element-wise ops.
+#[test]
+fn constants_mix_with_nhwc_tensors() {
+    let model = ModelBuilder::new(13)
+        .input("x", &[1, 3, 4, 5])
+        .init("w", &[4, 3, 1, 1], &random(12, 500))
+        .init("k", &[1, 4, 4, 5], &random(80, 501))
+        .init("k2", &[1, 1, 4, 5], &random(20, 502))
+        .node("Conv", &["x", "w"], &["c"], vec![])
+        .node("Concat", &["c", "k"], &["cat"], vec![ai("axis", 1)])
+        .node("Mul", &["cat", "k2"], &["y"], vec![])
+        .output("y")
+        .bytes();
+    check_model("constants", &model, &input(&[1, 3, 4, 5], 503));
+}

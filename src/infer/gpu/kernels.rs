@@ -264,18 +264,11 @@ impl Planner<'_> {
         if let Some(&t) = self.nhwc_copies.get(&v) {
             return self.place(t);
         }
+        // A plain tensor (or a constant) copied into NHWC.
         let shape = self.shapes[v].clone();
-        let src = self.place(v);
         let out = self.own_nhwc(&shape, Prec::F32);
         let (dims, lims, ostr, perm) = out_iter(&out, &shape, true);
-        let a = GenIn {
-            buf: BufRef::Slot(src.slot),
-            prec: src.prec,
-            base: src.offset as i64,
-            strides: permute(&logical_strides(&src, &shape, 4), &perm),
-            offs: vec![0; 4],
-            lims: lims.clone(),
-        };
+        let a = self.gen_input(v, &shape, &perm, &lims);
         let o = GenOut {
             buf: BufRef::Slot(out.slot),
             base: out.offset,
