@@ -280,15 +280,7 @@ impl Planner<'_> {
             "{}/to_nhwc",
             self.g.values.get(v).map_or("", |x| x.name.as_str())
         );
-        self.generic(
-            &name,
-            "to_nhwc",
-            o,
-            a,
-            None,
-            unary_op_fn(Act::Identity, false),
-            0.0,
-        );
+        self.copy(&name, "to_nhwc", o, a);
         self.shapes.push(shape);
         self.places.push(Some(out));
         let t = self.places.len() - 1;
@@ -790,6 +782,19 @@ impl Planner<'_> {
         });
     }
 
+    /// A generic kernel copying `a` to `o`.
+    fn copy(&mut self, name: &str, kind: &'static str, o: GenOut, a: GenIn) {
+        self.generic(
+            name,
+            kind,
+            o,
+            a,
+            None,
+            unary_op_fn(Act::Identity, false),
+            0.0,
+        );
+    }
+
     /// Output place for a generic kernel writing value `y`: NHWC f32 or plain f32.
     /// A plain value placed in a concat gets its block of the concat's storage.
     fn generic_out(&mut self, y: ValueId) -> Place {
@@ -896,15 +901,7 @@ impl Planner<'_> {
             lims,
             strides: ostr,
         };
-        self.generic(
-            &n.name,
-            "copy",
-            o,
-            a,
-            None,
-            unary_op_fn(Act::Identity, false),
-            0.0,
-        );
+        self.copy(&n.name, "copy", o, a);
         Ok(())
     }
 
@@ -933,15 +930,7 @@ impl Planner<'_> {
             lims: xs.clone(),
             strides: row_major(&xs),
         };
-        self.generic(
-            &n.name,
-            "copy",
-            o,
-            a,
-            None,
-            unary_op_fn(Act::Identity, false),
-            0.0,
-        );
+        self.copy(&n.name, "copy", o, a);
         Ok(())
     }
 
@@ -1107,15 +1096,7 @@ impl Planner<'_> {
                 strides: ostr,
             };
             let name = format!("{}:{i}", n.name);
-            self.generic(
-                &name,
-                "concat",
-                o,
-                a,
-                None,
-                unary_op_fn(Act::Identity, false),
-                0.0,
-            );
+            self.copy(&name, "concat", o, a);
             off += ps[axis];
         }
         Ok(())

@@ -233,6 +233,31 @@ fn axis_or_err(cx: &Ctx<'_>, a: i64, rank: usize) -> Result<usize, InferError> {
     axis(a, rank).ok_or_else(|| cx.shape_err(format!("axis {a} out of range for rank {rank}")))
 }
 
+/// The node's first input.
+fn first_input(cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<ValueId, InferError> {
+    ins.first()
+        .copied()
+        .flatten()
+        .ok_or_else(|| cx.shape_err("no input"))
+}
+
+/// An `axes` list: an attribute before opset `since`, the (constant) second input from it on.
+fn axes_arg(
+    b: &Builder<'_>,
+    cx: &Ctx<'_>,
+    ins: &[Option<ValueId>],
+    since: i64,
+) -> Result<Option<Vec<i64>>, InferError> {
+    if cx.opset < since {
+        return cx.attrs.ints("axes");
+    }
+    ins.get(1)
+        .copied()
+        .flatten()
+        .map(|v| const_ints(b, cx, v, "axes"))
+        .transpose()
+}
+
 /// The integers of a constant input (shape, axes, pads, ...).
 fn const_ints(
     b: &Builder<'_>,
@@ -681,11 +706,7 @@ fn global_pool(b: &mut Builder<'_>, cx: &Ctx<'_>, x: ValueId) -> Result<(), Infe
 }
 
 fn resize(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<(), InferError> {
-    let x = ins
-        .first()
-        .copied()
-        .flatten()
-        .ok_or_else(|| cx.shape_err("no input"))?;
+    let x = first_input(cx, ins)?;
     let xs = rank4(b, cx, x)?.to_vec();
     let upsample = cx.node.op_type == "Upsample";
     let mode = cx.attrs.string("mode", "nearest")?;
@@ -800,11 +821,7 @@ fn resize(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<
 }
 
 fn unary(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<(), InferError> {
-    let x = ins
-        .first()
-        .copied()
-        .flatten()
-        .ok_or_else(|| cx.shape_err("no input"))?;
+    let x = first_input(cx, ins)?;
     let act = match cx.node.op_type.as_str() {
         "Relu" => Act::Relu,
         "Sigmoid" => Act::Sigmoid,
@@ -904,11 +921,7 @@ fn concat(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<
 
 /// Split becomes one Slice per output (a view on the GPU when channel-aligned).
 fn split(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<(), InferError> {
-    let x = ins
-        .first()
-        .copied()
-        .flatten()
-        .ok_or_else(|| cx.shape_err("no input"))?;
+    let x = first_input(cx, ins)?;
     let xs = b.g.shape(x).to_vec();
     let a = axis_or_err(cx, cx.attrs.int("axis", 0)?, xs.len())?;
     let n_out = cx.node.output.len();
@@ -953,11 +966,7 @@ fn split(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<(
 }
 
 fn slice(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<(), InferError> {
-    let x = ins
-        .first()
-        .copied()
-        .flatten()
-        .ok_or_else(|| cx.shape_err("no input"))?;
+    let x = first_input(cx, ins)?;
     let xs = b.g.shape(x).to_vec();
     let (starts, ends, axes, steps) = if cx.opset < 10 {
         (
@@ -1118,21 +1127,9 @@ fn reshape_to(
 }
 
 fn squeeze(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<(), InferError> {
-    let x = ins
-        .first()
-        .copied()
-        .flatten()
-        .ok_or_else(|| cx.shape_err("no input"))?;
+    let x = first_input(cx, ins)?;
     let xs = b.g.shape(x).to_vec();
-    let axes: Option<Vec<i64>> = if cx.opset < 13 {
-        cx.attrs.ints("axes")?
-    } else {
-        ins.get(1)
-            .copied()
-            .flatten()
-            .map(|v| const_ints(b, cx, v, "axes"))
-            .transpose()?
-    };
+    let axes = axes_arg(b, cx, ins, 13)?;
     let shape = if cx.node.op_type == "Squeeze" {
         let axes: Vec<usize> = match axes {
             Some(a) => a
@@ -1172,11 +1169,7 @@ fn squeeze(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result
 }
 
 fn pad(b: &mut Builder<'_>, cx: &Ctx<'_>, ins: &[Option<ValueId>]) -> Result<(), InferError> {
-    let x = ins
-        .first()
-        .copied()
-        .flatten()
-        .ok_or_else(|| cx.shape_err("no input"))?;
+    let x = first_input(cx, ins)?;
     let xs = b.g.shape(x).to_vec();
     let mode = cx.attrs.string("mode", "constant")?;
     if mode != "constant" {
@@ -1380,21 +1373,9 @@ fn reduce_mean(
     cx: &Ctx<'_>,
     ins: &[Option<ValueId>],
 ) -> Result<(), InferError> {
-    let x = ins
-        .first()
-        .copied()
-        .flatten()
-        .ok_or_else(|| cx.shape_err("no input"))?;
+    let x = first_input(cx, ins)?;
     let xs = b.g.shape(x).to_vec();
-    let axes: Option<Vec<i64>> = if cx.opset < 18 {
-        cx.attrs.ints("axes")?
-    } else {
-        ins.get(1)
-            .copied()
-            .flatten()
-            .map(|v| const_ints(b, cx, v, "axes"))
-            .transpose()?
-    };
+    let axes = axes_arg(b, cx, ins, 18)?;
     let axes: Vec<usize> = match axes {
         Some(a) if !a.is_empty() => a
             .iter()
