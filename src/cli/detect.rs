@@ -9,6 +9,7 @@ use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
 use lookout::detect::annotate::{Canvas, draw};
 use lookout::detect::{DetectError, Detection, Detector};
 use lookout::infer::InferError;
+use lookout::infer::gpu::Precision;
 use lookout::infer::manifest::ModelManifest;
 use lookout::infer::select::{self, BackendKind, SelectError};
 
@@ -22,7 +23,13 @@ pub struct Args {
     model: PathBuf,
     /// auto (a hardware GPU if wgpu finds one, else OpenCV on the CPU), wgpu or opencv.
     #[arg(long, default_value = "auto")]
-    backend: BackendKind,
+        backend: BackendKind,
+    /// GPU adapter for wgpu: `high-performance`, `low-power` or part of a name (`lookout devices`).
+    #[arg(long, default_value = "high-performance")]
+    adapter: String,
+    /// f16 storage on the GPU (f32 arithmetic).
+    #[arg(long)]
+    f16: bool,
     /// Print one JSON object per picture (per frame for video) instead of a listing.
     #[arg(long)]
     json: bool,
@@ -73,8 +80,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_input_size(w, h)
             .map_err(|e| BadInput(e.to_string()))?;
     }
-    let backend = select::create(args.backend, &manifest).map_err(|e| match e {
-        SelectError::Infer(InferError::Run { .. }) => anyhow::Error::new(e),
+        let opts = select::BackendOptions {
+        adapter: select::adapter_choice(&args.adapter),
+        precision: if args.f16 { Precision::F16 } else { Precision::F32 },
+        max_batch: 1,
+    };
+    let backend = select::create(args.backend, &manifest, &opts).map_err(|e| match e {
+        SelectError::Infer(InferError::Run { .. } | InferError::Gpu(_)) => anyhow::Error::new(e),
         e => BadInput(e.to_string()).into(),
     })?;
     let mut detector = Detector::new(manifest, backend).map_err(|e| BadInput(e.to_string()))?;

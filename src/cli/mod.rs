@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand.
 
 mod detect;
+mod devices;
 mod progress;
 mod run;
 mod schema;
@@ -31,6 +32,8 @@ enum Command {
     Schema(schema::Args),
     /// Run a detector on pictures or video files and print (or draw) what it finds.
     Detect(detect::Args),
+    /// List the GPU adapters (backend, type, driver, f16 and timestamp support).
+    Devices(devices::Args),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -46,6 +49,7 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Detect(a) => detect::run(a),
+        Command::Devices(a) => devices::run(a),
     };
     match result {
         Ok(code) => code,
@@ -67,7 +71,14 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
 }
 
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        // wgpu probes OpenGL through EGL even where it will use Vulkan, and logs the failure as an
+    // error on headless machines; keep that out of the default output.
+    let filter = if filter.contains("wgpu") {
+        filter.to_string()
+    } else {
+        format!("{filter},wgpu_hal::gles=off,wgpu_core=warn,naga=warn")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

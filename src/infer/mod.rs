@@ -1,10 +1,14 @@
 //! Inference: ONNX models run as wgpu compute shaders, with an OpenCV DNN CPU fallback.
 
 pub mod backend;
+pub mod gpu;
+pub mod graph;
 pub mod manifest;
+pub mod onnx;
 #[cfg(feature = "opencv")]
 pub mod opencv;
 pub mod preprocess;
+pub mod reference;
 pub mod select;
 pub mod tensor;
 
@@ -14,6 +18,31 @@ pub use tensor::{NamedTensor, Tensor};
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
+    /// The file is not a usable ONNX model (bad protobuf, inconsistent tensors, absurd sizes).
+    #[error("bad model: {0}")]
+    BadModel(String),
+    /// The model uses an operator (or a form of one) that lookout cannot run.
+    #[error("unsupported op {op} in node {node:?}: {reason}")]
+    Unsupported {
+        op: String,
+        node: String,
+        reason: String,
+    },
+    /// Shapes do not fit together at a node (after resolving the input size).
+    #[error("shape error at node {node:?} ({op}): {reason}")]
+    Shape {
+        op: String,
+        node: String,
+        reason: String,
+    },
+    /// The caller's input does not fit the model (wrong shape, size, batch).
+    #[error("bad input: {0}")]
+    Input(String),
+    /// The GPU could not be opened or failed while running.
+    #[error("GPU: {0}")]
+    Gpu(String),
+    #[error(transparent)]
+    Preprocess(#[from] preprocess::PreprocessError),
     #[error("{0}")]
     Other(String),
     /// The backend cannot load the model (corrupt file, an operator it does not support, ...).
@@ -29,10 +58,4 @@ pub enum InferError {
         backend: &'static str,
         message: String,
     },
-    /// The input tensor does not fit the model.
-    #[error("bad input tensor: {0}")]
-    Input(String),
-    /// A picture could not be pre-processed.
-    #[error(transparent)]
-    Preprocess(#[from] preprocess::PreprocessError),
 }

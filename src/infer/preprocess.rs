@@ -199,6 +199,24 @@ pub enum PreprocessError {
     },
 }
 
+/// Bytes of `img.data` that its planes span (what sampling may read); 0 for an empty picture.
+pub fn required_len(img: &ImageRef<'_>) -> usize {
+    let (w, h) = (img.width as usize, img.height as usize);
+    if w == 0 || h == 0 {
+        return 0;
+    }
+    match img.format {
+        PixelFormat::Rgba => img.planes.offsets[0] + (h - 1) * img.planes.strides[0] + w * 4,
+        PixelFormat::Nv12 => {
+            let y_end = img.planes.offsets[0] + (h - 1) * img.planes.strides[0] + w;
+            let uv_end = img.planes.offsets[1]
+                + (h.div_ceil(2) - 1) * img.planes.strides[1]
+                + w.div_ceil(2) * 2;
+            y_end.max(uv_end)
+        }
+    }
+}
+
 /// Checks that `img`'s planes fit in its buffer, so sampling cannot read out of bounds.
 pub fn check_image(img: &ImageRef<'_>) -> Result<(), PreprocessError> {
     let (w, h) = (img.width as usize, img.height as usize);
@@ -208,16 +226,7 @@ pub fn check_image(img: &ImageRef<'_>) -> Result<(), PreprocessError> {
             height: img.height,
         });
     }
-    let need = match img.format {
-        PixelFormat::Rgba => img.planes.offsets[0] + (h - 1) * img.planes.strides[0] + w * 4,
-        PixelFormat::Nv12 => {
-            let y_end = img.planes.offsets[0] + (h - 1) * img.planes.strides[0] + w;
-            let uv_end = img.planes.offsets[1]
-                + (h.div_ceil(2) - 1) * img.planes.strides[1]
-                + w.div_ceil(2) * 2;
-            y_end.max(uv_end)
-        }
-    };
+    let need = required_len(img);
     let strides_ok = match img.format {
         PixelFormat::Rgba => img.planes.strides[0] >= w * 4,
         PixelFormat::Nv12 => {

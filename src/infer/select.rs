@@ -4,6 +4,9 @@
 
 use std::str::FromStr;
 
+use std::sync::Mutex;
+
+use super::gpu::{AdapterChoice, GpuContext, ModelOptions, Precision, WgpuBackend};
 use super::manifest::ModelManifest;
 use super::{Backend, InferError};
 
@@ -35,9 +38,6 @@ impl FromStr for BackendKind {
 /// Why no backend could be made for a model.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
-    /// The wgpu inference engine is not part of this build yet.
-    #[error("the wgpu backend is not in this build; use --backend opencv")]
-    WgpuNotInBuild,
     /// Built without the `opencv` cargo feature.
     #[error("the opencv backend is not in this build (built without the `opencv` feature)")]
     OpencvNotInBuild,
@@ -49,55 +49,69 @@ pub enum SelectError {
     Infer(#[from] InferError),
 }
 
-/// Whether [`wgpu_backend`] can build a backend in this build; flipped when the engine is merged.
-const WGPU_IN_BUILD: bool = false;
+/// How a model is placed on the GPU (ignored by the CPU backend).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendOptions {
+    pub adapter: AdapterChoice,
+    pub precision: Precision,
+    /// Most pictures per inference call.
+    pub max_batch: usize,
+}
 
-/// The adapter `auto` would use: the best hardware (non-CPU) adapter wgpu finds, if any.
-///
-/// Looks at Vulkan, Metal and DX12 (`WGPU_BACKEND` overrides): every GPU worth running detectors
-/// on has one of them, and probing GL on a headless box only logs EGL errors.
-pub fn hardware_adapter() -> Option<wgpu::AdapterInfo> {
-    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    desc.backends = backends;
-    let instance = wgpu::Instance::new(desc);
-    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
-    adapters
-        .into_iter()
-        .map(|a| a.get_info())
-        .filter(|i| i.device_type != wgpu::DeviceType::Cpu)
-        .max_by_key(|i| match i.device_type {
-            wgpu::DeviceType::DiscreteGpu => 3,
-            wgpu::DeviceType::IntegratedGpu => 2,
-            wgpu::DeviceType::VirtualGpu => 1,
-            _ => 0,
-        })
+impl Default for BackendOptions {
+    fn default() -> Self {
+        Self {
+            adapter: AdapterChoice::HighPerformance,
+            precision: Precision::F32,
+            max_batch: 1,
+        }
+    }
+}
+
+/// Parses an adapter choice as written in a pipeline file or on the command line.
+pub fn adapter_choice(s: &str) -> AdapterChoice {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "high-performance" | "high_performance" | "default" => AdapterChoice::HighPerformance,
+        "low-power" | "low_power" => AdapterChoice::LowPower,
+        _ => AdapterChoice::Named(s.trim().to_string()),
+    }
+}
+
+/// One GPU context per adapter choice for the whole process: every model on a GPU shares its
+/// device, queue and pipeline cache ("one engine per GPU").
+fn gpu_context(choice: &AdapterChoice) -> Result<GpuContext, InferError> {
+    static CONTEXTS: Mutex<Vec<(AdapterChoice, GpuContext)>> = Mutex::new(Vec::new());
+    let mut all = CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, ctx)) = all.iter().find(|(c, _)| c == choice) {
+        return Ok(ctx.clone());
+    }
+    let ctx = GpuContext::new(choice)?;
+    all.push((choice.clone(), ctx.clone()));
+    Ok(ctx)
 }
 
 /// Loads `manifest`'s model on the backend `kind` names.
-pub fn create(
-    kind: BackendKind,
-    manifest: &ModelManifest,
-) -> Result<Box<dyn Backend>, SelectError> {
+///
+/// `auto` opens the chosen adapter and uses it when it is real hardware; on a software adapter
+/// (lavapipe, llvmpipe, SwiftShader) or without any adapter it falls back to OpenCV on the CPU.
+pub fn create(kind: BackendKind, manifest: &ModelManifest, opts: &BackendOptions) -> Result<Box<dyn Backend>, SelectError> {
     match kind {
-        BackendKind::Wgpu => wgpu_backend(manifest, None),
+        BackendKind::Wgpu => wgpu_backend(manifest, &gpu_context(&opts.adapter)?, opts),
         BackendKind::Opencv => opencv_backend(manifest),
-        BackendKind::Auto => match hardware_adapter() {
-            Some(adapter) if WGPU_IN_BUILD => wgpu_backend(manifest, Some(adapter)),
-            Some(adapter) => {
-                tracing::info!(
-                    adapter = %adapter.name,
-                    "found a GPU, but the wgpu backend is not in this build: using OpenCV on the CPU"
-                );
-                opencv_backend(manifest)
-            }
-            None => {
-                tracing::info!("no hardware GPU adapter: using OpenCV on the CPU");
-                opencv_backend(manifest).map_err(|e| match e {
-                    SelectError::OpencvNotInBuild => SelectError::NoBackend(
-                        "no hardware GPU adapter, and the opencv backend is not in this build"
-                            .into(),
+        BackendKind::Auto => match gpu_context(&opts.adapter) {
+            Ok(ctx) if !ctx.is_software() => wgpu_backend(manifest, &ctx, opts),
+            found => {
+                match found {
+                    Ok(ctx) => tracing::info!(
+                        adapter = %ctx.summary().name,
+                        "only a software GPU adapter: using OpenCV on the CPU"
                     ),
+                    Err(e) => tracing::info!(error = %e, "no GPU adapter: using OpenCV on the CPU"),
+                }
+                opencv_backend(manifest).map_err(|e| match e {
+                    SelectError::OpencvNotInBuild => {
+                        SelectError::NoBackend("no hardware GPU adapter, and the opencv backend is not in this build".into())
+                    }
                     e => e,
                 })
             }
@@ -105,15 +119,16 @@ pub fn create(
     }
 }
 
-/// The wgpu backend on `adapter` (the best one wgpu finds when `None`).
-///
-/// Plug point for the engine: replace the body with `WgpuBackend::new(manifest, adapter)` boxed,
-/// and set [`WGPU_IN_BUILD`].
-fn wgpu_backend(
-    _manifest: &ModelManifest,
-    _adapter: Option<wgpu::AdapterInfo>,
-) -> Result<Box<dyn Backend>, SelectError> {
-    Err(SelectError::WgpuNotInBuild)
+/// The wgpu engine for `manifest` on `ctx`.
+fn wgpu_backend(manifest: &ModelManifest, ctx: &GpuContext, opts: &BackendOptions) -> Result<Box<dyn Backend>, SelectError> {
+    let model_opts = ModelOptions {
+        input_width: manifest.input.width,
+        input_height: manifest.input.height,
+        max_batch: opts.max_batch.max(1),
+        precision: opts.precision,
+    };
+    let backend = WgpuBackend::new(ctx, &manifest.onnx, &manifest.preprocess, model_opts)?;
+    Ok(Box::new(backend))
 }
 
 #[cfg(feature = "opencv")]

@@ -176,7 +176,15 @@ impl Analyzer {
             let Some(spec) = pipeline.models.get(&d.model) else {
                 continue;
             };
-            let backend = select::create(spec.backend, &spec.manifest).map_err(|source| {
+                        let opts = select::BackendOptions {
+                adapter: select::adapter_choice(&spec.adapter),
+                precision: match spec.precision {
+                    crate::config::models::Precision::F32 => crate::infer::gpu::Precision::F32,
+                    crate::config::models::Precision::F16 => crate::infer::gpu::Precision::F16,
+                },
+                max_batch: spec.max_batch,
+            };
+            let backend = select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
                 AnalyticsError::Backend {
                     model: spec.name.clone(),
                     source,

@@ -1,0 +1,323 @@
+//! [`WgpuBackend`]: a model compiled into static GPU plans, one per input shape, behind the
+//! [`Backend`] trait.
+
+use std::collections::HashMap;
+
+use super::context::GpuContext;
+use super::plan::{KernelProfile, Plan};
+use super::preprocess::{PreparedFrames, PreprocessStage};
+use super::shader::Prec;
+use crate::capture::frame::ImageRef;
+use crate::infer::graph::{self, InputShape};
+use crate::infer::onnx::{self, Dim, OnnxModel};
+use crate::infer::preprocess::{InputLayout, Preprocess};
+use crate::infer::tensor::{NamedTensor, Tensor};
+use crate::infer::{Backend, BackendInfo, InferError, InferOutput};
+
+/// How a model is compiled for the GPU.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelOptions {
+    /// Model input width in pixels (resolves a dynamic width; must equal a fixed one).
+    pub input_width: u32,
+    /// Model input height in pixels.
+    pub input_height: u32,
+    /// Most pictures per [`Backend::infer`] call.
+    pub max_batch: usize,
+    /// Storage precision of activations and weights (arithmetic is always f32).
+    pub precision: Prec,
+}
+
+/// Most distinct input shapes kept compiled at once (plans for other shapes are rebuilt).
+const MAX_PLANS: usize = 8;
+
+/// A model on a GPU: ONNX parsed once, one static plan per input shape (built on first use).
+pub struct WgpuBackend {
+    ctx: GpuContext,
+    model: OnnxModel,
+    /// `None` for tensor-only backends ([`WgpuBackend::for_tensors`]).
+    pre: Option<Preprocess>,
+    opts: ModelOptions,
+    plans: HashMap<Vec<usize>, Plan>,
+    stage: PreprocessStage,
+}
+
+impl std::fmt::Debug for WgpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WgpuBackend")
+            .field("adapter", &self.ctx.summary().name)
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+impl WgpuBackend {
+    /// Parses `onnx`, checks it against `pre` and `opts`, and builds the batch-1 plan so that
+    /// unsupported ops are reported now rather than at the first frame.
+    pub fn new(
+        ctx: &GpuContext,
+        onnx: &[u8],
+        pre: &Preprocess,
+        opts: ModelOptions,
+    ) -> Result<Self, InferError> {
+        let model = onnx::load(onnx)?;
+        if model.inputs.len() != 1 {
+            return Err(InferError::Input(format!(
+                "the model has {} inputs; only single-input models are supported",
+                model.inputs.len()
+            )));
+        }
+        if pre.width != opts.input_width || pre.height != opts.input_height {
+            return Err(InferError::Input(format!(
+                "pre-processing size {}x{} differs from the model input size {}x{}",
+                pre.width, pre.height, opts.input_width, opts.input_height
+            )));
+        }
+        if opts.max_batch == 0 || opts.max_batch > 256 {
+            return Err(InferError::Input(format!(
+                "max_batch {} is outside 1..=256",
+                opts.max_batch
+            )));
+        }
+        let mut b = WgpuBackend {
+            ctx: ctx.clone(),
+            model,
+            pre: Some(pre.clone()),
+            opts,
+            plans: HashMap::new(),
+            stage: PreprocessStage::new(),
+        };
+        let shape = b.image_shape(1)?;
+        b.plan_for(&shape)?;
+        Ok(b)
+    }
+
+    /// A backend that runs prepared tensors only ([`Backend::infer_tensor`], [`Self::profile`]):
+    /// for op tests and benchmarks of models that are not image detectors.
+    pub fn for_tensors(ctx: &GpuContext, onnx: &[u8], precision: Prec) -> Result<Self, InferError> {
+        let model = onnx::load(onnx)?;
+        if model.inputs.len() != 1 {
+            return Err(InferError::Input(format!(
+                "the model has {} inputs; only single-input models are supported",
+                model.inputs.len()
+            )));
+        }
+        Ok(WgpuBackend {
+            ctx: ctx.clone(),
+            model,
+            pre: None,
+            opts: ModelOptions {
+                input_width: 0,
+                input_height: 0,
+                max_batch: 0,
+                precision,
+            },
+            plans: HashMap::new(),
+            stage: PreprocessStage::new(),
+        })
+    }
+
+    /// The model input shape for a batch of `n` pictures, as the pre-processing lays it out.
+    pub fn image_shape(&self, n: usize) -> Result<Vec<usize>, InferError> {
+        let (w, h) = (
+            self.opts.input_width as usize,
+            self.opts.input_height as usize,
+        );
+        let pre = self
+            .pre
+            .as_ref()
+            .ok_or_else(|| InferError::Input("this backend runs prepared tensors only".into()))?;
+        let shape = match pre.layout {
+            InputLayout::Nchw => vec![n, 3, h, w],
+            InputLayout::Nhwc => vec![n, h, w, 3],
+        };
+        let dims = &self.model.inputs[0].dims;
+        let fits = dims.len() == 4
+            && dims.iter().zip(&shape).all(|(d, &s)| match d {
+                Dim::Fixed(f) => *f == s,
+                Dim::Dynamic(_) => true,
+            });
+        if !fits {
+            return Err(InferError::Input(format!(
+                "the model input {:?} is {:?}; the pre-processing gives {shape:?}",
+                self.model.inputs[0].name, dims
+            )));
+        }
+        Ok(shape)
+    }
+
+    fn plan_for(&mut self, shape: &[usize]) -> Result<&Plan, InferError> {
+        if !self.plans.contains_key(shape) {
+            if self.plans.len() >= MAX_PLANS {
+                self.plans.clear();
+            }
+            let mut g = graph::build(
+                &self.model,
+                &[InputShape {
+                    name: self.model.inputs[0].name.clone(),
+                    shape: shape.to_vec(),
+                }],
+            )?;
+            graph::fuse::fuse(&mut g);
+            let plan = Plan::new(&self.ctx, &self.ctx.pipelines, &g, self.opts.precision)?;
+            tracing::debug!(?shape, dispatches = plan.dispatches(), "compiled plan");
+            self.plans.insert(shape.to_vec(), plan);
+        }
+        self.plans
+            .get(shape)
+            .ok_or_else(|| InferError::Other("plan vanished".into()))
+    }
+
+    /// Number of dispatches of one inference at batch 1 (for logs and benchmarks).
+    pub fn dispatches(&mut self) -> Result<usize, InferError> {
+        let shape = self.image_shape(1)?;
+        Ok(self.plan_for(&shape)?.dispatches())
+    }
+
+    /// Floating-point operations of one inference on an input of `input_shape`.
+    pub fn flops(&mut self, input_shape: &[usize]) -> Result<u64, InferError> {
+        Ok(self.plan_for(input_shape)?.flops)
+    }
+
+    /// The dispatches of the plan for `input_shape`, in order: (node name, kernel family).
+    pub fn kernels(&mut self, input_shape: &[usize]) -> Result<Vec<(String, String)>, InferError> {
+        Ok(self.plan_for(input_shape)?.kernels())
+    }
+
+    /// Runs `input` once with per-kernel GPU timing (needs timestamp queries).
+    pub fn profile(&mut self, input: &Tensor) -> Result<Vec<KernelProfile>, InferError> {
+        let ctx = self.ctx.clone();
+        let plan = self.plan_for(&input.shape)?;
+        let (bytes, offset, buffer) = upload_args(plan, input)?;
+        plan.profile(&ctx, |_| ctx.queue.write_buffer(buffer, offset, &bytes))
+    }
+
+    /// Records `frames` (if any) and the plan in one compute pass, runs it, reads the outputs.
+    fn run(
+        &self,
+        plan: &Plan,
+        frames: Option<&PreparedFrames>,
+    ) -> Result<Vec<NamedTensor>, InferError> {
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("infer"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("model"),
+                timestamp_writes: None,
+            });
+            if let Some(f) = frames {
+                f.record(&mut pass);
+            }
+            plan.record(&mut pass);
+        }
+        plan.copy_outputs(&mut enc);
+        self.ctx.queue.submit([enc.finish()]);
+        plan.read_outputs(&self.ctx)
+    }
+}
+
+/// Packed input bytes, byte offset and buffer for uploading `input` into `plan`.
+fn upload_args<'p>(
+    plan: &'p Plan,
+    input: &Tensor,
+) -> Result<(Vec<u8>, u64, &'p wgpu::Buffer), InferError> {
+    let inp = plan
+        .inputs
+        .first()
+        .ok_or_else(|| InferError::Other("plan without input".into()))?;
+    if inp.shape != input.shape || input.data.len() != input.shape.iter().product::<usize>() {
+        return Err(InferError::Input(format!(
+            "input of shape {:?} ({} values) for a plan of {:?}",
+            input.shape,
+            input.data.len(),
+            inp.shape
+        )));
+    }
+    let bytes = inp.place.pack(&input.shape, &input.data);
+    let offset = (inp.place.offset * inp.place.prec.bytes()) as u64;
+    Ok((bytes, offset, plan.slot_buffers[inp.place.slot].as_ref()))
+}
+
+impl Backend for WgpuBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            backend: "wgpu".into(),
+            device: self.ctx.summary().name.clone(),
+        }
+    }
+
+    fn infer(&mut self, images: &[ImageRef<'_>]) -> Result<Vec<InferOutput>, InferError> {
+        let n = images.len();
+        if n == 0 || n > self.opts.max_batch {
+            return Err(InferError::Input(format!(
+                "{n} pictures for a backend with max_batch {}",
+                self.opts.max_batch
+            )));
+        }
+        let shape = self.image_shape(n)?;
+        self.plan_for(&shape)?;
+        let plan = &self.plans[&shape];
+        let inp = &plan.inputs[0];
+        let pre = self
+            .pre
+            .as_ref()
+            .ok_or_else(|| InferError::Input("this backend runs prepared tensors only".into()))?;
+        let target = super::preprocess::Target {
+            place: inp.place,
+            shape: &inp.shape,
+            buffer: plan.slot_buffers[inp.place.slot].as_ref(),
+        };
+        let frames = self
+            .stage
+            .prepare(&self.ctx, &self.ctx.pipelines, pre, images, &target)?;
+        let outs = self.run(plan, Some(&frames))?;
+        split_batch(outs, n, frames.transforms)
+    }
+
+    fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
+        self.plan_for(&input.shape)?;
+        let plan = &self.plans[&input.shape];
+        let (bytes, offset, buffer) = upload_args(plan, input)?;
+        self.ctx.queue.write_buffer(buffer, offset, &bytes);
+        self.run(plan, None)
+    }
+}
+
+/// Splits batch outputs into one [`InferOutput`] per picture (leading dim 1 each).
+fn split_batch(
+    outs: Vec<NamedTensor>,
+    n: usize,
+    transforms: Vec<crate::infer::preprocess::BoxTransform>,
+) -> Result<Vec<InferOutput>, InferError> {
+    let mut per: Vec<Vec<NamedTensor>> = (0..n).map(|_| Vec::new()).collect();
+    for o in outs {
+        let s = &o.tensor.shape;
+        if s.first() != Some(&n) {
+            return Err(InferError::Shape {
+                op: "output".into(),
+                node: o.name.clone(),
+                reason: format!("output shape {s:?} has no batch dimension of {n}"),
+            });
+        }
+        let chunk = o.tensor.data.len() / n;
+        let mut shape = s.clone();
+        shape[0] = 1;
+        for (i, p) in per.iter_mut().enumerate() {
+            p.push(NamedTensor {
+                name: o.name.clone(),
+                tensor: Tensor::new(
+                    shape.clone(),
+                    o.tensor.data[i * chunk..(i + 1) * chunk].to_vec(),
+                ),
+            });
+        }
+    }
+    Ok(per
+        .into_iter()
+        .zip(transforms)
+        .map(|(outputs, transform)| InferOutput { outputs, transform })
+        .collect())
+}

@@ -1,0 +1,15 @@
+//! The wgpu backend: context, kernels, static plans.
+
+pub mod context;
+mod kernels;
+pub mod layout;
+pub mod plan;
+pub mod shader;
+
+pub use context::{AdapterChoice, AdapterSummary, GpuContext, list_adapters};
+pub use plan::{KernelProfile, Plan};
+pub use shader::Prec as Precision;
+mod backend;
+mod preprocess;
+
+pub use backend::{ModelOptions, WgpuBackend};

@@ -1,0 +1,263 @@
+//! WGSL assembly: storage accessors per precision, activation and operator snippets, templating,
+//! and a cache of compiled pipelines keyed by their final source.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::infer::InferError;
+use crate::infer::graph::{Act, BinOp};
+
+/// Element storage of a GPU tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prec {
+    F32,
+    /// IEEE half floats packed two per u32; arithmetic stays f32.
+    F16,
+}
+
+impl Prec {
+    /// Bytes per element.
+    pub fn bytes(self) -> usize {
+        match self {
+            Prec::F32 => 4,
+            Prec::F16 => 2,
+        }
+    }
+
+    /// Encodes f32 values in this storage format.
+    pub fn encode(self, v: &[f32]) -> Vec<u8> {
+        match self {
+            Prec::F32 => bytemuck::cast_slice(v).to_vec(),
+            Prec::F16 => v
+                .iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                .collect(),
+        }
+    }
+
+    /// Decodes element `i` of `bytes`.
+    #[inline]
+    pub fn decode(self, bytes: &[u8], i: usize) -> f32 {
+        match self {
+            Prec::F32 => {
+                let b = &bytes[i * 4..i * 4 + 4];
+                f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+            }
+            Prec::F16 => half::f16::from_le_bytes([bytes[i * 2], bytes[i * 2 + 1]]).to_f32(),
+        }
+    }
+}
+
+/// How a kernel reads a storage binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `ld_x(i) -> vec4<f32>` / `st_x(i, vec4)`, index in groups of 4 elements.
+    Vec4,
+    /// `ld_x(i) -> f32` / `st_x(i, f32)`, element index (f16 stores are not allowed).
+    Scalar,
+}
+
+/// One storage binding of a kernel: name in WGSL, element type, access width.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    pub name: &'static str,
+    pub prec: Prec,
+    pub access: Access,
+}
+
+impl Slot {
+    /// Shorthand constructor.
+    pub fn new(name: &'static str, prec: Prec, access: Access) -> Self {
+        Slot { name, prec, access }
+    }
+}
+
+/// Declarations of the uniform `p` (binding 0) and the storage bindings (1..) with accessors.
+pub fn bindings(slots: &[Slot]) -> String {
+    let mut s = String::from("@group(0) @binding(0) var<uniform> p: Params;\n");
+    for (i, b) in slots.iter().enumerate() {
+        let (n, bi) = (b.name, i + 1);
+        let decl = |ty: &str| {
+            format!("@group(0) @binding({bi}) var<storage, read_write> {n}: array<{ty}>;\n")
+        };
+        match (b.access, b.prec) {
+            (Access::Vec4, Prec::F32) => {
+                s += &decl("vec4<f32>");
+                s += &format!("fn ld_{n}(i: u32) -> vec4<f32> {{ return {n}[i]; }}\n");
+                s += &format!("fn st_{n}(i: u32, v: vec4<f32>) {{ {n}[i] = v; }}\n");
+            }
+            (Access::Vec4, Prec::F16) => {
+                s += &decl("vec2<u32>");
+                s += &format!(
+                    "fn ld_{n}(i: u32) -> vec4<f32> {{ let q = {n}[i]; return vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)); }}\n"
+                );
+                s += &format!(
+                    "fn st_{n}(i: u32, v: vec4<f32>) {{ {n}[i] = vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }}\n"
+                );
+            }
+            (Access::Scalar, Prec::F32) => {
+                s += &decl("f32");
+                s += &format!("fn ld_{n}(i: u32) -> f32 {{ return {n}[i]; }}\n");
+                s += &format!("fn st_{n}(i: u32, v: f32) {{ {n}[i] = v; }}\n");
+            }
+            (Access::Scalar, Prec::F16) => {
+                s += &decl("u32");
+                s += &format!(
+                    "fn ld_{n}(i: u32) -> f32 {{ return unpack2x16float({n}[i >> 1u])[i & 1u]; }}\n"
+                );
+            }
+        }
+    }
+    s
+}
+
+/// A stand-in `ld_{name}` for an absent optional input (WGSL needs every name defined, even in
+/// branches that a constant disables).
+pub fn absent(name: &str, access: Access) -> String {
+    match access {
+        Access::Vec4 => format!("fn ld_{name}(i: u32) -> vec4<f32> {{ return vec4<f32>(0.0); }}\n"),
+        Access::Scalar => format!("fn ld_{name}(i: u32) -> f32 {{ return 0.0; }}\n"),
+    }
+}
+
+/// A WGSL float literal (infinities clamped to the largest finite f32).
+pub fn lit(v: f32) -> String {
+    let v = if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(f32::MIN, f32::MAX)
+    };
+    let s = format!("{v:?}");
+    if s.contains('.') || s.contains('e') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// `fn {name}(x: T) -> T` for an activation, T = vec4<f32> or f32.
+pub fn act_fn(name: &str, act: Act, vec4: bool) -> String {
+    let t = if vec4 { "vec4<f32>" } else { "f32" };
+    let c = |v: f32| format!("{t}({})", lit(v));
+    let body = match act {
+        Act::Identity => "x".to_string(),
+        Act::Relu => format!("max(x, {})", c(0.0)),
+        Act::LeakyRelu(a) => format!("select(x, x * {}, x < {})", lit(a), c(0.0)),
+        Act::Clip(lo, hi) => format!("clamp(x, {}, {})", c(lo), c(hi)),
+        Act::Sigmoid => format!("{} / ({} + exp(-x))", c(1.0), c(1.0)),
+        Act::Silu => format!("x / ({} + exp(-x))", c(1.0)),
+        Act::HardSigmoid(a, b) => {
+            format!("clamp({} * x + {}, {}, {})", lit(a), c(b), c(0.0), c(1.0))
+        }
+        Act::HardSwish => format!("x * clamp(x / 6.0 + {}, {}, {})", c(0.5), c(0.0), c(1.0)),
+        Act::Tanh => format!("tanh(clamp(x, {}, {}))", c(-15.0), c(15.0)),
+        Act::Exp => "exp(x)".to_string(),
+        Act::Neg => "-x".to_string(),
+        Act::Abs => "abs(x)".to_string(),
+        Act::Sqrt => "sqrt(x)".to_string(),
+    };
+    format!("fn {name}(x: {t}) -> {t} {{ return {body}; }}\n")
+}
+
+/// `fn op(a: T, b: T) -> T` for a binary operator.
+pub fn binop_fn(op: BinOp, vec4: bool) -> String {
+    let t = if vec4 { "vec4<f32>" } else { "f32" };
+    let body = match op {
+        BinOp::Add => "a + b",
+        BinOp::Sub => "a - b",
+        BinOp::Mul => "a * b",
+        BinOp::Div => "a / b",
+        BinOp::Max => "max(a, b)",
+        BinOp::Min => "min(a, b)",
+        BinOp::Pow => "pow(a, b)",
+    };
+    format!("fn op(a: {t}, b: {t}) -> {t} {{ return {body}; }}\n")
+}
+
+/// `fn op(a, b)` applying a unary function to `a`.
+pub fn unary_op_fn(act: Act, vec4: bool) -> String {
+    let t = if vec4 { "vec4<f32>" } else { "f32" };
+    act_fn("unary_fn", act, vec4)
+        + &format!("fn op(a: {t}, b: {t}) -> {t} {{ return unary_fn(a); }}\n")
+}
+
+/// Substitutes `$NAME` placeholders (longest names first, so none is a prefix of another).
+pub fn template(src: &str, vars: &[(&str, String)]) -> String {
+    let mut vars: Vec<&(&str, String)> = vars.iter().collect();
+    vars.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    let mut s = src.to_string();
+    for (k, v) in vars {
+        s = s.replace(&format!("${k}"), v);
+    }
+    s
+}
+
+/// Compiled pipelines by source text: each distinct kernel specialization is compiled once.
+#[derive(Default)]
+pub struct PipelineCache {
+    map: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+}
+
+impl PipelineCache {
+    /// The pipeline for `src` (entry point `main`), compiled on first use.
+    pub fn get(
+        &self,
+        device: &wgpu::Device,
+        label: &str,
+        src: &str,
+    ) -> Result<Arc<wgpu::ComputePipeline>, InferError> {
+        if let Some(p) = self.map.lock().ok().and_then(|m| m.get(src).cloned()) {
+            return Ok(p);
+        }
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(InferError::Gpu(format!(
+                "kernel {label} failed to compile: {e}"
+            )));
+        }
+        let p = Arc::new(pipeline);
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(src.to_string(), p.clone());
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_wgsl_floats() {
+        assert_eq!(lit(1.0), "1.0");
+        assert_eq!(lit(0.1), "0.1");
+        assert_eq!(lit(f32::INFINITY), lit(f32::MAX));
+        assert!(lit(1e-7).contains('e'));
+    }
+
+    #[test]
+    fn template_replaces_longest_names_first() {
+        let s = template("$K $KT $KTu", &[("K", "1".into()), ("KT", "8".into())]);
+        assert_eq!(s, "1 8 8u");
+    }
+
+    #[test]
+    fn f16_round_trip() {
+        let b = Prec::F16.encode(&[1.5, -2.0]);
+        assert_eq!(Prec::F16.decode(&b, 1), -2.0);
+        let b = Prec::F32.encode(&[0.1]);
+        assert_eq!(Prec::F32.decode(&b, 0), 0.1);
+    }
+}

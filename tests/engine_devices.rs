@@ -1,0 +1,56 @@
+//! `lookout devices` through the real binary and the real adapters (lavapipe without a GPU).
+
+use std::process::Command;
+
+#[test]
+fn devices_lists_adapters_as_json_and_table() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["devices", "--json"])
+        .output()
+        .expect("lookout runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let list = v.as_array().expect("an array");
+    assert!(!list.is_empty(), "at least one adapter (lavapipe in CI)");
+    for a in list {
+        for key in [
+            "name",
+            "backend",
+            "device_type",
+            "driver",
+            "driver_info",
+            "f16",
+            "timestamps",
+            "software",
+        ] {
+            assert!(a.get(key).is_some(), "missing {key} in {a}");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .arg("devices")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("NAME"), "{text}");
+    let first = list[0]["name"].as_str().unwrap();
+    assert!(text.contains(first), "{text}");
+}
+
+#[test]
+fn adapters_are_chosen_by_name_or_power_preference() {
+    use lookout::infer::gpu::{AdapterChoice, GpuContext, list_adapters};
+    let adapters = list_adapters();
+    let first = &adapters.first().expect("an adapter").name;
+    let ctx =
+        GpuContext::new(&AdapterChoice::Named(first.to_uppercase())).expect("named adapter opens");
+    assert_eq!(&ctx.summary().name, first);
+    assert_eq!(ctx.is_software(), ctx.summary().is_software());
+    let e = GpuContext::new(&AdapterChoice::Named("no such gpu 9000".into())).unwrap_err();
+    assert!(e.to_string().contains("no adapter named like"), "{e}");
+    GpuContext::new(&AdapterChoice::LowPower).expect("low-power adapter opens");
+}
