@@ -23,7 +23,7 @@ pub struct Args {
     model: PathBuf,
     /// auto (a hardware GPU if wgpu finds one, else OpenCV on the CPU), wgpu or opencv.
     #[arg(long, default_value = "auto")]
-        backend: BackendKind,
+    backend: BackendKind,
     /// GPU adapter for wgpu: `high-performance`, `low-power` or part of a name (`lookout devices`).
     #[arg(long, default_value = "high-performance")]
     adapter: String,
@@ -80,9 +80,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_input_size(w, h)
             .map_err(|e| BadInput(e.to_string()))?;
     }
-        let opts = select::BackendOptions {
+    let opts = select::BackendOptions {
         adapter: select::adapter_choice(&args.adapter),
-        precision: if args.f16 { Precision::F16 } else { Precision::F32 },
+        precision: if args.f16 {
+            Precision::F16
+        } else {
+            Precision::F32
+        },
         max_batch: 1,
     };
     let backend = select::create(args.backend, &manifest, &opts).map_err(|e| match e {

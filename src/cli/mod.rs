@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand.
 
+mod bench;
 mod detect;
 mod devices;
 mod progress;
@@ -34,6 +35,8 @@ enum Command {
     Detect(detect::Args),
     /// List the GPU adapters (backend, type, driver, f16 and timestamp support).
     Devices(devices::Args),
+    /// Time one model on one backend: ms per inference, images/s, GFLOP/s, per-kernel profile.
+    Bench(bench::Args),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Schema(a) => schema::run(a),
         Command::Detect(a) => detect::run(a),
         Command::Devices(a) => devices::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(code) => code,
@@ -71,7 +75,7 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
 }
 
 fn init_logging(filter: &str) {
-        // wgpu probes OpenGL through EGL even where it will use Vulkan, and logs the failure as an
+    // wgpu probes OpenGL through EGL even where it will use Vulkan, and logs the failure as an
     // error on headless machines; keep that out of the default output.
     let filter = if filter.contains("wgpu") {
         filter.to_string()

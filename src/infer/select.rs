@@ -94,7 +94,11 @@ fn gpu_context(choice: &AdapterChoice) -> Result<GpuContext, InferError> {
 ///
 /// `auto` opens the chosen adapter and uses it when it is real hardware; on a software adapter
 /// (lavapipe, llvmpipe, SwiftShader) or without any adapter it falls back to OpenCV on the CPU.
-pub fn create(kind: BackendKind, manifest: &ModelManifest, opts: &BackendOptions) -> Result<Box<dyn Backend>, SelectError> {
+pub fn create(
+    kind: BackendKind,
+    manifest: &ModelManifest,
+    opts: &BackendOptions,
+) -> Result<Box<dyn Backend>, SelectError> {
     match kind {
         BackendKind::Wgpu => wgpu_backend(manifest, &gpu_context(&opts.adapter)?, opts),
         BackendKind::Opencv => opencv_backend(manifest),
@@ -109,9 +113,10 @@ pub fn create(kind: BackendKind, manifest: &ModelManifest, opts: &BackendOptions
                     Err(e) => tracing::info!(error = %e, "no GPU adapter: using OpenCV on the CPU"),
                 }
                 opencv_backend(manifest).map_err(|e| match e {
-                    SelectError::OpencvNotInBuild => {
-                        SelectError::NoBackend("no hardware GPU adapter, and the opencv backend is not in this build".into())
-                    }
+                    SelectError::OpencvNotInBuild => SelectError::NoBackend(
+                        "no hardware GPU adapter, and the opencv backend is not in this build"
+                            .into(),
+                    ),
                     e => e,
                 })
             }
@@ -120,7 +125,11 @@ pub fn create(kind: BackendKind, manifest: &ModelManifest, opts: &BackendOptions
 }
 
 /// The wgpu engine for `manifest` on `ctx`.
-fn wgpu_backend(manifest: &ModelManifest, ctx: &GpuContext, opts: &BackendOptions) -> Result<Box<dyn Backend>, SelectError> {
+fn wgpu_backend(
+    manifest: &ModelManifest,
+    ctx: &GpuContext,
+    opts: &BackendOptions,
+) -> Result<Box<dyn Backend>, SelectError> {
     let model_opts = ModelOptions {
         input_width: manifest.input.width,
         input_height: manifest.input.height,

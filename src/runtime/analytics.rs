@@ -176,7 +176,7 @@ impl Analyzer {
             let Some(spec) = pipeline.models.get(&d.model) else {
                 continue;
             };
-                        let opts = select::BackendOptions {
+            let opts = select::BackendOptions {
                 adapter: select::adapter_choice(&spec.adapter),
                 precision: match spec.precision {
                     crate::config::models::Precision::F32 => crate::infer::gpu::Precision::F32,
@@ -184,12 +184,13 @@ impl Analyzer {
                 },
                 max_batch: spec.max_batch,
             };
-            let backend = select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
-                AnalyticsError::Backend {
-                    model: spec.name.clone(),
-                    source,
-                }
-            })?;
+            let backend =
+                select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
+                    AnalyticsError::Backend {
+                        model: spec.name.clone(),
+                        source,
+                    }
+                })?;
             let detector = Detector::new(spec.manifest.clone(), backend).map_err(|source| {
                 AnalyticsError::Detector {
                     model: spec.name.clone(),

@@ -145,6 +145,42 @@ impl WgpuBackend {
         Ok(shape)
     }
 
+    /// True when the model was exported for exactly one picture per call: a batch then runs one
+    /// picture at a time (its reshapes may hard-code the batch, so it cannot simply be resized).
+    pub fn batch_fixed_at_one(&self) -> bool {
+        matches!(self.model.inputs[0].dims.first(), Some(Dim::Fixed(1)))
+    }
+
+    /// Runs each item of a batch tensor alone and joins the outputs along dimension 0.
+    fn infer_tensor_one_by_one(
+        &mut self,
+        input: &Tensor,
+        n: usize,
+    ) -> Result<Vec<NamedTensor>, InferError> {
+        let per = input.data.len() / n;
+        let mut shape1 = input.shape.clone();
+        shape1[0] = 1;
+        let mut joined: Vec<NamedTensor> = Vec::new();
+        for chunk in input.data.chunks_exact(per) {
+            let outs = self.infer_tensor(&Tensor::new(shape1.clone(), chunk.to_vec()))?;
+            if joined.is_empty() {
+                joined = outs
+                    .into_iter()
+                    .map(|mut o| {
+                        o.tensor.data.reserve(o.tensor.data.len() * (n - 1));
+                        o
+                    })
+                    .collect();
+            } else {
+                for (j, o) in joined.iter_mut().zip(outs) {
+                    j.tensor.data.extend_from_slice(&o.tensor.data);
+                    j.tensor.shape[0] += 1;
+                }
+            }
+        }
+        Ok(joined)
+    }
+
     fn plan_for(&mut self, shape: &[usize]) -> Result<&Plan, InferError> {
         if !self.plans.contains_key(shape) {
             if self.plans.len() >= MAX_PLANS {
@@ -257,6 +293,13 @@ impl Backend for WgpuBackend {
                 self.opts.max_batch
             )));
         }
+        if n > 1 && self.batch_fixed_at_one() {
+            let mut out = Vec::with_capacity(n);
+            for img in images {
+                out.extend(self.infer(std::slice::from_ref(img))?);
+            }
+            return Ok(out);
+        }
         let shape = self.image_shape(n)?;
         self.plan_for(&shape)?;
         let plan = &self.plans[&shape];
@@ -278,6 +321,10 @@ impl Backend for WgpuBackend {
     }
 
     fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
+        let n = input.shape.first().copied().unwrap_or(0);
+        if n > 1 && self.batch_fixed_at_one() {
+            return self.infer_tensor_one_by_one(input, n);
+        }
         self.plan_for(&input.shape)?;
         let plan = &self.plans[&input.shape];
         let (bytes, offset, buffer) = upload_args(plan, input)?;

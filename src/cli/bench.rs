@@ -1,0 +1,356 @@
+//! `lookout bench`: inference speed of one model on one backend, as a person or a script reads it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+use lookout::infer::gpu::{Precision, WgpuBackend};
+use lookout::infer::graph::{self, InputShape};
+use lookout::infer::manifest::ModelManifest;
+use lookout::infer::preprocess::InputLayout;
+use lookout::infer::select::{self, BackendKind};
+use lookout::infer::{Backend, Tensor, onnx};
+use serde::Serialize;
+
+use super::BadInput;
+
+/// Arguments of `lookout bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A model manifest (models/<name>.yaml), or a bare .onnx file with --input-shape (wgpu only).
+    #[arg(long, value_name = "MANIFEST.yaml|MODEL.onnx")]
+    model: PathBuf,
+    /// auto, wgpu or opencv.
+    #[arg(long, default_value = "auto")]
+    backend: BackendKind,
+    /// Pictures per inference call.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// f16 storage on the GPU (f32 arithmetic).
+    #[arg(long)]
+    f16: bool,
+    /// GPU adapter: `high-performance`, `low-power` or part of a name (`lookout devices`).
+    #[arg(long, default_value = "high-performance")]
+    adapter: String,
+    /// Input shape of a bare .onnx file, e.g. 1x3x640x640 (the batch dimension is replaced by --batch).
+    #[arg(long, value_name = "NxCxHxW")]
+    input_shape: Option<String>,
+    /// Time whole frames: synthetic 1920x1080 NV12 frames pre-processed on the device, instead
+    /// of a prepared input tensor.
+    #[arg(long)]
+    frames: bool,
+    /// Measure for about this many seconds (after warm-up).
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Also time each GPU kernel once (timestamp queries; wgpu only) and list the slowest.
+    #[arg(long)]
+    profile: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The measurement, as printed with `--json`.
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    backend: String,
+    device: String,
+    precision: &'static str,
+    batch: usize,
+    input: &'static str,
+    input_shape: Vec<usize>,
+    gflop_per_image: f64,
+    iterations: usize,
+    ms_mean: f64,
+    ms_p50: f64,
+    ms_p99: f64,
+    images_per_s: f64,
+    gflops: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kernels: Vec<KernelRow>,
+}
+
+#[derive(Serialize)]
+struct KernelRow {
+    name: String,
+    kernel: String,
+    ms: f64,
+    gflops: f64,
+    gbytes_per_s: f64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.batch == 0 || args.batch > 256 {
+        return Err(BadInput("--batch must be 1..=256".into()).into());
+    }
+    let precision = if args.f16 {
+        Precision::F16
+    } else {
+        Precision::F32
+    };
+    let is_onnx = args
+        .model
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let (name, onnx_bytes, mut backend, mut wgpu, shape, input_name, manifest) = if is_onnx {
+        let bytes = std::fs::read(&args.model)
+            .map_err(|e| BadInput(format!("{}: {e}", args.model.display())))?;
+        let spec = args.input_shape.as_deref().ok_or_else(|| {
+            BadInput("a bare .onnx model needs --input-shape, e.g. 1x3x640x640".into())
+        })?;
+        let mut shape: Vec<usize> = spec
+            .split('x')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                BadInput(format!(
+                    "--input-shape `{spec}`: expected numbers joined by x, e.g. 1x3x640x640"
+                ))
+            })?;
+        if shape.is_empty() {
+            return Err(BadInput("--input-shape is empty".into()).into());
+        }
+        shape[0] = args.batch;
+        if args.backend == BackendKind::Opencv || args.frames {
+            return Err(BadInput(
+                "a bare .onnx model runs on wgpu with a prepared tensor only".into(),
+            )
+            .into());
+        }
+        let ctx = lookout::infer::gpu::GpuContext::new(&select::adapter_choice(&args.adapter))?;
+        let b = WgpuBackend::for_tensors(&ctx, &bytes, precision)
+            .map_err(|e| BadInput(e.to_string()))?;
+        let model = onnx::load(&bytes).map_err(|e| BadInput(e.to_string()))?;
+        let input_name = model
+            .inputs
+            .first()
+            .map(|i| i.name.clone())
+            .unwrap_or_default();
+        let name = args
+            .model
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        (name, bytes, None, Some(b), shape, input_name, None)
+    } else {
+        let manifest = ModelManifest::load(&args.model).map_err(|e| BadInput(e.to_string()))?;
+        let opts = select::BackendOptions {
+            adapter: select::adapter_choice(&args.adapter),
+            precision,
+            max_batch: args.batch,
+        };
+        let b = select::create(args.backend, &manifest, &opts)?;
+        let (w, h) = (
+            manifest.input.width as usize,
+            manifest.input.height as usize,
+        );
+        let shape = match manifest.preprocess.layout {
+            InputLayout::Nchw => vec![args.batch, 3, h, w],
+            InputLayout::Nhwc => vec![args.batch, h, w, 3],
+        };
+        let onnx_bytes = manifest.onnx.to_vec();
+        (
+            manifest.name.clone(),
+            onnx_bytes,
+            Some(b),
+            None,
+            shape,
+            manifest.input.name.clone(),
+            Some(manifest),
+        )
+    };
+    // FLOPs grow linearly with the batch: count one picture (also valid for fixed-batch models).
+    let flops = {
+        let model = onnx::load(&onnx_bytes)?;
+        let mut one = shape.clone();
+        one[0] = 1;
+        let input = InputShape {
+            name: input_name,
+            shape: one,
+        };
+        graph::build(&model, &[input])?.flops() as f64
+    };
+    let info = match (&backend, &wgpu) {
+        (Some(b), _) => b.info(),
+        (None, Some(w)) => w.info(),
+        _ => unreachable!("one backend is always made"),
+    };
+
+    // Inputs: a random prepared tensor, or synthetic 1080p NV12 frames (a moving gradient).
+    let n: usize = shape.iter().product();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let tensor = Tensor::new(
+        shape.clone(),
+        (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect(),
+    );
+    let (fw, fh) = (1920u32, 1080u32);
+    let frame_bytes: Vec<Vec<u8>> = (0..args.batch)
+        .map(|k| {
+            let mut v = vec![0u8; PixelFormat::Nv12.packed_len(fw, fh)];
+            for (i, px) in v.iter_mut().enumerate() {
+                *px = ((i / 7 + k * 31) % 256) as u8;
+            }
+            v
+        })
+        .collect();
+    let images: Vec<ImageRef<'_>> = frame_bytes
+        .iter()
+        .map(|data| ImageRef {
+            format: PixelFormat::Nv12,
+            width: fw,
+            height: fh,
+            planes: Planes::packed(PixelFormat::Nv12, fw, fh),
+            data,
+        })
+        .collect();
+    let mut once = || -> anyhow::Result<()> {
+        let b: &mut dyn Backend = match (&mut backend, &mut wgpu) {
+            (Some(b), _) => b.as_mut(),
+            (None, Some(w)) => w,
+            _ => unreachable!("one backend is always made"),
+        };
+        if args.frames {
+            b.infer(&images)?;
+        } else {
+            b.infer_tensor(&tensor)?;
+        }
+        Ok(())
+    };
+    // Warm-up: builds plans and pipelines, fills caches.
+    for _ in 0..2 {
+        once().context("inference failed")?;
+    }
+    let mut times = Vec::new();
+    let budget = Duration::from_secs_f64(args.seconds.max(0.0));
+    let started = Instant::now();
+    while times.len() < 3 || (started.elapsed() < budget && times.len() < 100_000) {
+        let t = Instant::now();
+        once().context("inference failed")?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let images_per_s = args.batch as f64 * 1000.0 / mean;
+
+    let mut kernels = Vec::new();
+    if args.profile {
+        let w: Option<&mut WgpuBackend> = match &mut wgpu {
+            Some(w) => Some(w),
+            None => None,
+        };
+        match w {
+            Some(w) => kernels = profile_rows(w, &tensor)?,
+            None => match (&manifest, args.backend) {
+                (Some(m), BackendKind::Wgpu | BackendKind::Auto) if info.backend == "wgpu" => {
+                    let ctx = lookout::infer::gpu::GpuContext::new(&select::adapter_choice(
+                        &args.adapter,
+                    ))?;
+                    let mut w = WgpuBackend::for_tensors(&ctx, &m.onnx, precision)?;
+                    kernels = profile_rows(&mut w, &tensor)?;
+                }
+                _ => tracing::warn!("--profile needs the wgpu backend"),
+            },
+        }
+    }
+
+    let report = Report {
+        model: name,
+        backend: info.backend,
+        device: info.device,
+        precision: if args.f16 { "f16" } else { "f32" },
+        batch: args.batch,
+        input: if args.frames {
+            "nv12-1080p-frames"
+        } else {
+            "tensor"
+        },
+        input_shape: shape,
+        gflop_per_image: flops / 1e9,
+        iterations: times.len(),
+        ms_mean: mean,
+        ms_p50: pct(0.5),
+        ms_p99: pct(0.99),
+        images_per_s,
+        gflops: flops * images_per_s / 1e9,
+        kernels,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Per-kernel timings, slowest first (of one picture when the model takes one at a time).
+fn profile_rows(w: &mut WgpuBackend, tensor: &Tensor) -> anyhow::Result<Vec<KernelRow>> {
+    let one;
+    let tensor = if w.batch_fixed_at_one() && tensor.shape[0] > 1 {
+        let mut shape = tensor.shape.clone();
+        shape[0] = 1;
+        let per = tensor.len() / tensor.shape[0];
+        one = Tensor::new(shape, tensor.data[..per].to_vec());
+        &one
+    } else {
+        tensor
+    };
+    let mut rows: Vec<KernelRow> = w
+        .profile(tensor)?
+        .into_iter()
+        .map(|k| {
+            let secs = (k.time_ms / 1000.0).max(1e-12);
+            KernelRow {
+                gflops: k.flops as f64 / secs / 1e9,
+                gbytes_per_s: k.bytes as f64 / secs / 1e9,
+                name: k.name,
+                kernel: k.kernel,
+                ms: k.time_ms,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    Ok(rows)
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "model {} on {} ({}), {} storage, batch {}, input {} {:?}",
+        r.model, r.backend, r.device, r.precision, r.batch, r.input, r.input_shape
+    );
+    println!(
+        "{} iterations: {:.3} ms mean, {:.3} ms p50, {:.3} ms p99 per call",
+        r.iterations, r.ms_mean, r.ms_p50, r.ms_p99
+    );
+    println!(
+        "{:.1} images/s, {:.3} GFLOP per image, {:.1} GFLOP/s",
+        r.images_per_s, r.gflop_per_image, r.gflops
+    );
+    if !r.kernels.is_empty() {
+        let total: f64 = r.kernels.iter().map(|k| k.ms).sum();
+        println!(
+            "slowest kernels (of {} dispatches, {total:.3} ms on the GPU):",
+            r.kernels.len()
+        );
+        println!(
+            "  {:>9}  {:>6}  {:>9}  {:>8}  kernel / node",
+            "ms", "%", "GFLOP/s", "GB/s"
+        );
+        for k in r.kernels.iter().take(15) {
+            println!(
+                "  {:>9.3}  {:>5.1}%  {:>9.1}  {:>8.1}  {} / {}",
+                k.ms,
+                100.0 * k.ms / total.max(1e-12),
+                k.gflops,
+                k.gbytes_per_s,
+                k.kernel,
+                k.name
+            );
+        }
+    }
+}

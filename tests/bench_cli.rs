@@ -1,0 +1,95 @@
+//! `lookout bench` through the real binary: a real measurement on both backends (no timing
+//! assertions, only that the numbers are consistent with each other and with the model).
+
+mod common;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let mut all = vec![
+        "bench",
+        "--model",
+        "models/blazeface-short-range-128.yaml",
+        "--seconds",
+        "0.2",
+        "--json",
+    ];
+    all.extend_from_slice(args);
+    let out = common::lookout_cmd()
+        .current_dir(common::root())
+        .args(&all)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+fn check(r: &Value, backend: &str, batch: f64) {
+    assert_eq!(r["backend"], backend);
+    assert_eq!(r["batch"].as_f64(), Some(batch));
+    assert!(r["iterations"].as_u64().unwrap() >= 3);
+    let (mean, p50, p99) = (
+        r["ms_mean"].as_f64().unwrap(),
+        r["ms_p50"].as_f64().unwrap(),
+        r["ms_p99"].as_f64().unwrap(),
+    );
+    assert!(mean > 0.0 && p50 > 0.0 && p99 >= p50, "{r}");
+    let ips = r["images_per_s"].as_f64().unwrap();
+    assert!(
+        (ips - batch * 1000.0 / mean).abs() / ips < 1e-6,
+        "images/s follows from the mean: {r}"
+    );
+    // BlazeFace short range is about 63 MFLOP per image (counted from the graph).
+    let gflop = r["gflop_per_image"].as_f64().unwrap();
+    assert!((0.05..0.08).contains(&gflop), "{gflop}");
+    assert!((r["gflops"].as_f64().unwrap() - gflop * ips).abs() < 1e-6 * gflop * ips + 1e-9);
+}
+
+#[test]
+fn wgpu_bench_with_profile_and_batch() {
+    let r = bench(&["--backend", "wgpu", "--batch", "2", "--profile"]);
+    check(&r, "wgpu", 2.0);
+    let kernels = r["kernels"].as_array().expect("per-kernel profile");
+    assert!(
+        kernels.len() >= 20,
+        "one row per dispatch: {}",
+        kernels.len()
+    );
+    let ms: Vec<f64> = kernels.iter().map(|k| k["ms"].as_f64().unwrap()).collect();
+    assert!(ms.windows(2).all(|w| w[0] >= w[1]), "slowest first");
+    assert!(
+        kernels
+            .iter()
+            .any(|k| k["kernel"].as_str().unwrap().contains("conv"))
+    );
+}
+
+#[test]
+fn opencv_bench() {
+    check(&bench(&["--backend", "opencv"]), "opencv", 1.0);
+}
+
+#[test]
+fn frames_mode_includes_preprocessing() {
+    let r = bench(&["--backend", "wgpu", "--frames"]);
+    check(&r, "wgpu", 1.0);
+    assert_eq!(r["input"], "nv12-1080p-frames");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let out = common::lookout(&["bench", "--model", "/nonexistent.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = common::lookout_cmd()
+        .current_dir(common::root())
+        .args(["bench", "--model", "models/centerface.onnx"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input-shape"));
+}

@@ -1,0 +1,74 @@
+//! Batches on models exported with a fixed batch of 1 (BlazeFace): the backend runs the pictures
+//! one at a time, with the same results as separate calls.
+
+use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+use lookout::infer::gpu::{AdapterChoice, GpuContext, ModelOptions, Precision, WgpuBackend};
+use lookout::infer::manifest::ModelManifest;
+use lookout::infer::{Backend, Tensor};
+
+fn backend(max_batch: usize) -> WgpuBackend {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let m = ModelManifest::load(
+        &std::path::Path::new(root).join("models/blazeface-short-range-128.yaml"),
+    )
+    .unwrap();
+    let ctx =
+        GpuContext::new(&AdapterChoice::HighPerformance).expect("a wgpu adapter (lavapipe in CI)");
+    let opts = ModelOptions {
+        input_width: m.input.width,
+        input_height: m.input.height,
+        max_batch,
+        precision: Precision::F32,
+    };
+    WgpuBackend::new(&ctx, &m.onnx, &m.preprocess, opts).unwrap()
+}
+
+fn picture(seed: u8) -> Vec<u8> {
+    (0..96 * 64 * 4)
+        .map(|i| ((i * 7 + seed as usize * 13) % 251) as u8)
+        .collect()
+}
+
+fn image(data: &[u8]) -> ImageRef<'_> {
+    ImageRef {
+        format: PixelFormat::Rgba,
+        width: 96,
+        height: 64,
+        planes: Planes::packed(PixelFormat::Rgba, 96, 64),
+        data,
+    }
+}
+
+#[test]
+fn fixed_batch_model_runs_a_batch_picture_by_picture() {
+    let (a, b) = (picture(1), picture(2));
+    let mut batched = backend(2);
+    let both = batched
+        .infer(&[image(&a), image(&b)])
+        .expect("a batch of 2 on a batch-1 model");
+    assert_eq!(both.len(), 2);
+    let mut single = backend(1);
+    for (got, data) in both.iter().zip([&a, &b]) {
+        let alone = single.infer(&[image(data)]).unwrap().remove(0);
+        assert_eq!(got.outputs, alone.outputs);
+        assert_eq!(got.transform, alone.transform);
+    }
+    assert_ne!(
+        both[0].outputs, both[1].outputs,
+        "different pictures give different outputs"
+    );
+
+    // Prepared tensors too: [2, 128, 128, 3] is joined back along dimension 0.
+    let n = 128 * 128 * 3;
+    let data: Vec<f32> = (0..2 * n).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect();
+    let joined = batched
+        .infer_tensor(&Tensor::new(vec![2, 128, 128, 3], data.clone()))
+        .unwrap();
+    let first = single
+        .infer_tensor(&Tensor::new(vec![1, 128, 128, 3], data[..n].to_vec()))
+        .unwrap();
+    for (j, f) in joined.iter().zip(&first) {
+        assert_eq!(j.tensor.shape[0], 2);
+        assert_eq!(&j.tensor.data[..f.tensor.data.len()], &f.tensor.data[..]);
+    }
+}
