@@ -20,13 +20,18 @@ fn lookout(args: &[&str]) -> Output {
 
 /// Runs `detect --backend opencv --json` and returns one JSON object per picture.
 fn detect(model: &str, extra: &[&str], input: &str) -> Vec<Value> {
+    detect_on("opencv", model, extra, input)
+}
+
+/// Runs `detect --backend <backend> --json` and returns one JSON object per picture.
+fn detect_on(backend: &str, model: &str, extra: &[&str], input: &str) -> Vec<Value> {
     let manifest = format!("models/{model}.yaml");
     let mut args = vec![
         "detect",
         "--model",
         &manifest,
         "--backend",
-        "opencv",
+        backend,
         "--json",
     ];
     args.extend_from_slice(extra);
@@ -417,4 +422,102 @@ fn centerface_takes_another_input_size() {
         "pipelines/footage/astronaut.png",
     );
     assert_one_face(&pics[0], 5);
+}
+
+/// The same detections from both backends: same count, and each wgpu box matches an OpenCV box of
+/// the same label with IoU >= 0.95 and a score within 0.02.
+fn assert_same_detections(wgpu: &Value, opencv: &Value) {
+    let (w, o) = (
+        wgpu["detections"].as_array().unwrap(),
+        opencv["detections"].as_array().unwrap(),
+    );
+    assert_eq!(w.len(), o.len(), "wgpu {wgpu}\nopencv {opencv}");
+    for d in w {
+        let found = o.iter().any(|e| {
+            e["label"] == d["label"]
+                && iou(&bbox(&e["box"]), &bbox(&d["box"])) >= 0.95
+                && (e["score"].as_f64().unwrap() - d["score"].as_f64().unwrap()).abs() <= 0.02
+        });
+        assert!(
+            found,
+            "wgpu detection {d} has no twin from OpenCV: {opencv}"
+        );
+    }
+}
+
+#[test]
+fn wgpu_backend_finds_the_same_faces() {
+    for (model, inside) in [
+        ("centerface", 5),
+        ("blazeface-short-range-128", 4),
+        ("blazeface-full-range-192", 4),
+    ] {
+        let w = detect_on("wgpu", model, &[], "pipelines/footage/astronaut.png");
+        assert_one_face(&w[0], inside);
+        let o = detect_on("opencv", model, &[], "pipelines/footage/astronaut.png");
+        assert_same_detections(&w[0], &o[0]);
+    }
+    let w = detect_on(
+        "wgpu",
+        "centerface",
+        &["--every", "60"],
+        "pipelines/footage/carphone_pristine.mp4",
+    );
+    let o = detect_on(
+        "opencv",
+        "centerface",
+        &["--every", "60"],
+        "pipelines/footage/carphone_pristine.mp4",
+    );
+    assert_eq!(w.len(), 2);
+    for (a, b) in w.iter().zip(&o) {
+        assert_one_face(a, 5);
+        assert_same_detections(a, b);
+    }
+}
+
+#[test]
+fn wgpu_backend_finds_the_pedestrians_of_vtest_frame_300() {
+    let run = |backend: &str, model: &str| {
+        detect_on(
+            backend,
+            model,
+            &["--every", "300"],
+            "pipelines/footage/vtest.avi",
+        )
+        .into_iter()
+        .nth(1)
+        .unwrap()
+    };
+    let pic = run("wgpu", "nanodet-g-416");
+    assert_eq!(pic["frame"], 300);
+    let people = matched(&pic, |l| l == "person");
+    assert!(people.len() >= 6, "matched {people:?} in {pic}");
+    assert_eq!(
+        matched(&pic, |l| l != "person").len(),
+        2,
+        "the van and the car: {pic}"
+    );
+    assert_same_detections(&pic, &frame_300("nanodet-g-416"));
+    let ssd = run("wgpu", "ssdlite-mobilenetv2-person-300");
+    assert!(matched(&ssd, |l| l == "person").len() >= 4, "{ssd}");
+    assert_same_detections(&ssd, &frame_300("ssdlite-mobilenetv2-person-300"));
+}
+
+#[test]
+fn corrupt_model_on_wgpu_exits_2() {
+    let real = std::fs::read(repo().join("models/centerface.onnx")).unwrap();
+    let (_d, manifest) = scratch_model(&real[..real.len() / 2], None);
+    let m = manifest.to_str().unwrap();
+    assert_exit_2(
+        &[
+            "detect",
+            "--model",
+            m,
+            "--backend",
+            "wgpu",
+            "pipelines/footage/astronaut.png",
+        ],
+        &["bad model"],
+    );
 }

@@ -33,6 +33,8 @@ pub struct DetectConfig {
 pub struct RateGate {
     interval: Option<Duration>,
     next_due: Option<Duration>,
+    /// Time of the last admitted frame.
+    last: Option<Duration>,
     origin: Instant,
 }
 
@@ -45,6 +47,7 @@ impl RateGate {
         Self {
             interval,
             next_due: None,
+            last: None,
             origin: Instant::now(),
         }
     }
@@ -62,21 +65,24 @@ impl RateGate {
         let Some(interval) = self.interval else {
             return true;
         };
-        match self.next_due {
-            // A small tolerance keeps 10 fps sampling of a 10 fps stream from skipping frames to
-            // rounding in the timestamps.
-            Some(due) if t + interval / 10 < due && t + interval >= due => false,
-            _ => {
-                // Schedule from the due time, not from `t`, so the average rate is exact; after a
-                // gap, or when time jumps backwards (a seek, a restarted stream), restart from `t`.
-                let base = match self.next_due {
-                    Some(due) if t < due + interval && t + interval / 10 >= due => due,
-                    _ => t,
-                };
-                self.next_due = Some(base + interval);
-                true
-            }
+        // A small tolerance keeps 10 fps sampling of a 10 fps stream from skipping frames to
+        // rounding in the timestamps.
+        let tolerance = interval / 10;
+        let forward = self.last.is_some_and(|last| t >= last);
+        if let Some(due) = self.next_due
+            && forward
+            && t + tolerance < due
+        {
+            return false;
         }
+        // Schedule from the due time, not from `t`, so the average rate is exact; after a gap, or
+        // when time jumps backwards (a seek, a restarted stream), start again from `t`.
+        self.next_due = Some(match self.next_due {
+            Some(due) if forward && t < due + interval => due + interval,
+            _ => t + interval,
+        });
+        self.last = Some(t);
+        true
     }
 }
 
@@ -156,6 +162,24 @@ mod tests {
         );
         let got = count(&mut RateGate::new(Some(7.0)), 25.0, 20.0);
         assert!((139..=141).contains(&got), "{got}");
+    }
+
+    #[test]
+    fn slow_rates_admit_one_frame_per_interval() {
+        // 795 frames of a 10 fps file: 79.5 s of media.
+        for (fps, want) in [(1.0, 80), (0.5, 40), (2.0, 159), (3.0, 239)] {
+            let mut g = RateGate::new(Some(fps));
+            let admitted: Vec<u64> = (0..795u64)
+                .filter(|i| g.admit_at(Duration::from_millis(i * 100)))
+                .collect();
+            assert_eq!(admitted.len(), want, "fps {fps}: {admitted:?}");
+            assert!(
+                admitted
+                    .windows(2)
+                    .all(|w| w[1] - w[0] >= (9.0 / fps) as u64),
+                "fps {fps}: {admitted:?}"
+            );
+        }
     }
 
     #[test]
