@@ -16,13 +16,16 @@ mod engine_support;
 
 use engine_support::*;
 use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+use lookout::infer::Backend;
 use lookout::infer::gpu::{ModelOptions, Precision, WgpuBackend};
 use lookout::infer::preprocess::{
     ChannelOrder, InputLayout, Preprocess, Resize, preprocess_batch_cpu,
 };
-use lookout::infer::{Backend, NamedTensor, Tensor};
+#[cfg(feature = "opencv")]
+use lookout::infer::{NamedTensor, Tensor};
 
 const TOL_REF: f32 = 1e-4;
+#[cfg(feature = "opencv")]
 const TOL_OPENCV: f32 = 5e-4;
 const TOL_HALF: f32 = 2e-2;
 const TOL_PREPROCESS: f32 = 1e-3;

@@ -3,15 +3,14 @@
 pub mod analytics;
 pub mod summary;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
-use crate::capture::{Frame, FrameReceiver};
+use crate::capture::Frame;
+#[cfg(feature = "capture")]
+use crate::capture::FrameReceiver;
 use crate::config::Pipeline;
 use crate::metrics::Metrics;
-use crate::metrics::server::{MetricsServer, ReadyCheck};
 pub use summary::{CameraSummary, Summary};
 
 /// Why a run could not start.
@@ -75,7 +74,11 @@ pub fn run(
     opts: RunOptions,
     consumer: &mut dyn FrameConsumer,
 ) -> Result<Summary, RunError> {
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+
     use crate::capture::{frame_queue, gst};
+    use crate::metrics::server::{MetricsServer, ReadyCheck};
 
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -181,6 +184,7 @@ pub fn run(
 ///
 /// Blocks for the first admitted frame, then fills the batch without waiting from the other
 /// cameras' queues (one frame per camera), so a batch never delays a lone camera.
+#[cfg(feature = "capture")]
 fn consume(receivers: &[FrameReceiver], consumer: &mut dyn FrameConsumer) {
     let mut open: Vec<&FrameReceiver> = receivers.iter().collect();
     let mut start = 0usize;
