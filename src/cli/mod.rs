@@ -1,8 +1,10 @@
 //! Command-line interface: one file per subcommand.
 
+mod audit;
 mod detect;
 mod devices;
 mod progress;
+mod redact;
 mod run;
 mod schema;
 mod validate;
@@ -34,6 +36,10 @@ enum Command {
     Detect(detect::Args),
     /// List the GPU adapters (backend, type, driver, f16 and timestamp support).
     Devices(devices::Args),
+    /// Hide faces (and mask polygons) in a picture or a video file, locally, on the GPU.
+    Redact(redact::Args),
+    /// Report what a pipeline sends off the device and what it stores; confirm no pixel leaves.
+    Audit(audit::Args),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -50,6 +56,8 @@ pub fn main() -> ExitCode {
         Command::Schema(a) => schema::run(a),
         Command::Detect(a) => detect::run(a),
         Command::Devices(a) => devices::run(a),
+        Command::Redact(a) => redact::run(a),
+        Command::Audit(a) => audit::run(a),
     };
     match result {
         Ok(code) => code,
