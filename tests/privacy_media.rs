@@ -94,7 +94,7 @@ fn snapshots_and_recordings_are_redacted_or_not_written_at_all() {
         .iter()
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(snaps, ok_ids, "one snapshot per new object");
+    assert_eq!(snaps, ok_ids, "one snapshot per new object: {media}");
     assert_eq!(media["ok"]["snapshots"].as_u64(), Some(ok_ids.len() as u64));
     assert_eq!(media["ok"]["withheld"], serde_json::json!({}), "{media}");
     let jpgs = files(&d.join("snaps/ok"));

@@ -375,6 +375,7 @@ mod video {
                     partial,
                     image.width,
                     image.height,
+                    decoder.framerate().unwrap_or((25, 1)),
                     false,
                 )?);
                 if let Some(n) = decoder.estimated_frames() {

@@ -31,6 +31,9 @@ use crate::metrics::Metrics;
 
 /// Frames waiting for the media worker.
 const QUEUE: usize = 4;
+/// Nominal frame rate of recordings (each frame keeps its own timestamp).
+#[cfg(feature = "capture")]
+const RECORDING_FPS: (i32, i32) = (10, 1);
 /// Retention runs at most this often while writing (and always at the end).
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
@@ -226,7 +229,14 @@ impl MediaWriter {
                 planes: frame.planes,
                 data: frame.data.to_vec(),
             },
-            detections: detections.to_vec(),
+            // Landmarks (eyes, nose, mouth) are facial geometry: boxes and labels only.
+            detections: detections
+                .iter()
+                .map(|d| Detection {
+                    landmarks: Vec::new(),
+                    ..d.clone()
+                })
+                .collect(),
             snapshots,
             record: plan.record,
         };
@@ -324,6 +334,8 @@ struct Segment {
     /// Media time of its first frame.
     start: Duration,
     last: Duration,
+    /// Time between the last two frames.
+    gap: Duration,
     size: (u32, u32),
 }
 
@@ -331,7 +343,10 @@ struct Segment {
 struct Worker {
     spec: MediaSpec,
     cameras: HashMap<Arc<str>, CameraPrivacy>,
-    redactor: Result<Redactor, String>,
+    /// Per GPU adapter choice (that of the camera's face model): the redaction kernels.
+    redactors: HashMap<String, Result<Redactor, String>>,
+    /// Per camera: its key in `redactors`.
+    adapters: HashMap<Arc<str>, String>,
     finders: HashMap<String, Result<FaceFinder, String>>,
     metrics: Arc<Metrics>,
     /// Per camera: the wall clock of its first frame, for sources without timestamps.
@@ -351,17 +366,33 @@ impl Worker {
         metrics: Arc<Metrics>,
     ) -> Self {
         let mut finders = HashMap::new();
-        let mut adapter = None;
-        for p in cameras.values() {
+        let mut adapters = HashMap::new();
+        let mut redactors = HashMap::new();
+        for (camera, p) in &cameras {
+            // Redaction runs on the GPU its face model was placed on.
+            let adapter = p
+                .faces
+                .as_ref()
+                .and_then(|f| models.get(f))
+                .map_or_else(String::new, |spec| spec.adapter.clone());
+            redactors.entry(adapter.clone()).or_insert_with(|| {
+                let choice = crate::infer::select::adapter_choice(&adapter);
+                let r = crate::infer::select::gpu_context(&choice)
+                    .map_err(|e| e.to_string())
+                    .and_then(|ctx| Redactor::new(&ctx).map_err(|e| e.to_string()));
+                match &r {
+                    Ok(r) => tracing::info!(adapter = %r.adapter(), "redaction kernels ready"),
+                    Err(e) => tracing::error!(error = %e, "GPU redaction unavailable: no media will be stored for the cameras on this adapter"),
+                }
+                r
+            });
+            adapters.insert(camera.clone(), adapter);
             let Some(name) = &p.faces else { continue };
             if finders.contains_key(name) {
                 continue;
             }
             let finder = match models.get(name) {
-                Some(spec) => {
-                    adapter.get_or_insert_with(|| spec.adapter.clone());
-                    FaceFinder::from_spec(spec).map_err(|e| e.to_string())
-                }
+                Some(spec) => FaceFinder::from_spec(spec).map_err(|e| e.to_string()),
                 None => Err(format!("model `{name}` is not in `models:`")),
             };
             match &finder {
@@ -374,20 +405,27 @@ impl Worker {
             }
             finders.insert(name.clone(), finder);
         }
-        let choice = crate::infer::select::adapter_choice(adapter.as_deref().unwrap_or(""));
-        let redactor = crate::infer::select::gpu_context(&choice)
-            .map_err(|e| e.to_string())
-            .and_then(|ctx| Redactor::new(&ctx).map_err(|e| e.to_string()));
-        match &redactor {
-            Ok(r) => tracing::info!(adapter = %r.adapter(), "redaction kernels ready"),
-            Err(e) => {
-                tracing::error!(error = %e, "GPU redaction unavailable: no media will be stored")
-            }
+        // The first run of a model or a kernel allocates: pay for it now, not against the
+        // deadline of a real frame.
+        let (side, black) = (64u32, vec![0u8; 64 * 64 * 4]);
+        let blank = ImageRef {
+            format: PixelFormat::Rgba,
+            width: side,
+            height: side,
+            planes: Planes::packed(PixelFormat::Rgba, side, side),
+            data: &black,
+        };
+        for f in finders.values_mut().flatten() {
+            let _ = f.find(&blank);
+        }
+        for r in redactors.values_mut().flatten() {
+            let _ = r.redact(&blank, &Regions::default(), Default::default());
         }
         let mut w = Worker {
             spec,
             cameras,
-            redactor,
+            redactors,
+            adapters,
             finders,
             metrics,
             first_seen: HashMap::new(),
@@ -479,10 +517,12 @@ impl Worker {
             image.width,
             image.height,
         );
-        let redactor = self
-            .redactor
-            .as_mut()
-            .map_err(|e| (Withheld::Redaction, e.clone()))?;
+        let adapter = self.adapters.get(&job.camera).cloned().unwrap_or_default();
+        let redactor = match self.redactors.get_mut(&adapter) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return Err((Withheld::Redaction, e.clone())),
+            None => return Err((Withheld::Redaction, "no redaction kernels".into())),
+        };
         let t = Instant::now();
         let out = redactor
             .redact(&image, &regions, privacy.style)
@@ -579,6 +619,7 @@ impl Worker {
                             encoder,
                             start: t,
                             last: t,
+                            gap: Duration::from_millis(100),
                             size: (w, h),
                         },
                     );
@@ -588,8 +629,13 @@ impl Worker {
         }
         let pushed = match self.segments.get_mut(&job.camera) {
             Some(s) => {
+                // Each frame lasts as long as the gap before it (a frame without a duration at
+                // the end of a file would be dropped by players).
+                let gap = t.saturating_sub(s.last);
+                let duration = if gap.is_zero() { s.gap } else { gap };
+                s.gap = duration;
                 s.last = t;
-                s.encoder.push(&rgba, w, t, None)
+                s.encoder.push(&rgba, w, t, Some(duration))
             }
             None => return,
         };
@@ -686,7 +732,7 @@ fn open_segment(
         })?;
     }
     tracing::info!(camera, path = %path.display(), "recording segment started");
-    super::video::VideoEncoder::create(&path, w, h, true)
+    super::video::VideoEncoder::create(&path, w, h, RECORDING_FPS, true)
 }
 
 #[cfg(feature = "capture")]
