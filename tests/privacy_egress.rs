@@ -46,13 +46,14 @@ fn image_data(payload: &[u8]) -> Option<String> {
 
 #[test]
 fn the_detector_for_image_data_is_not_blind() {
-    let jpeg =
-        lookout::privacy::snapshot::encode_jpeg(&[128; 8 * 8 * 4], 8, 8, 80).unwrap();
+    let jpeg = lookout::privacy::snapshot::encode_jpeg(&[128; 8 * 8 * 4], 8, 8, 80).unwrap();
     assert!(image_data(&jpeg).is_some());
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&jpeg);
     assert!(image_data(format!("{{\"snapshot\":\"{b64}\"}}").as_bytes()).is_some());
-    assert!(image_data(br#"{"id":"0190c3a4-7b1e-7cc0-8f5e-1d2c3b4a5f60","label":"person"}"#).is_none());
+    assert!(
+        image_data(br#"{"id":"0190c3a4-7b1e-7cc0-8f5e-1d2c3b4a5f60","label":"person"}"#).is_none()
+    );
 }
 
 #[cfg(feature = "capture")]
@@ -134,7 +135,11 @@ fn every_sink_type_carries_events_and_no_pixels() {
     let count = |prefix: &str| payloads.iter().filter(|(s, _)| s == prefix).count() as u64;
     assert!(delivered("file") > 20, "a real run: {summary}");
     for sink in ["stdout", "file", "webhook"] {
-        assert_eq!(count(sink), delivered(sink), "{sink}: every delivered event seen");
+        assert_eq!(
+            count(sink),
+            delivered(sink),
+            "{sink}: every delivered event seen"
+        );
     }
     let mqtt_events = payloads
         .iter()
@@ -174,15 +179,13 @@ fn every_sink_type_carries_events_and_no_pixels() {
 /// Validates `yaml` (cameras on the bundled footage) and returns the error text.
 fn refused(yaml: &str) -> String {
     let root = common::root();
-    let text = yaml
-        .replace("$ROOT", &root.display().to_string())
-        .replace(
-            "$CAM",
-            &format!(
-                "  - name: gate\n    source: {}/pipelines/footage/vtest.avi\n",
-                root.display()
-            ),
-        );
+    let text = yaml.replace("$ROOT", &root.display().to_string()).replace(
+        "$CAM",
+        &format!(
+            "  - name: gate\n    source: {}/pipelines/footage/vtest.avi\n",
+            root.display()
+        ),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.yaml");
     std::fs::write(&path, &text).unwrap();
@@ -203,13 +206,21 @@ fn video_and_image_outputs_are_refused_with_their_position() {
     let err = refused(
         "cameras:\n$CAMsinks:\n  - webhook:\n      url: http://127.0.0.1:8080/hook\n      attach_snapshot: true\n",
     );
-    assert_guard(&err, 7, 7, "cannot attach pictures or video (`attach_snapshot`)");
-    let err = refused(
-        "cameras:\n$CAMsinks:\n  - mqtt: {host: localhost, include_image: true}\n",
+    assert_guard(
+        &err,
+        7,
+        7,
+        "cannot attach pictures or video (`attach_snapshot`)",
     );
+    let err = refused("cameras:\n$CAMsinks:\n  - mqtt: {host: localhost, include_image: true}\n");
     assert_guard(&err, 5, 29, "`include_image`");
     let err = refused("cameras:\n$CAM    restream: {port: 8554}\n");
-    assert_guard(&err, 4, 5, "`restream` would stream or upload the camera's video");
+    assert_guard(
+        &err,
+        4,
+        5,
+        "`restream` would stream or upload the camera's video",
+    );
     let err = refused("cameras:\n$CAMrtsp_out:\n  port: 8554\n");
     assert_guard(&err, 4, 1, "`rtsp_out`");
     let err = refused("cameras:\n$CAMsinks:\n  - webrtc: {listen: 0.0.0.0:8555}\n");
@@ -231,8 +242,15 @@ fn media_folders_must_be_on_this_machine() {
         let err = refused(&format!("{faces}media:\n  snapshots:\n    path: {path}\n"));
         assert_guard(&err, 11, 11, why);
     }
-    let err = refused(&format!("{faces}media:\n  recording: {{path: 'ftp://nas/rec'}}\n"));
-    assert_guard(&err, 10, 21, "the recording folder `ftp://nas/rec` is a ftp:// URL");
+    let err = refused(&format!(
+        "{faces}media:\n  recording: {{path: 'ftp://nas/rec'}}\n"
+    ));
+    assert_guard(
+        &err,
+        10,
+        21,
+        "the recording folder `ftp://nas/rec` is a ftp:// URL",
+    );
 }
 
 #[test]
@@ -246,7 +264,12 @@ fn stored_media_needs_a_face_model() {
     let err = refused(
         "models:\n  objects: {manifest: $ROOT/models/nanodet-g-416.yaml}\ncameras:\n$CAM    detect: {model: objects}\n    privacy: {faces: objects}\n",
     );
-    assert!(err.contains("p.yaml:7:22: `privacy.faces`: model `objects` (nanodet-g-416) does not detect faces"), "{err}");
+    assert!(
+        err.contains(
+            "p.yaml:7:22: `privacy.faces`: model `objects` (nanodet-g-416) does not detect faces"
+        ),
+        "{err}"
+    );
 }
 
 // ---- lookout audit ----
@@ -255,7 +278,12 @@ fn stored_media_needs_a_face_model() {
 fn audit_reports_egress_storage_and_the_guarantee() {
     let root = common::root();
     let out = common::lookout(&["audit", root.join("pipelines/demo.yaml").to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     for want in [
         "Leaves the device",
@@ -281,17 +309,30 @@ fn audit_reports_egress_storage_and_the_guarantee() {
     let path = dir.path().join("p.yaml");
     std::fs::write(&path, yaml).unwrap();
     let out = common::lookout(&["audit", "--json", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let a: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(a["pixels_leave_device"], false);
     let egress = a["egress"].as_array().unwrap();
     assert_eq!(egress.len(), 2, "{a}");
     assert_eq!(egress[0]["destination"], "POST https://hooks.example.net/x");
     assert_eq!(egress[0]["loopback"], false);
-    assert_eq!(egress[0]["filter"]["kinds"], serde_json::json!(["line_crossed"]));
+    assert_eq!(
+        egress[0]["filter"]["kinds"],
+        serde_json::json!(["line_crossed"])
+    );
     assert_eq!(egress[1]["destination"], "127.0.0.1:1883");
     assert_eq!(egress[1]["loopback"], true, "loopback is still network");
-    assert!(a["event_fields"]["common"].as_array().unwrap().contains(&Value::from("box")));
+    assert!(
+        a["event_fields"]["common"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("box"))
+    );
     let media = &a["media"][0];
     assert_eq!(media["kind"], "snapshots");
     assert_eq!(media["redacted"], true);
@@ -300,7 +341,13 @@ fn audit_reports_egress_storage_and_the_guarantee() {
         media["path"],
         format!("{}/<camera>/<event id>.jpg", snaps.display())
     );
-    assert!(media["retention"].as_str().unwrap().starts_with("deleted after 1 h"), "{media}");
+    assert!(
+        media["retention"]
+            .as_str()
+            .unwrap()
+            .starts_with("deleted after 1 h"),
+        "{media}"
+    );
     let cam = &a["cameras"][0];
     assert_eq!(cam["redaction"]["faces"], "faces (centerface)");
     assert_eq!(cam["redaction"]["style"], "pixelate");

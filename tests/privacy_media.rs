@@ -85,7 +85,11 @@ fn snapshots_and_recordings_are_redacted_or_not_written_at_all() {
             .map(|e| e["id"].as_str().unwrap().to_string())
             .collect()
     };
-    let detected = |cam: &str| summary["analytics"]["cameras"][cam]["frames_detected"].as_u64().unwrap();
+    let detected = |cam: &str| {
+        summary["analytics"]["cameras"][cam]["frames_detected"]
+            .as_u64()
+            .unwrap()
+    };
 
     // The camera whose redaction works: one snapshot per new object, named by its event id.
     let ok_ids = new_objects("ok");
@@ -140,9 +144,19 @@ fn snapshots_and_recordings_are_redacted_or_not_written_at_all() {
 
     // Fail closed: the same footage, the same events, and not one file.
     for (cam, reason) in [("broken", "face_model"), ("late", "deadline")] {
-        assert_eq!(new_objects(cam).len(), ok_ids.len(), "{cam}: events still flow");
-        assert!(files(&d.join("snaps").join(cam)).is_empty(), "{cam}: a snapshot was written");
-        assert!(files(&d.join("rec").join(cam)).is_empty(), "{cam}: a recording was written");
+        assert_eq!(
+            new_objects(cam).len(),
+            ok_ids.len(),
+            "{cam}: events still flow"
+        );
+        assert!(
+            files(&d.join("snaps").join(cam)).is_empty(),
+            "{cam}: a snapshot was written"
+        );
+        assert!(
+            files(&d.join("rec").join(cam)).is_empty(),
+            "{cam}: a recording was written"
+        );
         let c = &media[cam];
         assert_eq!(c["snapshots"], 0, "{cam}: {c}");
         assert_eq!(c["recorded_frames"], 0, "{cam}: {c}");

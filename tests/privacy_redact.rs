@@ -53,10 +53,7 @@ fn hf_energy(px: &dyn Fn(u32, u32) -> [u8; 3], b: [f64; 4], w: u32, h: u32) -> f
         0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
     };
     let (x0, y0) = ((b[0].max(1.0)) as u32, (b[1].max(1.0)) as u32);
-    let (x1, y1) = (
-        (b[2] as u32).min(w - 2),
-        (b[3] as u32).min(h - 2),
-    );
+    let (x1, y1) = ((b[2] as u32).min(w - 2), (b[3] as u32).min(h - 2));
     let (mut sum, mut n) = (0.0, 0u64);
     for y in y0..=y1 {
         for x in x0..=x1 {
@@ -363,7 +360,10 @@ fn redacted_carphone_video_has_no_face_left() {
         .iter()
         .filter(|f| !f["faces"].as_array().unwrap().is_empty())
         .count();
-    assert!(with_faces >= 100, "faces found on {with_faces} of 120 frames");
+    assert!(
+        with_faces >= 100,
+        "faces found on {with_faces} of 120 frames"
+    );
     assert!(!dir.path().join(".carphone.mp4.part.mp4").exists());
 
     // Every 8th frame, through the same detector: the face is gone.
@@ -379,7 +379,7 @@ fn redacted_carphone_video_has_no_face_left() {
     while let (Some(fa), Some(fb)) = (a.next_frame().unwrap(), b.next_frame().unwrap()) {
         let i = fa.index as usize;
         let face = &frames[i]["faces"];
-        if i % 10 != 0 || face.as_array().unwrap().is_empty() {
+        if !i.is_multiple_of(10) || face.as_array().unwrap().is_empty() {
             continue;
         }
         let (ia, ib) = (fa.image(), fb.image());
@@ -391,7 +391,10 @@ fn redacted_carphone_video_has_no_face_left() {
             .map(|v| v.as_f64().unwrap())
             .collect();
         let f = [f[0], f[1], f[2], f[3]];
-        let (e0, e1) = (hf_energy(&rgb_of(ia), f, w, h), hf_energy(&rgb_of(ib), f, w, h));
+        let (e0, e1) = (
+            hf_energy(&rgb_of(ia), f, w, h),
+            hf_energy(&rgb_of(ib), f, w, h),
+        );
         eprintln!("frame {i}: Laplacian inside the face {e1:.2}, before {e0:.2}");
         assert!(
             e1 < HF_FRACTION_VIDEO * e0,

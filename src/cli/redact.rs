@@ -24,7 +24,11 @@ pub struct Args {
     /// The redacted copy: `.png` or `.jpg` for a picture, `.mp4` (H.264) for a video.
     output: PathBuf,
     /// Face model manifest: CenterFace or BlazeFace.
-    #[arg(long, value_name = "MANIFEST.yaml", default_value = "models/centerface.yaml")]
+    #[arg(
+        long,
+        value_name = "MANIFEST.yaml",
+        default_value = "models/centerface.yaml"
+    )]
     model: PathBuf,
     /// auto (a hardware GPU if wgpu finds one, else OpenCV on the CPU), wgpu or opencv: where the
     /// face model runs (redaction itself always runs through wgpu).
@@ -184,7 +188,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Err(BadInput(format!(
             "{}: the output of a {} must end in .{}",
             args.output.display(),
-            if picture.is_some() { "picture" } else { "video" },
+            if picture.is_some() {
+                "picture"
+            } else {
+                "video"
+            },
             wanted.join(" or .")
         ))
         .into());
@@ -207,7 +215,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_batch: 1,
     };
     let finder = FaceFinder::new(manifest, args.backend, &opts).map_err(|e| match e {
-        PrivacyError::FaceModel { ref message, .. } if message.contains("does not detect faces") => {
+        PrivacyError::FaceModel { ref message, .. }
+            if message.contains("does not detect faces") =>
+        {
             anyhow::Error::new(BadInput(e.to_string()))
         }
         e => anyhow::Error::new(e),

@@ -166,10 +166,7 @@ impl EventFields {
                     .or_else(|| variant.pointer("/properties/kind/enum/0"))
                     .and_then(|k| k.as_str());
                 if let Some(kind) = kind {
-                    let fields = names(variant)
-                        .into_iter()
-                        .filter(|f| f != "kind")
-                        .collect();
+                    let fields = names(variant).into_iter().filter(|f| f != "kind").collect();
                     out.by_kind.insert(kind.to_string(), fields);
                 }
             }
@@ -265,10 +262,7 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
                 egress.push(Egress {
                     name: s.name.clone(),
                     kind: "webhook".into(),
-                    destination: format!(
-                        "POST {}",
-                        crate::capture::source::redact_userinfo(url)
-                    ),
+                    destination: format!("POST {}", crate::capture::source::redact_userinfo(url)),
                     loopback: is_loopback(host),
                     protection: if protection.is_empty() {
                         "none (plain HTTP, unsigned)".into()
@@ -366,11 +360,9 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
             source: c.source.redacted(),
             stores_media: pipeline.media.as_ref().is_some_and(|m| m.stores(&c.name)),
             redaction: c.privacy.as_ref().map(|p| Redaction {
-                faces: p.faces.as_ref().map(|f| {
-                    match pipeline.models.get(f) {
-                        Some(spec) => format!("{f} ({})", spec.manifest.name),
-                        None => f.clone(),
-                    }
+                faces: p.faces.as_ref().map(|f| match pipeline.models.get(f) {
+                    Some(spec) => format!("{f} ({})", spec.manifest.name),
+                    None => f.clone(),
                 }),
                 margin: p.margin,
                 style: p.style.name().into(),
@@ -395,8 +387,18 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
     statement.push(format!(
         "Bytes and events sent per sink: lookout_egress_bytes_total and \
          lookout_egress_events_total ({} network sink{}).",
-        pipeline.sinks.iter().filter(|s| s.kind.is_network()).count(),
-        if pipeline.sinks.iter().filter(|s| s.kind.is_network()).count() == 1 {
+        pipeline
+            .sinks
+            .iter()
+            .filter(|s| s.kind.is_network())
+            .count(),
+        if pipeline
+            .sinks
+            .iter()
+            .filter(|s| s.kind.is_network())
+            .count()
+            == 1
+        {
             ""
         } else {
             "s"
@@ -424,10 +426,7 @@ fn outbox_entry(pipeline: &Pipeline, sink: &str, max_bytes: u64) -> LocalOutput 
             .join(sink)
             .display()
             .to_string(),
-        holds: format!(
-            "events waiting for delivery, at most {}",
-            bytes(max_bytes)
-        ),
+        holds: format!("events waiting for delivery, at most {}", bytes(max_bytes)),
     }
 }
 
@@ -435,7 +434,10 @@ impl fmt::Display for Audit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Egress audit of {}", self.pipeline)?;
         writeln!(f)?;
-        writeln!(f, "Leaves the device (events and counters only, never pixels):")?;
+        writeln!(
+            f,
+            "Leaves the device (events and counters only, never pixels):"
+        )?;
         if self.egress.is_empty() {
             writeln!(f, "  nothing: no network sink, no metrics endpoint")?;
         }
@@ -455,11 +457,7 @@ impl fmt::Display for Audit {
             }
         }
         if self.egress.iter().any(|e| e.kind != "metrics") {
-            writeln!(
-                f,
-                "  event fields: {}",
-                self.event_fields.common.join(", ")
-            )?;
+            writeln!(f, "  event fields: {}", self.event_fields.common.join(", "))?;
             for (kind, fields) in &self.event_fields.by_kind {
                 writeln!(f, "    {kind}: {}", fields.join(", "))?;
             }

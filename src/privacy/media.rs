@@ -265,7 +265,12 @@ impl MediaWriter {
         let cameras = self
             .plans
             .keys()
-            .map(|c| (c.to_string(), CameraMediaSummary::from_metrics(&self.metrics, c)))
+            .map(|c| {
+                (
+                    c.to_string(),
+                    CameraMediaSummary::from_metrics(&self.metrics, c),
+                )
+            })
             .collect();
         MediaSummary { cameras }
     }
@@ -307,7 +312,10 @@ impl CameraMediaSummary {
         }
         CameraMediaSummary {
             snapshots: m.media_written.with_label_values(&[camera, SNAPSHOT]).get(),
-            recorded_frames: m.media_written.with_label_values(&[camera, RECORDING]).get(),
+            recorded_frames: m
+                .media_written
+                .with_label_values(&[camera, RECORDING])
+                .get(),
             withheld,
         }
     }
@@ -503,10 +511,7 @@ impl Worker {
                 .find(&image)
                 .map_err(|e| (Withheld::FaceModel, e.to_string()))?;
             self.observe("faces", t);
-            boxes = faces
-                .iter()
-                .map(|d| grow(d.bbox, privacy.margin))
-                .collect();
+            boxes = faces.iter().map(|d| grow(d.bbox, privacy.margin)).collect();
         }
         if started.elapsed() > privacy.deadline {
             return Err(late("face detection"));
@@ -739,8 +744,12 @@ fn open_segment(
 fn close_segment(camera: &str, s: Segment) {
     let path = s.encoder.path().to_path_buf();
     match s.encoder.finish() {
-        Ok(frames) => tracing::info!(camera, path = %path.display(), frames, "recording segment closed"),
-        Err(e) => tracing::error!(camera, path = %path.display(), error = %e, "recording segment did not close cleanly"),
+        Ok(frames) => {
+            tracing::info!(camera, path = %path.display(), frames, "recording segment closed")
+        }
+        Err(e) => {
+            tracing::error!(camera, path = %path.display(), error = %e, "recording segment did not close cleanly")
+        }
     }
 }
 

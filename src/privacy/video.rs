@@ -167,12 +167,9 @@ impl VideoEncoder {
             }
         }
         bus_error(&self.pipeline.bus().ok_or_else(|| video_err("no bus"))?)?;
-        self.src.push_buffer(buffer).map_err(|e| {
-            video_err(format!(
-                "cannot encode into {}: {e:?}",
-                self.path.display()
-            ))
-        })?;
+        self.src
+            .push_buffer(buffer)
+            .map_err(|e| video_err(format!("cannot encode into {}: {e:?}", self.path.display())))?;
         self.frames += 1;
         Ok(())
     }
@@ -181,7 +178,9 @@ impl VideoEncoder {
     pub fn finish(self) -> Result<u64, PrivacyError> {
         let frames = self.frames;
         let result = (|| {
-            self.src.end_of_stream().map_err(|e| video_err(format!("{e:?}")))?;
+            self.src
+                .end_of_stream()
+                .map_err(|e| video_err(format!("{e:?}")))?;
             let bus = self.pipeline.bus().ok_or_else(|| video_err("no bus"))?;
             match bus.timed_pop_filtered(
                 gst::ClockTime::from_seconds(60),
@@ -287,7 +286,9 @@ impl VideoDecoder {
                 }
                 continue;
             };
-            let caps = sample.caps().ok_or_else(|| video_err("frame without caps"))?;
+            let caps = sample
+                .caps()
+                .ok_or_else(|| video_err("frame without caps"))?;
             let info = gst_video::VideoInfo::from_caps(caps).map_err(video_err)?;
             let fps = info.fps();
             if fps.numer() > 0 {
@@ -297,7 +298,9 @@ impl VideoDecoder {
                 .buffer_owned()
                 .ok_or_else(|| video_err("sample without buffer"))?;
             let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
-            let duration = buffer.duration().map(|t| Duration::from_nanos(t.nseconds()));
+            let duration = buffer
+                .duration()
+                .map(|t| Duration::from_nanos(t.nseconds()));
             let map = buffer
                 .into_mapped_buffer_readable()
                 .map_err(|_| video_err("cannot map frame"))?;

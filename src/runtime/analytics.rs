@@ -196,12 +196,13 @@ impl Analyzer {
                 continue;
             };
             let opts = backend_options(spec);
-            let backend = select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
-                AnalyticsError::Backend {
-                    model: spec.name.clone(),
-                    source,
-                }
-            })?;
+            let backend =
+                select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
+                    AnalyticsError::Backend {
+                        model: spec.name.clone(),
+                        source,
+                    }
+                })?;
             let detector = Detector::new(spec.manifest.clone(), backend).map_err(|source| {
                 AnalyticsError::Detector {
                     model: spec.name.clone(),
