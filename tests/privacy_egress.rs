@@ -6,6 +6,7 @@
 //! Stated limit: every event payload is under [`MAX_EVENT_BYTES`].
 
 mod common;
+mod privacy_common;
 
 use common::{HttpReceiver, Mosquitto, Subscriber};
 use serde_json::Value;
@@ -92,26 +93,7 @@ fn every_sink_type_carries_events_and_no_pixels() {
         hook = hook.addr,
         port = broker.port,
     );
-    let path = d.join("p.yaml");
-    std::fs::write(&path, &yaml).unwrap();
-    let summary_path = d.join("summary.json");
-    let out = common::lookout_cmd()
-        .args([
-            "run",
-            path.to_str().unwrap(),
-            "--no-progress",
-            "--summary",
-            summary_path.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_str(&common::read(&summary_path)).unwrap();
+    let (out, summary) = privacy_common::run_pipeline(d, &yaml);
 
     let mut payloads: Vec<(String, Vec<u8>)> = Vec::new();
     let stdout = out.stdout;

@@ -8,13 +8,13 @@
 //! - pixels outside the redacted boxes and masks are unchanged exactly (PNG in, PNG out).
 
 mod common;
-
-use std::path::Path;
+mod privacy_common;
 
 use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
 use lookout::infer::gpu::{AdapterChoice, GpuContext};
 use lookout::privacy::regions::PixelBox;
 use lookout::privacy::{RedactStyle, Redactor, Regions};
+use privacy_common::{faces, redact};
 use serde_json::Value;
 
 /// High-frequency energy left inside a face box after blurring a picture, at most.
@@ -187,56 +187,6 @@ fn empty_regions_leave_a_picture_exactly_as_it_was() {
 
 // ---- `lookout redact`, judged by `lookout detect` ----
 
-fn run_ok(args: &[&str]) -> String {
-    let out = common::lookout_cmd()
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .expect("run lookout");
-    assert!(
-        out.status.success(),
-        "lookout {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Face boxes per picture (or per frame) that `model` finds in `input`.
-fn faces(model: &str, input: &Path, extra: &[&str]) -> Vec<Vec<[f64; 4]>> {
-    let manifest = format!("models/{model}.yaml");
-    let mut args = vec![
-        "detect",
-        "--model",
-        &manifest,
-        "--backend",
-        "opencv",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let input = input.to_str().unwrap();
-    args.push(input);
-    run_ok(&args)
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            v["detections"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| {
-                    let b: Vec<f64> = d["box"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_f64().unwrap())
-                        .collect();
-                    [b[0], b[1], b[2], b[3]]
-                })
-                .collect()
-        })
-        .collect()
-}
-
 fn report_boxes(frame: &Value) -> Vec<PixelBox> {
     frame["boxes"]
         .as_array()
@@ -255,38 +205,34 @@ fn report_boxes(frame: &Value) -> Vec<PixelBox> {
 fn redacted_astronaut_has_no_face_left_and_nothing_else_changed() {
     let dir = tempfile::tempdir().unwrap();
     let input = common::footage("astronaut.png");
-    let before = faces("centerface", &input, &[]);
+    let before = faces("centerface", std::slice::from_ref(&input), &[]);
     assert_eq!(before[0].len(), 1, "the original has one face: {before:?}");
-    let blaze_before = faces("blazeface-full-range-192", &input, &[]);
+    let blaze_before = faces(
+        "blazeface-full-range-192",
+        std::slice::from_ref(&input),
+        &[],
+    );
 
     for style in ["blur", "pixelate"] {
         let out = dir.path().join(format!("astronaut-{style}.png"));
         // A mask over the top-left corner as well.
-        let report: Value = serde_json::from_str(&run_ok(&[
-            "redact",
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--backend",
-            "opencv",
-            "--style",
-            style,
-            "--mask",
-            "0,0 0.2,0 0.2,0.1 0,0.1",
-            "--json",
-        ]))
-        .unwrap();
+        let report = redact(
+            &input,
+            &out,
+            &["--style", style, "--mask", "0,0 0.2,0 0.2,0.1 0,0.1"],
+        );
         let frame = &report["frames"][0];
         let boxes = report_boxes(frame);
         assert_eq!(boxes.len(), 1, "{report}");
 
         assert_eq!(
-            faces("centerface", &out, &[]),
+            faces("centerface", std::slice::from_ref(&out), &[]),
             vec![Vec::<[f64; 4]>::new()],
             "{style}: CenterFace still finds a face"
         );
         if !blaze_before[0].is_empty() {
             assert_eq!(
-                faces("blazeface-full-range-192", &out, &[]),
+                faces("blazeface-full-range-192", std::slice::from_ref(&out), &[]),
                 vec![Vec::<[f64; 4]>::new()],
                 "{style}: BlazeFace still finds a face"
             );
@@ -345,15 +291,7 @@ fn redacted_carphone_video_has_no_face_left() {
     let dir = tempfile::tempdir().unwrap();
     let input = common::footage("carphone_pristine.mp4");
     let out = dir.path().join("carphone.mp4");
-    let report: Value = serde_json::from_str(&run_ok(&[
-        "redact",
-        input.to_str().unwrap(),
-        out.to_str().unwrap(),
-        "--backend",
-        "opencv",
-        "--json",
-    ]))
-    .unwrap();
+    let report = redact(&input, &out, &[]);
     let frames = report["frames"].as_array().unwrap();
     assert_eq!(frames.len(), 120, "every frame of the clip");
     let with_faces = frames
@@ -367,7 +305,7 @@ fn redacted_carphone_video_has_no_face_left() {
     assert!(!dir.path().join(".carphone.mp4.part.mp4").exists());
 
     // Every 8th frame, through the same detector: the face is gone.
-    let after = faces("centerface", &out, &["--every", "8"]);
+    let after = faces("centerface", std::slice::from_ref(&out), &["--every", "8"]);
     assert_eq!(after.len(), 15, "the redacted video has all its frames");
     let found: usize = after.iter().map(Vec::len).sum();
     assert_eq!(found, 0, "faces found in the redacted video: {after:?}");
