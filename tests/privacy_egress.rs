@@ -79,7 +79,7 @@ fn every_sink_type_carries_events_and_no_pixels() {
          \x20     objects: [person, car]\n\
          \x20     lines: [{{name: footpath, a: [0.45, 0.30], b: [0.45, 0.68]}}]\n\
          \x20     zones: [{{name: road, points: [[0.62, 0.17], [0.97, 0.12], [1.0, 0.32], [0.88, 0.45], [0.66, 0.42]], occupancy: {{}}}}]\n\
-         \x20   privacy: {{faces: faces}}\n\
+         \x20   privacy: {{faces: faces, deadline_ms: 60000}}\n\
          sinks:\n\
          \x20 - stdout: {{format: json}}\n\
          \x20 - file: {{path: {d}/events.jsonl}}\n\

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Sender, TrySendError, bounded};
 use serde::Serialize;
 
-use super::config::{CameraPrivacy, MediaSpec, RecordingSpec, SnapshotSpec};
+use super::config::{CameraPrivacy, MediaSpec, SnapshotSpec};
 use super::faces::FaceFinder;
 use super::redact::Redactor;
 use super::regions::{Regions, grow};
@@ -27,6 +27,7 @@ use crate::capture::{Frame, QueuePolicy};
 use crate::config::Pipeline;
 use crate::detect::Detection;
 use crate::events::{Event, EventKind, ObjectChange};
+use crate::infer::preprocess::required_len;
 use crate::metrics::Metrics;
 
 /// Frames waiting for the media worker.
@@ -105,6 +106,8 @@ struct Job {
     pts: Option<Duration>,
     captured_at: SystemTime,
     image: OwnedImage,
+    /// Drawn on recordings.
+    #[cfg_attr(not(feature = "capture"), allow(dead_code))]
     detections: Vec<Detection>,
     /// Ids of the events that get a snapshot of this frame.
     snapshots: Vec<String>,
@@ -227,7 +230,7 @@ impl MediaWriter {
                 width: frame.width,
                 height: frame.height,
                 planes: frame.planes,
-                data: frame.data.to_vec(),
+                data: frame.data[..required_len(&frame.image()).min(frame.data.len())].to_vec(),
             },
             // Landmarks (eyes, nose, mouth) are facial geometry: boxes and labels only.
             detections: detections
@@ -706,7 +709,7 @@ impl Worker {
 
 /// `<dir>/<camera>/<camera>-<UTC start>.mp4` (with `-2`, `-3`, ... if taken).
 #[cfg(feature = "capture")]
-fn segment_path(spec: &RecordingSpec, camera: &str, at: SystemTime) -> PathBuf {
+fn segment_path(spec: &super::config::RecordingSpec, camera: &str, at: SystemTime) -> PathBuf {
     let stamp: String = crate::events::rfc3339(at)
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -723,7 +726,7 @@ fn segment_path(spec: &RecordingSpec, camera: &str, at: SystemTime) -> PathBuf {
 
 #[cfg(feature = "capture")]
 fn open_segment(
-    spec: &RecordingSpec,
+    spec: &super::config::RecordingSpec,
     camera: &str,
     at: SystemTime,
     w: u32,
