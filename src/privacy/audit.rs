@@ -490,7 +490,7 @@ impl fmt::Display for Audit {
             match &c.redaction {
                 Some(r) => write!(
                     f,
-                    "; redaction: faces {} (margin {}, {}), {} mask{}, deadline {} ms",
+                    "; redaction: face model {} (margin {}, {}), {} mask{}, deadline {} ms",
                     r.faces.as_deref().unwrap_or("none"),
                     r.margin,
                     r.style,
