@@ -142,6 +142,7 @@ fn every_sink_type_carries_events_and_no_pixels() {
             String::from_utf8_lossy(p)
         );
     }
+    eprintln!("{} payloads, the largest {largest} bytes", payloads.len());
     assert!(largest > 100, "payloads are real events ({largest} bytes)");
 
     // Meanwhile, redacted snapshots were stored here, and only here.
