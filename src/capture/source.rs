@@ -53,6 +53,9 @@ pub struct CameraConfig {
     /// Zones, lines, loitering, occupancy, filters and masks.
     #[serde(default)]
     pub rules: crate::rules::RulesConfig,
+    /// What is hidden on every picture stored from this camera: faces (a face model from
+    /// `models:`), privacy-mask polygons, the redaction style.
+    pub privacy: Option<crate::privacy::PrivacyConfig>,
 }
 
 fn default_format() -> PixelFormat {
@@ -348,6 +351,8 @@ pub struct Camera {
     pub detect: Option<CameraDetect>,
     pub tracker: crate::track::TrackerConfig,
     pub rules: crate::rules::RulesConfig,
+    /// Redaction of stored media; `None` when the camera has no `privacy:` section.
+    pub privacy: Option<crate::privacy::CameraPrivacy>,
 }
 
 /// Which model a camera runs, and how often.

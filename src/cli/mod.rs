@@ -1,9 +1,11 @@
 //! Command-line interface: one file per subcommand.
 
+mod audit;
 mod bench;
 mod detect;
 mod devices;
 mod progress;
+mod redact;
 mod run;
 mod schema;
 mod validate;
@@ -37,6 +39,10 @@ enum Command {
     Devices(devices::Args),
     /// Time one model on one backend: ms per inference, images/s, GFLOP/s, per-kernel profile.
     Bench(bench::Args),
+    /// Hide faces (and mask polygons) in a picture or a video file, locally, on the GPU.
+    Redact(redact::Args),
+    /// Report what a pipeline sends off the device and what it stores; confirm no pixel leaves.
+    Audit(audit::Args),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -54,6 +60,8 @@ pub fn main() -> ExitCode {
         Command::Detect(a) => detect::run(a),
         Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Redact(a) => redact::run(a),
+        Command::Audit(a) => audit::run(a),
     };
     match result {
         Ok(code) => code,

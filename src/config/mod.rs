@@ -35,6 +35,8 @@ pub struct PipelineFile {
     /// Prometheus metrics and health endpoints.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Snapshots and a debug recording, redacted, on this machine only (none by default).
+    pub media: Option<crate::privacy::MediaConfig>,
 }
 
 /// A pipeline after validation: every camera source checked, every default applied.
@@ -50,6 +52,8 @@ pub struct Pipeline {
     pub sinks: Vec<crate::sinks::SinkSpec>,
     /// Folder for durable state (outboxes).
     pub state_dir: PathBuf,
+    /// Media stored on this machine; `None` stores nothing.
+    pub media: Option<crate::privacy::MediaSpec>,
 }
 
 /// Reads, substitutes environment variables in, parses and validates a pipeline file.
@@ -71,6 +75,7 @@ pub fn load_str(
 ) -> Result<Pipeline, ConfigError> {
     let text = env::substitute(text, &lookup)
         .map_err(|e| ConfigError::at(path, e.line, e.column, e.message))?;
+    crate::privacy::guard::check_text(&text, path)?;
     let file: PipelineFile = parse_yaml(&text, path)?;
     validate(file, path, &lookup)
 }
@@ -228,6 +233,10 @@ fn validate(
         c.tracker
             .check()
             .map_err(|m| ConfigError::spanned(path, &c.name, format!("`tracker`: {m}")))?;
+        let privacy = match &c.privacy {
+            Some(p) => Some(crate::privacy::config::validate_camera(p, path, &models)?),
+            None => None,
+        };
         cameras.push(Camera {
             name: name.to_string(),
             source,
@@ -245,6 +254,7 @@ fn validate(
             detect,
             tracker: c.tracker.clone(),
             rules: c.rules.clone(),
+            privacy,
         });
     }
     let metrics_listen = if file.metrics.enabled {
@@ -269,6 +279,7 @@ fn validate(
     };
     let names: Vec<String> = cameras.iter().map(|c| c.name.clone()).collect();
     let sinks = crate::sinks::validate(file.sinks, path, &base, &names, lookup)?;
+    let media = crate::privacy::config::validate_media(file.media, path, &base, &cameras)?;
     let state_dir = match &file.state_dir {
         Some(dir) => base.join(&dir.value),
         None => crate::sinks::default_state_dir(path),
@@ -280,6 +291,7 @@ fn validate(
         metrics_listen,
         sinks,
         state_dir,
+        media,
     })
 }
 

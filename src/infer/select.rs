@@ -78,8 +78,8 @@ pub fn adapter_choice(s: &str) -> AdapterChoice {
 }
 
 /// One GPU context per adapter choice for the whole process: every model on a GPU shares its
-/// device, queue and pipeline cache ("one engine per GPU").
-fn gpu_context(choice: &AdapterChoice) -> Result<GpuContext, InferError> {
+/// device, queue and pipeline cache ("one engine per GPU"), and so does redaction.
+pub fn gpu_context(choice: &AdapterChoice) -> Result<GpuContext, InferError> {
     static CONTEXTS: Mutex<Vec<(AdapterChoice, GpuContext)>> = Mutex::new(Vec::new());
     let mut all = CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, ctx)) = all.iter().find(|(c, _)| c == choice) {

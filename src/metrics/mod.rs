@@ -109,6 +109,11 @@ pub struct Metrics {
     pub batch_size: HistogramVec,
     /// Tracks currently alive, per camera.
     pub tracks_active: IntGaugeVec,
+    /// Snapshots and recorded frames written to local disk (redacted), per camera and kind.
+    pub media_written: IntCounterVec,
+    /// Snapshots and recorded frames not written because face detection or redaction failed or
+    /// was late, the worker was busy, or storage failed: per camera, kind and reason.
+    pub media_withheld: IntCounterVec,
     /// Constant 1 labelled with version, adapter and backend.
     pub build_info: GaugeVec,
 }
@@ -291,6 +296,18 @@ impl Metrics {
                 "lookout_tracks_active",
                 "Tracks currently alive",
                 &["camera"],
+            ),
+            media_written: counter(
+                &registry,
+                "lookout_media_written_total",
+                "Redacted snapshots and recorded frames written to local disk",
+                &["camera", "kind"],
+            ),
+            media_withheld: counter(
+                &registry,
+                "lookout_media_withheld_total",
+                "Snapshots and recorded frames not written (fail closed), by reason",
+                &["camera", "kind", "reason"],
             ),
             build_info: {
                 let g = GaugeVec::new(

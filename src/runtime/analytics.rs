@@ -11,10 +11,12 @@ use serde::Serialize;
 use super::FrameConsumer;
 use crate::capture::Frame;
 use crate::config::Pipeline;
+use crate::config::models::ModelSpec;
 use crate::detect::{DetectError, Detection, Detector};
 use crate::infer::BackendInfo;
 use crate::infer::select::{self, SelectError};
 use crate::metrics::Metrics;
+use crate::privacy::media::MediaWriter;
 use crate::rules::{Counters, RuleEngine};
 use crate::schedule::RateGate;
 use crate::sinks::{CameraCatalog, Catalog, Sinks};
@@ -80,6 +82,9 @@ pub struct AnalyticsSummary {
     /// From a frame reaching lookout to an event about it reaching the sinks.
     pub frame_to_event: Latency,
     pub cameras: BTreeMap<String, CameraAnalyticsSummary>,
+    /// Snapshots and recordings stored (redacted) and withheld, when the pipeline has `media:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<crate::privacy::media::MediaSummary>,
 }
 
 /// One camera's analytics totals.
@@ -127,6 +132,8 @@ pub struct Analyzer {
     stages: BTreeMap<&'static str, (Histogram, Samples)>,
     frame_to_event: Samples,
     infos: BTreeMap<String, BackendInfo>,
+    /// Redacted snapshots and recordings, when the pipeline stores any.
+    media: Option<MediaWriter>,
 }
 
 /// The labels, zones and lines each camera can report, for sinks that announce them.
@@ -157,6 +164,18 @@ pub fn catalog(pipeline: &Pipeline) -> Catalog {
     Catalog { cameras }
 }
 
+/// How a model of the `models:` section is placed on its backend.
+pub fn backend_options(spec: &ModelSpec) -> select::BackendOptions {
+    select::BackendOptions {
+        adapter: select::adapter_choice(&spec.adapter),
+        precision: match spec.precision {
+            crate::config::models::Precision::F32 => crate::infer::gpu::Precision::F32,
+            crate::config::models::Precision::F16 => crate::infer::gpu::Precision::F16,
+        },
+        max_batch: spec.max_batch,
+    }
+}
+
 impl Analyzer {
     /// Loads each model that a camera uses on its backend (one engine per model, shared by its
     /// cameras) and prepares each camera's tracker and rules.
@@ -176,14 +195,7 @@ impl Analyzer {
             let Some(spec) = pipeline.models.get(&d.model) else {
                 continue;
             };
-            let opts = select::BackendOptions {
-                adapter: select::adapter_choice(&spec.adapter),
-                precision: match spec.precision {
-                    crate::config::models::Precision::F32 => crate::infer::gpu::Precision::F32,
-                    crate::config::models::Precision::F16 => crate::infer::gpu::Precision::F16,
-                },
-                max_batch: spec.max_batch,
-            };
+            let opts = backend_options(spec);
             let backend =
                 select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
                     AnalyticsError::Backend {
@@ -247,10 +259,12 @@ impl Analyzer {
                 )
             })
             .collect();
+        let media = MediaWriter::start(pipeline, Arc::clone(&metrics));
         Ok(Self {
             models,
             cameras,
             sinks,
+            media,
             metrics,
             stages,
             frame_to_event: Samples::default(),
@@ -296,6 +310,9 @@ impl Analyzer {
         if let Some((h, s)) = self.stages.get_mut("rules") {
             h.observe(t_rules);
             s.push(t_rules);
+        }
+        if let Some(media) = &self.media {
+            media.frame(frame, &detections, &events);
         }
         if events.is_empty() {
             return;
@@ -361,6 +378,7 @@ impl Analyzer {
             stages,
             frame_to_event: self.frame_to_event.latency(),
             cameras,
+            media: self.media.take().map(MediaWriter::finish),
         };
         self.sinks.shutdown();
         summary

@@ -712,7 +712,7 @@ impl Plan {
 }
 
 /// Maps `slice` for reading and blocks until the GPU is done (errors of the run reported).
-fn map_and_wait(
+pub(crate) fn map_and_wait(
     ctx: &GpuContext,
     slice: &wgpu::BufferSlice<'_>,
     what: &str,

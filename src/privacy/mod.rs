@@ -1,0 +1,56 @@
+//! The privacy boundary: footage never leaves the device, stored media is redacted, and what
+//! does leave is auditable.
+//!
+//! - Structurally, sinks take [`Event`](crate::events::Event)s only ([`Sinks::publish`](crate::sinks::Sinks::publish)),
+//!   and no event field can hold pixels; `tests/privacy_boundary.rs` proves with compile-fail
+//!   tests that frames, tensors, images and bytes cannot be handed to a sink.
+//! - [`guard`] refuses, at validation, any setting that would send video or pictures elsewhere
+//!   (image attachments on webhooks, restreams, media folders on other machines).
+//! - [`redact`] hides faces (found by [`faces`] on the same frame, grown by a margin) and
+//!   privacy-mask polygons on the GPU, before anything encodes a frame.
+//! - [`media`] stores per-event snapshots and an annotated debug recording on local disk, with
+//!   retention, and only after redaction succeeded in time: otherwise nothing is written (fail
+//!   closed), and the miss is logged and counted in `lookout_media_withheld_total`.
+//! - [`audit`] reports, for a pipeline, what leaves the device and what is stored where.
+
+pub mod audit;
+pub mod config;
+pub mod faces;
+pub mod guard;
+pub mod media;
+pub mod redact;
+pub mod regions;
+pub mod retention;
+pub mod snapshot;
+#[cfg(feature = "capture")]
+pub mod video;
+
+pub use config::{CameraPrivacy, MediaConfig, MediaSpec, PrivacyConfig};
+pub use faces::FaceFinder;
+pub use redact::Redactor;
+pub use regions::{RedactStyle, Regions};
+
+use std::path::PathBuf;
+
+/// Why a frame could not be redacted or stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    /// The face model could not be loaded or failed on a frame.
+    #[error("face model `{model}`: {message}")]
+    FaceModel { model: String, message: String },
+    /// The GPU could not be opened or failed while redacting.
+    #[error("GPU redaction: {0}")]
+    Gpu(String),
+    /// The frame does not fit its own description (size, planes).
+    #[error("bad frame: {0}")]
+    Frame(String),
+    /// Encoding a picture or video failed.
+    #[error("encoding: {0}")]
+    Encode(String),
+    /// A file could not be written, read or removed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,91 @@
+//! Helpers of the privacy tests: running a pipeline to its summary, running `lookout redact`,
+//! and asking lookout's own face detectors what they find.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::common;
+
+/// Writes `yaml` as `dir/p.yaml`, runs it to the end (exit 0 expected) and returns the process
+/// output and the run summary.
+pub fn run_pipeline(dir: &Path, yaml: &str) -> (Output, Value) {
+    let path = dir.join("p.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let summary = dir.join("summary.json");
+    let out = common::lookout_cmd()
+        .args(["run", path.to_str().unwrap(), "--no-progress", "--summary"])
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = serde_json::from_str(&common::read(&summary)).unwrap();
+    (out, summary)
+}
+
+/// Runs `lookout` in the repository root, expecting success; returns its standard output.
+pub fn lookout_ok(args: &[&str]) -> String {
+    let out = common::lookout_cmd()
+        .current_dir(common::root())
+        .args(args)
+        .output()
+        .expect("run lookout");
+    assert!(
+        out.status.success(),
+        "lookout {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `lookout redact INPUT OUTPUT --backend opencv --json EXTRA...`: the JSON report.
+pub fn redact(input: &Path, output: &Path, extra: &[&str]) -> Value {
+    let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+    let mut args = vec!["redact", i, o, "--backend", "opencv", "--json"];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&lookout_ok(&args)).unwrap()
+}
+
+/// Face boxes that `models/<model>.yaml` finds in each input (per frame for videos), through
+/// `lookout detect --backend opencv --json`.
+pub fn faces(model: &str, inputs: &[PathBuf], extra: &[&str]) -> Vec<Vec<[f64; 4]>> {
+    let manifest = format!("models/{model}.yaml");
+    let mut args = vec![
+        "detect",
+        "--model",
+        &manifest,
+        "--backend",
+        "opencv",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let inputs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    args.extend(inputs.iter().map(String::as_str));
+    lookout_ok(&args)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["detections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    let b: Vec<f64> = d["box"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_f64().unwrap())
+                        .collect();
+                    [b[0], b[1], b[2], b[3]]
+                })
+                .collect()
+        })
+        .collect()
+}
