@@ -236,3 +236,58 @@ fn short_frame_buffer_is_an_error() {
     let e = b.infer(&[img, img]).unwrap_err();
     assert!(e.to_string().contains("max_batch"), "{e}");
 }
+
+/// Batches of varying size (cameras come and go) share a few padded plans, and the padding never
+/// leaks into the pictures returned.
+#[test]
+fn varying_batches_share_padded_plans() {
+    let p = pre(
+        20,
+        12,
+        Resize::Letterbox,
+        ChannelOrder::Rgb,
+        InputLayout::Nchw,
+    );
+    let model = identity_model(p.layout, 20, 12);
+    let mut b = WgpuBackend::new(
+        ctx(),
+        &model,
+        &p,
+        ModelOptions {
+            input_width: 20,
+            input_height: 12,
+            max_batch: 6,
+            precision: Precision::F32,
+        },
+    )
+    .unwrap();
+    let owned: Vec<(Vec<u8>, Planes)> = (0..6)
+        .map(|i| frame(PixelFormat::Rgba, 30 + i, 17, u64::from(i)))
+        .collect();
+    let images: Vec<ImageRef<'_>> = owned
+        .iter()
+        .enumerate()
+        .map(|(i, (data, planes))| ImageRef {
+            format: PixelFormat::Rgba,
+            width: 30 + i as u32,
+            height: 17,
+            planes: *planes,
+            data,
+        })
+        .collect();
+    // Largest first, so the padded slots of later, smaller batches hold stale pictures.
+    for n in (1..=6).rev() {
+        let got = b.infer(&images[..n]).unwrap();
+        assert_eq!(got.len(), n, "one output per picture of a batch of {n}");
+        let (want, _) = preprocess_batch_cpu(&images[..n], &p).unwrap();
+        let per = want.data.len() / n;
+        for (i, out) in got.iter().enumerate() {
+            let (d, _) = max_diff(
+                &out.outputs[0].tensor.data,
+                &want.data[i * per..(i + 1) * per],
+            );
+            assert!(d <= 1e-3, "batch of {n}, picture {i}: differs by {d}");
+        }
+    }
+    assert_eq!(b.compiled_batches(), [1, 2, 4, 6]);
+}

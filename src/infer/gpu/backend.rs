@@ -28,7 +28,16 @@ pub struct ModelOptions {
 }
 
 /// Most distinct input shapes kept compiled at once (plans for other shapes are rebuilt).
-const MAX_PLANS: usize = 8;
+const MAX_PLANS: usize = 12;
+
+/// The batch a plan is compiled for when `n` pictures come: the next power of two, at most
+/// `max_batch`. A multi-camera pipeline's batch size changes from call to call; rounding up
+/// keeps that to a handful of plans (1, 2, 4, 8, ...) built once, instead of a plan per size
+/// rebuilt whenever the cache overflows. The unused pictures of a padded batch cost arithmetic
+/// but no extra dispatches, which is what small detectors are bound by.
+fn planned_batch(n: usize, max_batch: usize) -> usize {
+    n.next_power_of_two().min(max_batch).max(n)
+}
 
 /// A model on a GPU: ONNX parsed once, one static plan per input shape (built on first use).
 pub struct WgpuBackend {
@@ -203,6 +212,17 @@ impl WgpuBackend {
             .ok_or_else(|| InferError::Other("plan vanished".into()))
     }
 
+    /// The batch sizes of the plans compiled so far, smallest first (to see the plan cache work).
+    pub fn compiled_batches(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .plans
+            .keys()
+            .filter_map(|s| s.first().copied())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Number of dispatches of one inference at batch 1 (for logs and benchmarks).
     pub fn dispatches(&mut self) -> Result<usize, InferError> {
         let shape = self.image_shape(1)?;
@@ -300,7 +320,10 @@ impl Backend for WgpuBackend {
             }
             return Ok(out);
         }
-        let shape = self.image_shape(n)?;
+        // A model exported with a fixed batch takes exactly that many pictures.
+        let planned = planned_batch(n, self.opts.max_batch);
+        let shape = self.image_shape(planned).or_else(|_| self.image_shape(n))?;
+        let planned = shape[0];
         self.plan_for(&shape)?;
         let plan = &self.plans[&shape];
         let inp = &plan.inputs[0];
@@ -317,7 +340,7 @@ impl Backend for WgpuBackend {
             .stage
             .prepare(&self.ctx, &self.ctx.pipelines, pre, images, &target)?;
         let outs = self.run(plan, Some(&frames))?;
-        split_batch(outs, n, frames.transforms)
+        split_batch(outs, planned, frames.transforms)
     }
 
     fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
@@ -333,23 +356,25 @@ impl Backend for WgpuBackend {
     }
 }
 
-/// Splits batch outputs into one [`InferOutput`] per picture (leading dim 1 each).
+/// Splits batch outputs into one [`InferOutput`] per picture (leading dim 1 each); a plan padded
+/// to `planned` pictures has one transform per real picture, and the padding is left out.
 fn split_batch(
     outs: Vec<NamedTensor>,
-    n: usize,
+    planned: usize,
     transforms: Vec<crate::infer::preprocess::BoxTransform>,
 ) -> Result<Vec<InferOutput>, InferError> {
+    let n = transforms.len();
     let mut per: Vec<Vec<NamedTensor>> = (0..n).map(|_| Vec::new()).collect();
     for o in outs {
         let s = &o.tensor.shape;
-        if s.first() != Some(&n) {
+        if s.first() != Some(&planned) || n > planned {
             return Err(InferError::Shape {
                 op: "output".into(),
                 node: o.name.clone(),
-                reason: format!("output shape {s:?} has no batch dimension of {n}"),
+                reason: format!("output shape {s:?} has no batch dimension of {planned}"),
             });
         }
-        let chunk = o.tensor.data.len() / n;
+        let chunk = o.tensor.data.len() / planned;
         let mut shape = s.clone();
         shape[0] = 1;
         for (i, p) in per.iter_mut().enumerate() {
@@ -367,4 +392,15 @@ fn split_batch(
         .zip(transforms)
         .map(|(outputs, transform)| InferOutput { outputs, transform })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn batches_round_up_to_powers_of_two_within_max() {
+        let planned: Vec<usize> = (1..=6).map(|n| super::planned_batch(n, 6)).collect();
+        assert_eq!(planned, [1, 2, 4, 4, 6, 6]);
+        assert_eq!(super::planned_batch(9, 32), 16);
+        assert_eq!(super::planned_batch(32, 32), 32);
+    }
 }
