@@ -15,18 +15,7 @@ fn bench(args: &[&str]) -> Value {
         "--json",
     ];
     all.extend_from_slice(args);
-    let out = common::lookout_cmd()
-        .current_dir(common::root())
-        .args(&all)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
+    common::lookout_json(&all)
 }
 
 fn check(r: &Value, backend: &str, batch: f64) {

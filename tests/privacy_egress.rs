@@ -8,10 +8,12 @@
 mod common;
 mod privacy_common;
 
+#[cfg(feature = "capture")]
 use common::{HttpReceiver, Mosquitto, Subscriber};
 use serde_json::Value;
 
 /// Largest event payload allowed on any sink (an `object` event with both snapshots is ~1 KiB).
+#[cfg(feature = "capture")]
 const MAX_EVENT_BYTES: usize = 4096;
 /// A run of base64 characters this long would be an encoded picture.
 const BASE64_RUN: usize = 64;

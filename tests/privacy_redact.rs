@@ -22,6 +22,7 @@ const HF_FRACTION: f64 = 0.1;
 /// The same after pixelation, whose block edges are themselves sharp.
 const HF_FRACTION_PIXELATE: f64 = 0.3;
 /// The same after redaction of a video (the H.264 re-encoding adds its own noise).
+#[cfg(feature = "capture")]
 const HF_FRACTION_VIDEO: f64 = 0.2;
 
 fn redactor() -> Redactor {
@@ -70,6 +71,7 @@ fn hf_energy(px: &dyn Fn(u32, u32) -> [u8; 3], b: [f64; 4], w: u32, h: u32) -> f
 }
 
 /// Pixel accessor of a decoded frame.
+#[cfg(feature = "capture")]
 fn rgb_of(img: ImageRef<'_>) -> impl Fn(u32, u32) -> [u8; 3] + '_ {
     move |x, y| {
         let p = lookout::infer::preprocess::pixel_rgb(&img, x, y);

@@ -21,19 +21,19 @@ use super::BadInput;
 pub struct Args {
     /// A model manifest (models/<name>.yaml), or a bare .onnx file with --input-shape (wgpu only).
     #[arg(long, value_name = "MANIFEST.yaml|MODEL.onnx")]
-    model: PathBuf,
+    pub(super) model: PathBuf,
     /// auto, wgpu or opencv.
     #[arg(long, default_value = "auto")]
-    backend: BackendKind,
-    /// Pictures per inference call.
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
+    pub(super) backend: BackendKind,
+    /// Pictures per inference call (with --pipeline: the most per call; default 16 there, 1 here).
+    #[arg(long)]
+    pub(super) batch: Option<usize>,
     /// f16 storage on the GPU (f32 arithmetic).
     #[arg(long)]
-    f16: bool,
+    pub(super) f16: bool,
     /// GPU adapter: `high-performance`, `low-power` or part of a name (`lookout devices`).
     #[arg(long, default_value = "high-performance")]
-    adapter: String,
+    pub(super) adapter: String,
     /// Input shape of a bare .onnx file, e.g. 1x3x640x640 (the batch dimension is replaced by --batch).
     #[arg(long, value_name = "NxCxHxW")]
     input_shape: Option<String>,
@@ -43,13 +43,36 @@ pub struct Args {
     frames: bool,
     /// Measure for about this many seconds (after warm-up).
     #[arg(long, default_value_t = 3.0)]
-    seconds: f64,
+    pub(super) seconds: f64,
     /// Also time each GPU kernel once (timestamp queries; wgpu only) and list the slowest.
     #[arg(long)]
     profile: bool,
     /// Print one JSON object.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
+    /// Drive the whole pipeline (queues, batching, pre-processing, inference, decode, tracking,
+    /// rules) with synthetic cameras, and find how many it sustains.
+    #[arg(long)]
+    pub(super) pipeline: bool,
+    /// With --pipeline: a number of cameras to try, or `max` to search for the largest sustained.
+    #[arg(long, default_value = "max")]
+    pub(super) cameras: String,
+    /// With --pipeline: frames per second of each camera.
+    #[arg(long, default_value_t = 30.0)]
+    pub(super) fps: f64,
+    /// With --pipeline --cameras max: stop searching at this many cameras.
+    #[arg(long, default_value_t = 1024)]
+    pub(super) max_cameras: usize,
+    /// With --pipeline: count a trial as sustained only if frame-to-result p99 stays under this
+    /// many milliseconds (by default, keeping up with the frames is enough).
+    #[arg(long, value_name = "MS")]
+    pub(super) max_p99_ms: Option<f64>,
+    /// With --pipeline: frame size of the synthetic cameras (NV12).
+    #[arg(long, default_value = "1920x1080", value_name = "WxH")]
+    pub(super) frame_size: String,
+    /// With --pipeline: the still the synthetic cameras show, moving a little per frame.
+    #[arg(long, default_value = "pipelines/footage/vtest-frame300.jpg")]
+    pub(super) image: PathBuf,
 }
 
 /// The measurement, as printed with `--json`.
@@ -83,7 +106,11 @@ struct KernelRow {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.batch == 0 || args.batch > 256 {
+    if args.pipeline {
+        return super::bench_pipeline::run(&args);
+    }
+    let batch = args.batch.unwrap_or(1);
+    if batch == 0 || batch > 256 {
         return Err(BadInput("--batch must be 1..=256".into()).into());
     }
     let precision = if args.f16 {
@@ -113,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if shape.is_empty() {
             return Err(BadInput("--input-shape is empty".into()).into());
         }
-        shape[0] = args.batch;
+        shape[0] = batch;
         if args.backend == BackendKind::Opencv || args.frames {
             return Err(BadInput(
                 "a bare .onnx model runs on wgpu with a prepared tensor only".into(),
@@ -140,7 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let opts = select::BackendOptions {
             adapter: select::adapter_choice(&args.adapter),
             precision,
-            max_batch: args.batch,
+            max_batch: batch,
         };
         let b = select::create(args.backend, &manifest, &opts)?;
         let (w, h) = (
@@ -148,8 +175,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             manifest.input.height as usize,
         );
         let shape = match manifest.preprocess.layout {
-            InputLayout::Nchw => vec![args.batch, 3, h, w],
-            InputLayout::Nhwc => vec![args.batch, h, w, 3],
+            InputLayout::Nchw => vec![batch, 3, h, w],
+            InputLayout::Nhwc => vec![batch, h, w, 3],
         };
         let onnx_bytes = manifest.onnx.to_vec();
         (
@@ -187,7 +214,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect(),
     );
     let (fw, fh) = (1920u32, 1080u32);
-    let frame_bytes: Vec<Vec<u8>> = (0..args.batch)
+    let frame_bytes: Vec<Vec<u8>> = (0..batch)
         .map(|k| {
             let mut v = vec![0u8; PixelFormat::Nv12.packed_len(fw, fh)];
             for (i, px) in v.iter_mut().enumerate() {
@@ -236,7 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     sorted.sort_by(f64::total_cmp);
     let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
     let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let images_per_s = args.batch as f64 * 1000.0 / mean;
+    let images_per_s = batch as f64 * 1000.0 / mean;
 
     let mut kernels = Vec::new();
     if args.profile {
@@ -264,7 +291,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         backend: info.backend,
         device: info.device,
         precision: if args.f16 { "f16" } else { "f32" },
-        batch: args.batch,
+        batch,
         input: if args.frames {
             "nv12-1080p-frames"
         } else {

@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod bench_pipeline;
 mod detect;
 mod devices;
 mod progress;

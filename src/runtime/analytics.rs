@@ -36,17 +36,17 @@ const SAMPLES: usize = 1 << 16;
 
 /// A bounded record of durations, for p50/p99 in the summary (Prometheus has the histograms).
 #[derive(Debug, Default)]
-struct Samples(VecDeque<f64>);
+pub(crate) struct Samples(VecDeque<f64>);
 
 impl Samples {
-    fn push(&mut self, v: f64) {
+    pub(crate) fn push(&mut self, v: f64) {
         if self.0.len() == SAMPLES {
             self.0.pop_front();
         }
         self.0.push_back(v);
     }
 
-    fn latency(&self) -> Latency {
+    pub(crate) fn latency(&self) -> Latency {
         let mut v: Vec<f64> = self.0.iter().copied().collect();
         v.sort_by(f64::total_cmp);
         let q = |p: f64| {
@@ -270,6 +270,30 @@ impl Analyzer {
             frame_to_event: Samples::default(),
             infos,
         })
+    }
+
+    /// Runs each model once per batch size it will be given (1, 2, 4, ... up to its
+    /// `max_batch`) on `image`, so plans and pipelines are compiled before the first camera
+    /// waits for them. Failures are left for the real frames to report.
+    pub fn warm_up(&mut self, image: crate::capture::ImageRef<'_>) {
+        for m in &mut self.models {
+            let max = m.max_batch.max(1);
+            let mut sizes: Vec<usize> = std::iter::successors(Some(1usize), |b| Some(b * 2))
+                .take_while(|b| *b < max)
+                .collect();
+            sizes.push(max);
+            for b in sizes {
+                if let Err(e) = m.detector.infer(&vec![image; b]) {
+                    tracing::warn!(model = %m.name, batch = b, error = %e, "warm-up failed");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Backend and device of each model.
+    pub fn backends(&self) -> impl Iterator<Item = &BackendInfo> {
+        self.infos.values()
     }
 
     fn time(&mut self, stage: &'static str, since: Instant) {

@@ -1,14 +1,13 @@
 //! Running a pipeline: cameras in, frames consumed, clean shutdown, a summary out.
 
 pub mod analytics;
+pub mod load;
 pub mod summary;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::capture::Frame;
-#[cfg(feature = "capture")]
-use crate::capture::FrameReceiver;
+use crate::capture::{Frame, FrameReceiver};
 use crate::config::Pipeline;
 use crate::metrics::Metrics;
 pub use summary::{CameraSummary, Summary};
@@ -184,7 +183,6 @@ pub fn run(
 ///
 /// Blocks for the first admitted frame, then fills the batch without waiting from the other
 /// cameras' queues (one frame per camera), so a batch never delays a lone camera.
-#[cfg(feature = "capture")]
 fn consume(receivers: &[FrameReceiver], consumer: &mut dyn FrameConsumer) {
     let mut open: Vec<&FrameReceiver> = receivers.iter().collect();
     let mut start = 0usize;

@@ -347,6 +347,13 @@ pub struct Sinks {
 }
 
 impl Sinks {
+    /// No sinks at all: events are counted in metrics and go nowhere (benchmarks).
+    pub fn none() -> Sinks {
+        Sinks {
+            workers: Vec::new(),
+        }
+    }
+
     /// Starts every sink (opening files and outboxes, so a bad path fails here, clearly).
     pub fn start(specs: Vec<SinkSpec>, ctx: &SinkContext) -> Result<Sinks, SinkError> {
         let mut workers = Vec::with_capacity(specs.len());

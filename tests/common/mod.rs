@@ -55,6 +55,27 @@ pub fn lookout(args: &[&str]) -> Output {
     lookout_cmd().args(args).output().expect("run lookout")
 }
 
+/// Runs `lookout` from the repository root, so paths read as in the README (`models/...`).
+pub fn lookout_in_root(args: &[&str]) -> Output {
+    lookout_cmd()
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("run lookout")
+}
+
+/// [`lookout_in_root`] for commands with `--json`: expects exit 0 and one JSON object.
+pub fn lookout_json(args: &[&str]) -> serde_json::Value {
+    let out = lookout_in_root(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "lookout {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
 /// A command for the `lookout` binary, with quiet logs.
 pub fn lookout_cmd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lookout"));

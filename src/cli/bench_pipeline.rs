@@ -1,0 +1,198 @@
+//! `lookout bench --pipeline`: how many cameras the whole pipeline sustains on this machine.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use lookout::infer::select::BackendKind;
+use lookout::runtime::load::{self, Footage, Load, LoadReport, ModelPlacement};
+use serde::Serialize;
+
+use super::BadInput;
+use super::bench::Args;
+
+/// Pictures the synthetic cameras cycle through (back and forth).
+const PICTURES: usize = 12;
+/// Pixels the picture moves per frame: a person walking across a 1080p view in a few seconds.
+const STEP: u32 = 6;
+/// Seconds of each trial before measuring.
+const WARMUP_S: f64 = 1.0;
+
+/// The answer, as printed with `--json`.
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    fps: f64,
+    frame_size: [u32; 2],
+    max_batch: usize,
+    /// Most cameras sustained (of those tried); 0 when not even one is.
+    best_cameras: usize,
+    best: Option<LoadReport>,
+    trials: Vec<LoadReport>,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let max_batch = args.batch.unwrap_or(16);
+    if max_batch == 0 || max_batch > 256 {
+        return Err(BadInput("--batch must be 1..=256".into()).into());
+    }
+    if !(args.fps > 0.0 && args.fps <= 1000.0) {
+        return Err(BadInput("--fps must be above 0 and at most 1000".into()).into());
+    }
+    let (w, h) = parse_size(&args.frame_size)?;
+    let cameras = match args.cameras.as_str() {
+        "max" => None,
+        n => Some(
+            n.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=4096).contains(n))
+                .ok_or_else(|| BadInput(format!("--cameras `{n}`: expected 1..=4096 or `max`")))?,
+        ),
+    };
+    let still = image::open(&args.image)
+        .map_err(|e| BadInput(format!("{}: {e}", args.image.display())))?
+        .to_rgb8();
+    let footage = Arc::new(
+        Footage::from_still(&still, w, h, PICTURES, STEP).map_err(|e| BadInput(e.to_string()))?,
+    );
+    let placement = ModelPlacement {
+        backend: match args.backend {
+            BackendKind::Auto => "auto",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Opencv => "opencv",
+        }
+        .into(),
+        adapter: args.adapter.clone(),
+        f16: args.f16,
+        max_batch,
+    };
+    let load = Load {
+        fps: args.fps,
+        seconds: args.seconds.max(0.5),
+        warmup: WARMUP_S,
+        queue_capacity: 2,
+        max_p99_ms: args.max_p99_ms,
+    };
+    let mut model_name = String::new();
+    let mut trial = |n: usize| -> Result<LoadReport, load::LoadError> {
+        let pipeline = load::pipeline(&args.model, &placement, n, args.fps)?;
+        if model_name.is_empty()
+            && let Some(spec) = pipeline.models.values().next()
+        {
+            model_name = spec.manifest.name.clone();
+        }
+        let r = load::drive(&pipeline, &footage, &load)?;
+        if !args.json {
+            print_trial(&r);
+        }
+        Ok(r)
+    };
+    if !args.json {
+        println!(
+            "synthetic {w}x{h} NV12 cameras at {} fps, at most {max_batch} pictures per inference",
+            args.fps
+        );
+        println!(
+            "{:>7}  {:>9}  {:>9}  {:>7}  {:>5}  {:>5}  {:>9}  {:>20}  {:>20}",
+            "cameras",
+            "offered/s",
+            "done/s",
+            "dropped",
+            "late",
+            "batch",
+            "infer p50",
+            "frame→result p50/p99",
+            "frame→event p50/p99"
+        );
+    }
+    let (best, trials) = match cameras {
+        Some(n) => {
+            let r = trial(n).map_err(|e| BadInput(e.to_string()))?;
+            (r.sustained.then(|| r.clone()), vec![r])
+        }
+        None => load::find_max(args.max_cameras, trial)
+            .map_err(|e| BadInput(e.to_string()))
+            .context("pipeline benchmark")?,
+    };
+    let report = Report {
+        model: model_name,
+        fps: args.fps,
+        frame_size: [w, h],
+        max_batch,
+        best_cameras: best.as_ref().map_or(0, |b| b.cameras),
+        best,
+        trials,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_answer(&report, cameras.is_some());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), BadInput> {
+    let bad = || {
+        BadInput(format!(
+            "--frame-size `{s}`: expected WxH with even numbers, e.g. 1920x1080"
+        ))
+    };
+    let (w, h) = s.split_once('x').ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if w < 2 || h < 2 || w % 2 == 1 || h % 2 == 1 || w > 7680 || h > 4320 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+fn print_trial(r: &LoadReport) {
+    println!(
+        "{:>7}  {:>9.1}  {:>9.1}  {:>7}  {:>5}  {:>5.1}  {:>6.1} ms  {:>7.1} / {:>5.1} ms  {:>7.1} / {:>5.1} ms  {}",
+        r.cameras,
+        r.cameras as f64 * r.fps,
+        r.processed_fps,
+        r.frames_dropped,
+        r.frames_late,
+        r.mean_batch,
+        r.infer.p50_ms,
+        r.frame_to_result.p50_ms,
+        r.frame_to_result.p99_ms,
+        r.frame_to_event.p50_ms,
+        r.frame_to_event.p99_ms,
+        if r.sustained {
+            "sustained"
+        } else {
+            "falls behind"
+        }
+    );
+}
+
+fn print_answer(r: &Report, fixed: bool) {
+    let device = r
+        .trials
+        .first()
+        .map(|t| format!("{} ({})", t.backend, t.device))
+        .unwrap_or_default();
+    match &r.best {
+        Some(b) => println!(
+            "{}: {} {} at {} fps sustained on {device}; frame-to-event p50 {:.1} ms, p99 {:.1} ms ({} events)",
+            r.model,
+            b.cameras,
+            if b.cameras == 1 { "camera" } else { "cameras" },
+            r.fps,
+            b.frame_to_event.p50_ms,
+            b.frame_to_event.p99_ms,
+            b.frame_to_event.count
+        ),
+        None if fixed => println!(
+            "{}: {} cameras at {} fps are not sustained on {device}",
+            r.model,
+            r.trials.first().map_or(0, |t| t.cameras),
+            r.fps
+        ),
+        None => println!(
+            "{}: not even one camera at {} fps is sustained on {device}",
+            r.model, r.fps
+        ),
+    }
+}

@@ -1,0 +1,498 @@
+//! Synthetic cameras for `lookout bench --pipeline`: generated NV12 frames at a camera's rate,
+//! through the same queues, scheduler, engine, tracker and rules as a real run, to find how many
+//! cameras one device serves. No GStreamer is involved, so it runs where there is only a GPU.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::FrameConsumer;
+use super::analytics::{AnalyticsError, Analyzer, Latency, Samples};
+use crate::capture::queue::Pushed;
+use crate::capture::{BufferPool, Frame, ImageRef, PixelFormat, Planes, QueuePolicy, frame_queue};
+use crate::config::{self, ConfigError, Pipeline};
+use crate::metrics::Metrics;
+use crate::sinks::Sinks;
+
+/// Why a load trial could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Analytics(#[from] AnalyticsError),
+    #[error("cannot start a synthetic camera: {0}")]
+    Thread(std::io::Error),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Pictures that synthetic cameras cycle through: one real still, moved sideways a little per
+/// frame so that objects move, are tracked, and cross a line in the middle.
+pub struct Footage {
+    width: u32,
+    height: u32,
+    pictures: Vec<Vec<u8>>,
+}
+
+impl Footage {
+    /// `count` NV12 pictures of `width` x `height` (even): `still` scaled to the height, centred on
+    /// grey, shifted by `step` pixels more in each picture (wrapping around the edges).
+    pub fn from_still(
+        still: &image::RgbImage,
+        width: u32,
+        height: u32,
+        count: usize,
+        step: u32,
+    ) -> Result<Self, LoadError> {
+        if width < 2 || height < 2 || width % 2 == 1 || height % 2 == 1 || count == 0 {
+            return Err(LoadError::Input(format!(
+                "synthetic frames must have an even size and at least one picture, not {width}x{height} x{count}"
+            )));
+        }
+        if still.width() == 0 || still.height() == 0 {
+            return Err(LoadError::Input("the still picture is empty".into()));
+        }
+        let sh = height;
+        let sw = ((u64::from(still.width()) * u64::from(sh) / u64::from(still.height())) as u32)
+            .clamp(1, width);
+        let scaled = image::imageops::resize(still, sw, sh, image::imageops::FilterType::Triangle);
+        let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([114, 114, 114]));
+        image::imageops::replace(&mut canvas, &scaled, i64::from((width - sw) / 2), 0);
+        let pictures = (0..count)
+            .map(|k| {
+                let shift = (k as i64 - (count / 2) as i64) * i64::from(step);
+                nv12_shifted(&canvas, shift)
+            })
+            .collect();
+        Ok(Self {
+            width,
+            height,
+            pictures,
+        })
+    }
+
+    /// The picture for frame `seq`: forwards through the set, then back, so motion stays smooth.
+    pub fn picture(&self, seq: u64) -> &[u8] {
+        let n = self.pictures.len() as u64;
+        let period = (2 * n).saturating_sub(2).max(1);
+        let i = seq % period;
+        let k = if i < n { i } else { period - i };
+        &self.pictures[k as usize]
+    }
+
+    /// A borrowed view of one picture, as inference reads it.
+    pub fn image(&self, seq: u64) -> ImageRef<'_> {
+        ImageRef {
+            format: PixelFormat::Nv12,
+            width: self.width,
+            height: self.height,
+            planes: Planes::packed(PixelFormat::Nv12, self.width, self.height),
+            data: self.picture(seq),
+        }
+    }
+}
+
+/// `canvas` moved `shift` pixels to the right (wrapping), as NV12 with BT.601 limited-range
+/// coefficients, the inverse of what pre-processing applies.
+fn nv12_shifted(canvas: &image::RgbImage, shift: i64) -> Vec<u8> {
+    let (w, h) = (canvas.width() as usize, canvas.height() as usize);
+    let src_x = |x: usize| (x as i64 - shift).rem_euclid(w as i64) as u32;
+    let mut out = vec![0u8; PixelFormat::Nv12.packed_len(w as u32, h as u32)];
+    let (luma, chroma) = out.split_at_mut(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            let [r, g, b] = canvas.get_pixel(src_x(x), y as u32).0.map(f32::from);
+            luma[y * w + x] = (16.0 + 0.257 * r + 0.504 * g + 0.098 * b).round() as u8;
+        }
+    }
+    for cy in 0..h / 2 {
+        for cx in 0..w / 2 {
+            let mut sum = [0f32; 3];
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let p = canvas.get_pixel(src_x(2 * cx + dx), (2 * cy + dy) as u32).0;
+                for c in 0..3 {
+                    sum[c] += f32::from(p[c]) / 4.0;
+                }
+            }
+            let [r, g, b] = sum;
+            chroma[cy * w + 2 * cx] = (128.0 - 0.148 * r - 0.291 * g + 0.439 * b).round() as u8;
+            chroma[cy * w + 2 * cx + 1] = (128.0 + 0.439 * r - 0.368 * g - 0.071 * b).round() as u8;
+        }
+    }
+    out
+}
+
+/// How the model of a load test is placed (the `models:` entry of the generated pipeline).
+#[derive(Debug, Clone)]
+pub struct ModelPlacement {
+    pub backend: String,
+    pub adapter: String,
+    pub f16: bool,
+    pub max_batch: usize,
+}
+
+/// A pipeline of `cameras` cameras, each detecting every frame at `fps` with the model of
+/// `manifest`, tracking, and judging a vertical line across the middle and a zone over the
+/// whole picture (with occupancy), so each frame costs what a real camera's would.
+pub fn pipeline(
+    manifest: &Path,
+    model: &ModelPlacement,
+    cameras: usize,
+    fps: f64,
+) -> Result<Pipeline, LoadError> {
+    let manifest = std::fs::canonicalize(manifest)
+        .map_err(|e| LoadError::Input(format!("{}: {e}", manifest.display())))?;
+    let q = |s: &str| serde_json::Value::from(s).to_string();
+    let mut yaml = format!(
+        "models:\n  m: {{manifest: {}, backend: {}, adapter: {}, precision: {}, max_batch: {}}}\ncameras:\n",
+        q(&manifest.to_string_lossy()),
+        q(&model.backend),
+        q(&model.adapter),
+        if model.f16 { "f16" } else { "f32" },
+        model.max_batch
+    );
+    for i in 0..cameras {
+        yaml += &format!(
+            "  - name: cam{i:04}\n    source: test:smpte\n    queue: latest\n    detect: {{model: m, fps: {fps}}}\n    rules:\n      lines: [{{name: middle, a: [0.5, 0.0], b: [0.5, 1.0]}}]\n      zones: [{{name: all, points: [[0, 0], [1, 0], [1, 1], [0, 1]], occupancy: {{}}}}]\n"
+        );
+    }
+    Ok(config::load_str(
+        &yaml,
+        Path::new("bench-pipeline.yaml"),
+        |_| None,
+    )?)
+}
+
+/// What one load trial asks for.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// Frames per second of every camera.
+    pub fps: f64,
+    /// Length of the measured window.
+    pub seconds: f64,
+    /// Time before it, not measured (queues fill, clocks settle).
+    pub warmup: f64,
+    /// Frames each camera's `latest` queue holds.
+    pub queue_capacity: usize,
+    /// When set, a trial only counts as sustained if frame-to-result p99 stays under this.
+    pub max_p99_ms: Option<f64>,
+}
+
+/// What one trial measured, over its measured window.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub cameras: usize,
+    pub fps: f64,
+    pub backend: String,
+    pub device: String,
+    /// Frames the cameras produced.
+    pub frames_offered: u64,
+    /// Frames detected, tracked and judged.
+    pub frames_processed: u64,
+    /// Frames the `latest` queues dropped because analytics fell behind.
+    pub frames_dropped: u64,
+    /// Frames a camera produced more than one frame interval late (a starved machine).
+    pub frames_late: u64,
+    pub processed_fps: f64,
+    /// Mean pictures per inference call.
+    pub mean_batch: f64,
+    /// From a frame's arrival to its detections tracked and judged, when its events (if any) are
+    /// published: every processed frame.
+    pub frame_to_result: Latency,
+    /// From a frame's arrival to an event about it reaching the sinks (whole trial).
+    pub frame_to_event: Latency,
+    /// One inference call (pre-processing, model, read-back; whole trial).
+    pub infer: Latency,
+    /// Analytics kept up: at most 1% of the frames dropped or late (and p99 within the bound,
+    /// when one was set).
+    pub sustained: bool,
+}
+
+/// Hands frames to the analyzer and times each from arrival to the end of its batch.
+struct Timed<'a> {
+    inner: &'a mut Analyzer,
+    measure_from: Instant,
+    latency: Samples,
+    processed: u64,
+    batches: u64,
+    pictures: u64,
+}
+
+impl FrameConsumer for Timed<'_> {
+    fn admit(&mut self, frame: &Frame) -> bool {
+        self.inner.admit(frame)
+    }
+
+    fn max_batch(&self) -> usize {
+        self.inner.max_batch()
+    }
+
+    fn batch(&mut self, frames: Vec<Frame>) {
+        let arrived: Vec<Instant> = frames.iter().map(|f| f.arrived).collect();
+        self.inner.batch(frames);
+        let now = Instant::now();
+        let measured: Vec<&Instant> = arrived
+            .iter()
+            .filter(|a| **a >= self.measure_from)
+            .collect();
+        if measured.is_empty() {
+            return;
+        }
+        self.batches += 1;
+        self.pictures += arrived.len() as u64;
+        for a in measured {
+            self.processed += 1;
+            self.latency.push(now.duration_since(*a).as_secs_f64());
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    offered: AtomicU64,
+    dropped: AtomicU64,
+    late: AtomicU64,
+}
+
+/// Runs `pipeline`'s cameras on `footage` for one trial and measures it.
+pub fn drive(
+    pipeline: &Pipeline,
+    footage: &Arc<Footage>,
+    load: &Load,
+) -> Result<LoadReport, LoadError> {
+    let metrics = Arc::new(Metrics::new());
+    let mut analyzer = Analyzer::new(pipeline, Arc::clone(&metrics), Sinks::none())?;
+    // Compile every batch size's plan now, not while the cameras wait.
+    analyzer.warm_up(footage.image(0));
+    let (backend, device) = analyzer
+        .backends()
+        .next()
+        .map(|b| (b.backend.clone(), b.device.clone()))
+        .unwrap_or_default();
+
+    let period = Duration::from_secs_f64(1.0 / load.fps.max(1e-3));
+    let start = Instant::now() + Duration::from_millis(50);
+    let measure_from = start + Duration::from_secs_f64(load.warmup.max(0.0));
+    let end = measure_from + Duration::from_secs_f64(load.seconds.max(0.1));
+    let counts = Arc::new(Counts::default());
+    let n = pipeline.cameras.len();
+    let mut receivers = Vec::with_capacity(n);
+    let mut threads = Vec::with_capacity(n);
+    for (i, cam) in pipeline.cameras.iter().enumerate() {
+        let (tx, rx) = frame_queue(
+            &cam.name,
+            QueuePolicy::Latest,
+            load.queue_capacity,
+            &metrics,
+        );
+        receivers.push(rx);
+        let (footage, counts) = (Arc::clone(footage), Arc::clone(&counts));
+        let camera: Arc<str> = Arc::from(cam.name.as_str());
+        // Cameras are not synchronised: spread their frames over the interval.
+        let phase = period.mul_f64(i as f64 / n as f64);
+        let thread = std::thread::Builder::new()
+            .name(format!("synthetic-{i}"))
+            .spawn(move || {
+                let pool = BufferPool::new(load_pool_size());
+                let (w, h) = (footage.width, footage.height);
+                let mut seq = 0u64;
+                let mut due = start + phase;
+                while due < end {
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    let picture = footage.picture(seq);
+                    let mut data = pool.take(picture.len());
+                    data.copy_from_slice(picture);
+                    let arrived = Instant::now();
+                    let frame = Frame {
+                        camera: Arc::clone(&camera),
+                        seq,
+                        pts: Some(period.mul_f64(seq as f64)),
+                        captured_at: SystemTime::now(),
+                        arrived,
+                        width: w,
+                        height: h,
+                        format: PixelFormat::Nv12,
+                        planes: Planes::packed(PixelFormat::Nv12, w, h),
+                        data,
+                    };
+                    let pushed = tx.push(frame, &|| false);
+                    if arrived >= measure_from {
+                        counts.offered.fetch_add(1, Relaxed);
+                        if pushed == Pushed::ReplacedOldest {
+                            counts.dropped.fetch_add(1, Relaxed);
+                        }
+                        if arrived > due + period {
+                            counts.late.fetch_add(1, Relaxed);
+                        }
+                    }
+                    seq += 1;
+                    due += period;
+                }
+            })
+            .map_err(LoadError::Thread)?;
+        threads.push(thread);
+    }
+    let mut timed = Timed {
+        inner: &mut analyzer,
+        measure_from,
+        latency: Samples::default(),
+        processed: 0,
+        batches: 0,
+        pictures: 0,
+    };
+    super::consume(&receivers, &mut timed);
+    let (latency, processed, batches, pictures) = (
+        timed.latency,
+        timed.processed,
+        timed.batches,
+        timed.pictures,
+    );
+    drop(receivers);
+    for t in threads {
+        if t.join().is_err() {
+            tracing::error!("a synthetic camera thread panicked");
+        }
+    }
+    let summary = analyzer.finish();
+    let offered = counts.offered.load(Relaxed);
+    let dropped = counts.dropped.load(Relaxed);
+    let late = counts.late.load(Relaxed);
+    let limit = offered / 100;
+    let frame_to_result = latency.latency();
+    let sustained = offered > 0
+        && dropped + late <= limit
+        && load
+            .max_p99_ms
+            .is_none_or(|max| frame_to_result.p99_ms <= max);
+    Ok(LoadReport {
+        cameras: n,
+        fps: load.fps,
+        backend,
+        device,
+        frames_offered: offered,
+        frames_processed: processed,
+        frames_dropped: dropped,
+        frames_late: late,
+        processed_fps: processed as f64 / load.seconds.max(0.1),
+        mean_batch: if batches == 0 {
+            0.0
+        } else {
+            pictures as f64 / batches as f64
+        },
+        frame_to_result,
+        frame_to_event: summary.frame_to_event,
+        infer: summary.stages.get("infer").cloned().unwrap_or_default(),
+        sustained,
+    })
+}
+
+/// Idle buffers each synthetic camera keeps: its queue plus the frame in flight.
+fn load_pool_size() -> usize {
+    4
+}
+
+/// The largest camera count a trial sustains: doubling from 1 until one fails (or `cap`), then
+/// bisecting between the last success and the first failure. Returns the best trial (none when
+/// even one camera is too many) and every trial in the order run.
+pub fn find_max(
+    cap: usize,
+    mut trial: impl FnMut(usize) -> Result<LoadReport, LoadError>,
+) -> Result<(Option<LoadReport>, Vec<LoadReport>), LoadError> {
+    let mut trials: Vec<LoadReport> = Vec::new();
+    let mut best: Option<LoadReport> = None;
+    let cap = cap.max(1);
+    let mut n = 1;
+    let mut failed_at = None;
+    loop {
+        let r = trial(n)?;
+        trials.push(r.clone());
+        if !r.sustained {
+            failed_at = Some(n);
+            break;
+        }
+        best = Some(r);
+        if n == cap {
+            break;
+        }
+        n = (n * 2).min(cap);
+    }
+    if let Some(mut hi) = failed_at {
+        let mut lo = best.as_ref().map_or(0, |b| b.cameras);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let r = trial(mid)?;
+            trials.push(r.clone());
+            if r.sustained {
+                lo = mid;
+                best = Some(r);
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    Ok((best, trials))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake(cameras: usize, sustained: bool) -> LoadReport {
+        LoadReport {
+            cameras,
+            fps: 30.0,
+            backend: "test".into(),
+            device: "test".into(),
+            frames_offered: 0,
+            frames_processed: 0,
+            frames_dropped: 0,
+            frames_late: 0,
+            processed_fps: 0.0,
+            mean_batch: 0.0,
+            frame_to_result: Latency::default(),
+            frame_to_event: Latency::default(),
+            infer: Latency::default(),
+            sustained,
+        }
+    }
+
+    #[test]
+    fn search_finds_the_exact_limit() {
+        for limit in [0usize, 1, 2, 3, 37, 64, 100, 129] {
+            let (best, trials) = find_max(1000, |n| Ok(fake(n, n <= limit))).unwrap();
+            assert_eq!(best.map_or(0, |b| b.cameras), limit, "limit {limit}");
+            assert!(trials.len() <= 2 * 10 + 2, "{} trials", trials.len());
+        }
+        let (best, _) = find_max(48, |n| Ok(fake(n, true))).unwrap();
+        assert_eq!(best.map(|b| b.cameras), Some(48), "stops at the cap");
+    }
+
+    #[test]
+    fn footage_moves_back_and_forth_and_round_trips_colour() {
+        let still = image::RgbImage::from_fn(8, 6, |x, _| {
+            if x < 4 {
+                image::Rgb([200, 40, 40])
+            } else {
+                image::Rgb([30, 160, 220])
+            }
+        });
+        let f = Footage::from_still(&still, 16, 6, 3, 2).unwrap();
+        // 0 1 2 1 0 1 2 ...
+        assert_eq!(f.picture(3), f.picture(1));
+        assert_eq!(f.picture(4), f.picture(0));
+        assert_ne!(f.picture(0), f.picture(1));
+        // Picture 1 is unshifted: the still's left half, red, starts at column 4.
+        let rgb = crate::infer::preprocess::pixel_rgb(&f.image(1), 5, 2);
+        assert!((rgb[0] - 200.0).abs() < 6.0 && rgb[2] < 60.0, "{rgb:?}");
+        let grey = crate::infer::preprocess::pixel_rgb(&f.image(1), 1, 2);
+        assert!(grey.iter().all(|c| (c - 114.0).abs() < 4.0), "{grey:?}");
+        assert!(Footage::from_still(&still, 15, 6, 3, 2).is_err());
+    }
+}

@@ -1,0 +1,171 @@
+//! `lookout bench --pipeline` through the real binary: synthetic cameras through the real
+//! queues, batching, engine, tracker and rules. No timing assertions: only that what it counts
+//! adds up, that the footage gives the tracker and rules work, and that the search and the
+//! latency bound decide as documented.
+
+mod common;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let mut all = vec![
+        "bench",
+        "--pipeline",
+        "--model",
+        "models/nanodet-g-416.yaml",
+        "--seconds",
+        "1",
+        "--json",
+    ];
+    all.extend_from_slice(args);
+    common::lookout_json(&all)
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// What every trial must satisfy, whatever the machine's speed.
+fn consistent(t: &Value, cameras: u64, fps: f64, seconds: f64) {
+    assert_eq!(u(&t["cameras"]), cameras);
+    let offered = u(&t["frames_offered"]);
+    let expected = cameras as f64 * fps * seconds;
+    assert!(
+        (offered as f64 - expected).abs() <= cameras as f64 + 1.0,
+        "offered {offered}, expected about {expected}: {t}"
+    );
+    let (done, dropped) = (u(&t["frames_processed"]), u(&t["frames_dropped"]));
+    // Every frame offered in the window is processed or dropped; frames still queued at its
+    // start may add a few.
+    assert!(
+        done + dropped + 2 * cameras >= offered,
+        "frames lost without being counted: {t}"
+    );
+    let r = &t["frame_to_result"];
+    assert_eq!(u(&r["count"]), done);
+    assert!(r["p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(r["p99_ms"].as_f64().unwrap() >= r["p50_ms"].as_f64().unwrap());
+    let sustained = t["sustained"].as_bool().unwrap();
+    assert_eq!(
+        sustained,
+        dropped + u(&t["frames_late"]) <= offered / 100,
+        "sustained means at most 1% dropped or late: {t}"
+    );
+}
+
+#[test]
+fn fixed_camera_count_on_the_cpu_backend() {
+    let r = bench(&[
+        "--backend",
+        "opencv",
+        "--cameras",
+        "2",
+        "--fps",
+        "4",
+        "--batch",
+        "2",
+    ]);
+    assert_eq!(r["model"], "nanodet-g-416");
+    assert_eq!(r["frame_size"], serde_json::json!([1920, 1080]));
+    let trials = r["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 1);
+    let t = &trials[0];
+    consistent(t, 2, 4.0, 1.0);
+    assert_eq!(t["backend"], "opencv");
+    // The still (vtest frame 300, people and a van) moves across the middle line: the detector
+    // finds objects and the tracker and rules turn them into events.
+    assert!(u(&t["frame_to_event"]["count"]) > 0, "no events: {t}");
+    let best = u(&r["best_cameras"]);
+    assert_eq!(best, if t["sustained"] == true { 2 } else { 0 });
+}
+
+#[test]
+fn search_stops_at_the_cap_and_a_latency_bound_is_enforced() {
+    // One frame per second is sustained anywhere: the search doubles 1 -> 2 and stops at the cap.
+    let r = bench(&[
+        "--backend",
+        "opencv",
+        "--fps",
+        "1",
+        "--batch",
+        "1",
+        "--max-cameras",
+        "2",
+        "--frame-size",
+        "640x360",
+    ]);
+    let cams: Vec<u64> = r["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| u(&t["cameras"]))
+        .collect();
+    assert_eq!(cams, [1, 2], "{r}");
+    for t in r["trials"].as_array().unwrap() {
+        consistent(t, u(&t["cameras"]), 1.0, 1.0);
+    }
+    assert_eq!(u(&r["best_cameras"]), 2, "{r}");
+
+    // No frame is detected in a microsecond: with that bound nothing is sustained.
+    let r = bench(&[
+        "--backend",
+        "opencv",
+        "--cameras",
+        "1",
+        "--fps",
+        "2",
+        "--batch",
+        "1",
+        "--frame-size",
+        "640x360",
+        "--max-p99-ms",
+        "0.001",
+    ]);
+    assert_eq!(r["trials"][0]["sustained"], false, "{r}");
+    assert_eq!(u(&r["best_cameras"]), 0);
+    assert!(r["best"].is_null());
+}
+
+#[test]
+fn gpu_engine_with_batches() {
+    let r = bench(&[
+        "--backend",
+        "wgpu",
+        "--cameras",
+        "2",
+        "--fps",
+        "1",
+        "--batch",
+        "2",
+        "--frame-size",
+        "640x360",
+    ]);
+    let t = &r["trials"][0];
+    assert_eq!(t["backend"], "wgpu");
+    assert!(u(&t["frames_processed"]) >= 1, "{t}");
+    assert!(u(&t["infer"]["count"]) >= 1, "{t}");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    for args in [
+        &["--cameras", "0"][..],
+        &["--cameras", "many"],
+        &["--frame-size", "641x360"],
+        &["--fps", "0"],
+        &["--image", "/nonexistent.jpg"],
+    ] {
+        let mut all = vec![
+            "bench",
+            "--pipeline",
+            "--model",
+            "models/nanodet-g-416.yaml",
+            "--backend",
+            "opencv",
+        ];
+        all.extend_from_slice(args);
+        let out = common::lookout_in_root(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}: says why");
+    }
+}
