@@ -55,7 +55,7 @@ fn snapshots_and_recordings_are_redacted_or_not_written_at_all() {
         broken = camera("broken", "{faces: broken}"),
         late = camera("late", "{faces: faces, deadline_ms: 0}"),
     );
-    let (_, summary) = privacy_common::run_pipeline(d, &yaml);
+    let (out, summary) = privacy_common::run_pipeline(d, &yaml);
     let media = &summary["analytics"]["media"]["cameras"];
     let events: Vec<Value> = common::read(&d.join("events.jsonl"))
         .lines()
@@ -126,6 +126,14 @@ fn snapshots_and_recordings_are_redacted_or_not_written_at_all() {
             "{cam}: a recording was written"
         );
         let c = &media[cam];
+        let human = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            human.contains(&format!(
+                "media (redacted): 0 snapshots, 0 recorded frames, withheld: {reason}={}",
+                c["withheld"][reason]
+            )),
+            "{cam}: the printed summary shows what was withheld: {human}"
+        );
         assert_eq!(c["snapshots"], 0, "{cam}: {c}");
         assert_eq!(c["recorded_frames"], 0, "{cam}: {c}");
         // Every snapshot wanted and every frame to record is counted, under its reason.

@@ -225,6 +225,26 @@ impl fmt::Display for Summary {
                     self.analytics.as_ref().and_then(|x| x.models.get(&a.model)),
                 )?;
             }
+            let media = self.analytics.as_ref().and_then(|a| a.media.as_ref());
+            if let Some(m) = media.and_then(|m| m.cameras.get(name)) {
+                let withheld: Vec<String> = m
+                    .withheld
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(k, n)| format!("{k}={n}"))
+                    .collect();
+                writeln!(
+                    f,
+                    "  media (redacted): {} snapshots, {} recorded frames, withheld: {}",
+                    m.snapshots,
+                    m.recorded_frames,
+                    if withheld.is_empty() {
+                        "none".to_string()
+                    } else {
+                        withheld.join(" ")
+                    }
+                )?;
+            }
         }
         for (name, s) in &self.sinks {
             writeln!(

@@ -9,7 +9,7 @@
 
 pub mod catalog;
 pub mod config;
-pub mod durable;
+pub(crate) mod durable;
 pub mod file;
 pub mod metrics;
 pub mod mqtt;

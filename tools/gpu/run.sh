@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the repository root, with .devbin and .gl carried (tools/gpu/prepare.sh):
+#   bash tools/gpu/run.sh yolo       PyTorch and onnxruntime peers, then lookout on the same network
+#   bash tools/gpu/run.sh models     shipped models: batch sweeps, whole frames, per-kernel profiles
+#   bash tools/gpu/run.sh pipeline   the most 1080p cameras at 30 fps with NanoDet
+# Each part fits in one 10-minute call. Results are JSON lines and logs under $OUT.
+set -uo pipefail
+: "${OUT:?run through the device tool, which sets OUT}"
+BIN=${BIN:-.devbin/lookout}
+SECONDS_EACH=${SECONDS_EACH:-4}
+
+if [ -d .gl ] && ls .gl/*.deb >/dev/null 2>&1; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+    export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+fi
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} LOOKOUT_LOG=${LOOKOUT_LOG:-warn}
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv >"$OUT/gpu.csv" 2>&1
+"$BIN" devices >"$OUT/devices.txt" 2>&1
+
+# One lookout bench run: a JSON line into $OUT/<file>.jsonl, its log beside it.
+bench() {
+    local file=$1
+    shift
+    echo "lookout bench $*" >&2
+    "$BIN" bench --json --seconds "$SECONDS_EACH" "$@" >>"$OUT/$file.jsonl" 2>>"$OUT/$file.log" ||
+        echo "FAILED: lookout bench $*" | tee -a "$OUT/$file.log" >&2
+}
+
+case "${1:-}" in
+yolo)
+    work=$OUT/yolo
+    mkdir -p "$work"
+    here=$PWD
+    # Writes y.onnx (batch 1) and y_dyn.onnx (any batch) in the working folder.
+    (cd "$work" && python3 "$here/tools/peers/yolov8n_peers.py" >"$OUT/peers-yolov8n.json" 2>"$OUT/peers-yolov8n.log")
+    for prec in "" --f16; do
+        bench yolov8n --model "$work/y.onnx" --input-shape 1x3x640x640 --backend wgpu $prec
+        for b in 8 32 64; do
+            bench yolov8n --model "$work/y_dyn.onnx" --input-shape ${b}x3x640x640 --batch $b --backend wgpu $prec
+        done
+    done
+    bench yolov8n-profile --model "$work/y.onnx" --input-shape 1x3x640x640 --backend wgpu --profile
+    bench yolov8n-profile --model "$work/y.onnx" --input-shape 1x3x640x640 --backend wgpu --profile --f16
+    rm -f "$work"/*.onnx
+    ;;
+models)
+    for m in nanodet-g-416 centerface; do
+        for prec in "" --f16; do
+            for b in 1 2 4 8 16 32; do
+                bench "$m" --model "models/$m.yaml" --backend wgpu --batch $b $prec
+            done
+            bench "$m-frames" --model "models/$m.yaml" --backend wgpu --frames --batch 1 $prec
+            bench "$m-frames" --model "models/$m.yaml" --backend wgpu --frames --batch 16 $prec
+        done
+        bench "$m-profile" --model "models/$m.yaml" --backend wgpu --profile
+    done
+    ;;
+pipeline)
+    for prec in "" --f16; do
+        "$BIN" bench --pipeline --json --model models/nanodet-g-416.yaml --backend wgpu --fps 30 \
+            --batch 32 --seconds 3 $prec >>"$OUT/pipeline.jsonl" 2>>"$OUT/pipeline.log" ||
+            echo "FAILED: pipeline $prec" | tee -a "$OUT/pipeline.log" >&2
+    done
+    "$BIN" bench --pipeline --json --model models/nanodet-g-416.yaml --backend wgpu --fps 30 \
+        --batch 32 --seconds 5 --cameras 100 >>"$OUT/pipeline-100.jsonl" 2>>"$OUT/pipeline.log"
+    ;;
+*)
+    echo "usage: bash tools/gpu/run.sh yolo|models|pipeline" >&2
+    exit 2
+    ;;
+esac
+ls -la "$OUT"
