@@ -9,13 +9,16 @@ set -uo pipefail
 BIN=${BIN:-.devbin/lookout}
 SECONDS_EACH=${SECONDS_EACH:-4}
 
-if [ -d .gl ] && ls .gl/*.deb >/dev/null 2>&1; then
+# The GPU machine has NVIDIA's Vulkan driver but no loader: unpack the carried one (elsewhere,
+# e.g. a local try on lavapipe, the system's loader is used as it is).
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -f "$icd" ]; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
-    export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+    export VK_DRIVER_FILES=${VK_DRIVER_FILES:-$icd}
 fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} LOOKOUT_LOG=${LOOKOUT_LOG:-warn}
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv >"$OUT/gpu.csv" 2>&1
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv >"$OUT/gpu.csv" 2>&1 || true
 "$BIN" devices >"$OUT/devices.txt" 2>&1
 
 # One lookout bench run: a JSON line into $OUT/<file>.jsonl, its log beside it.
