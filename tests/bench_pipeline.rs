@@ -35,14 +35,20 @@ fn consistent(t: &Value, cameras: u64, fps: f64, seconds: f64) {
         "offered {offered}, expected about {expected}: {t}"
     );
     let (done, dropped) = (u(&t["frames_processed"]), u(&t["frames_dropped"]));
-    // Every frame offered in the window is processed or dropped; frames still queued at its
-    // start may add a few.
+    // Every frame offered in the window is processed in it, dropped, or still in its camera's
+    // queue (2) or in the batch being processed (1) when the window closes.
     assert!(
-        done + dropped + 2 * cameras >= offered,
+        done + dropped + 3 * cameras >= offered,
         "frames lost without being counted: {t}"
     );
+    // Each frame that arrived in the window and was not dropped has its latency measured (a drop
+    // just after the window opens may discard a frame from before it: two per camera at most).
     let r = &t["frame_to_result"];
-    assert_eq!(u(&r["count"]), done);
+    let timed = u(&r["count"]) + dropped;
+    assert!(
+        timed.abs_diff(offered) <= 2 * cameras,
+        "{timed} frames timed or dropped of {offered}: {t}"
+    );
     assert!(r["p50_ms"].as_f64().unwrap() > 0.0);
     assert!(r["p99_ms"].as_f64().unwrap() >= r["p50_ms"].as_f64().unwrap());
     let sustained = t["sustained"].as_bool().unwrap();

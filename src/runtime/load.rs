@@ -191,7 +191,7 @@ pub struct LoadReport {
     pub device: String,
     /// Frames the cameras produced.
     pub frames_offered: u64,
-    /// Frames detected, tracked and judged.
+    /// Frames whose detection, tracking and rules finished inside the window.
     pub frames_processed: u64,
     /// Frames the `latest` queues dropped because analytics fell behind.
     pub frames_dropped: u64,
@@ -201,7 +201,7 @@ pub struct LoadReport {
     /// Mean pictures per inference call.
     pub mean_batch: f64,
     /// From a frame's arrival to its detections tracked and judged, when its events (if any) are
-    /// published: every processed frame.
+    /// published: every frame that arrived in the window and was not dropped.
     pub frame_to_result: Latency,
     /// From a frame's arrival to an event about it reaching the sinks (whole trial).
     pub frame_to_event: Latency,
@@ -216,6 +216,7 @@ pub struct LoadReport {
 struct Timed<'a> {
     inner: &'a mut Analyzer,
     measure_from: Instant,
+    measure_until: Instant,
     latency: Samples,
     processed: u64,
     batches: u64,
@@ -235,17 +236,14 @@ impl FrameConsumer for Timed<'_> {
         let arrived: Vec<Instant> = frames.iter().map(|f| f.arrived).collect();
         self.inner.batch(frames);
         let now = Instant::now();
-        let measured: Vec<&Instant> = arrived
-            .iter()
-            .filter(|a| **a >= self.measure_from)
-            .collect();
-        if measured.is_empty() {
-            return;
+        // Throughput: frames finished inside the window, whenever they arrived.
+        if now >= self.measure_from && now <= self.measure_until {
+            self.batches += 1;
+            self.pictures += arrived.len() as u64;
+            self.processed += arrived.len() as u64;
         }
-        self.batches += 1;
-        self.pictures += arrived.len() as u64;
-        for a in measured {
-            self.processed += 1;
+        // Latency: every frame that arrived inside the window, whenever it finished.
+        for a in arrived.iter().filter(|a| **a >= self.measure_from) {
             self.latency.push(now.duration_since(*a).as_secs_f64());
         }
     }
@@ -342,6 +340,7 @@ pub fn drive(
     let mut timed = Timed {
         inner: &mut analyzer,
         measure_from,
+        measure_until: end,
         latency: Samples::default(),
         processed: 0,
         batches: 0,
