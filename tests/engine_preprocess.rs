@@ -291,3 +291,50 @@ fn varying_batches_share_padded_plans() {
     }
     assert_eq!(b.compiled_batches(), [1, 2, 4, 6]);
 }
+
+/// A batch of frames larger than the GPU can bind at once is refused with a clear error (the
+/// device would otherwise fail validation in the middle of a run).
+#[test]
+fn frames_beyond_what_the_gpu_binds_are_an_error() {
+    let limit = ctx().max_binding_bytes();
+    // 4K NV12 pictures, all the same bytes, just enough of them to pass the limit.
+    let (w, h) = (3840u32, 2160u32);
+    let per = PixelFormat::Nv12.packed_len(w, h) as u64;
+    let n = (limit / per + 1) as usize;
+    assert!(
+        n <= 256,
+        "limit {limit}: {n} frames is beyond a test's batch"
+    );
+    let p = pre(
+        16,
+        16,
+        Resize::Stretch,
+        ChannelOrder::Rgb,
+        InputLayout::Nchw,
+    );
+    let model = identity_model(p.layout, 16, 16);
+    let mut b = WgpuBackend::new(
+        ctx(),
+        &model,
+        &p,
+        ModelOptions {
+            input_width: 16,
+            input_height: 16,
+            max_batch: n,
+            precision: Precision::F32,
+        },
+    )
+    .unwrap();
+    let data = vec![128u8; per as usize];
+    let img = ImageRef {
+        format: PixelFormat::Nv12,
+        width: w,
+        height: h,
+        planes: Planes::packed(PixelFormat::Nv12, w, h),
+        data: &data,
+    };
+    let e = b.infer(&vec![img; n]).unwrap_err();
+    assert!(e.to_string().contains("more than it binds"), "{e}");
+    // One frame fits and runs.
+    assert_eq!(b.infer(&[img]).unwrap().len(), 1);
+}

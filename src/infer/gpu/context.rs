@@ -184,6 +184,11 @@ impl GpuContext {
         self.summary.is_software()
     }
 
+    /// Largest buffer one kernel can bind: what a batch of frames or a tensor must fit in.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size
+    }
+
     /// True when per-kernel timing is possible.
     pub fn supports_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)

@@ -128,8 +128,16 @@ impl PreprocessStage {
             offsets.push(total);
             total += (needed_bytes(img) as u64).div_ceil(4) * 4;
         }
+        let max_binding = ctx.limits.max_storage_buffer_binding_size;
+        if total > max_binding {
+            return Err(InferError::Input(format!(
+                "{} frames need {total} bytes on the GPU, more than it binds at once ({max_binding}): \
+                 lower the model's max_batch or scale the camera's frames down",
+                images.len()
+            )));
+        }
         if self.upload.is_none() || total > self.upload_cap {
-            let cap = total.max(1 << 16).next_power_of_two();
+            let cap = total.max(1 << 16).next_power_of_two().min(max_binding);
             self.upload = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("frames"),
                 size: cap,
