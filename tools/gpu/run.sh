@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repository root, with .devbin and .gl carried (tools/gpu/prepare.sh):
 #   bash tools/gpu/run.sh yolo       PyTorch and onnxruntime peers, then lookout on the same network
-#   bash tools/gpu/run.sh models     shipped models: batch sweeps, whole frames, per-kernel profiles
+#   bash tools/gpu/run.sh models     every shipped model: batch sizes, whole frames, per-kernel profiles
 #   bash tools/gpu/run.sh pipeline   the most 1080p cameras at 30 fps with NanoDet
 # Each part fits in one 10-minute call. Results are JSON lines and logs under $OUT.
 set -uo pipefail
@@ -48,9 +48,15 @@ yolo)
     rm -f "$work"/*.onnx
     ;;
 models)
-    for m in nanodet-g-416 centerface; do
+    # Every shipped model; the two the speed targets name get a batch sweep.
+    for m in nanodet-g-416 centerface blazeface-short-range-128 blazeface-full-range-192 \
+        ssdlite-mobilenetv2-person-300; do
+        case $m in
+        nanodet-g-416 | centerface) batches="1 2 4 8 16 32" ;;
+        *) batches="1 8" ;;
+        esac
         for prec in "" --f16; do
-            for b in 1 2 4 8 16 32; do
+            for b in $batches; do
                 bench "$m" --model "models/$m.yaml" --backend wgpu --batch $b $prec
             done
             bench "$m-frames" --model "models/$m.yaml" --backend wgpu --frames --batch 1 $prec
