@@ -111,6 +111,19 @@ enum Prepared {
 }
 
 impl Decoder {
+    /// Short name for messages.
+    pub fn kind(&self) -> &'static str {
+        match self.kind {
+            Prepared::CenterFace(_) => "centerface",
+            Prepared::NanoDet(_) => "nanodet",
+            Prepared::BlazeFace(_) => "blazeface",
+            Prepared::Ssd(_) => "ssd",
+            Prepared::Yolov8(_) => "yolov8",
+            Prepared::Yolov5(_) => "yolov5",
+            Prepared::Yolox(_) => "yolox",
+        }
+    }
+
     /// Prepares `spec` for a model of the given geometry (reads anchor files, computes grids).
     pub fn new(spec: &DecoderSpec, geometry: ModelGeometry) -> Result<Self, DetectError> {
         if geometry.classes == 0 || geometry.width == 0 || geometry.height == 0 {

@@ -75,6 +75,12 @@ pub fn decode(
         let (scores, _) = shaped(NAME, outputs, &level.scores, &[cells, Some(g.classes)])?;
         let (dists, _) = shaped(NAME, outputs, &level.boxes, &[cells, Some(4 * bins)])?;
         for (cell, row) in scores.data.chunks_exact(g.classes).enumerate() {
+            // Almost every cell is background: a plain maximum (which the compiler vectorises)
+            // rejects it before the arg-max. NaN scores are never candidates (`f32::max` skips them).
+            let best = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if best < threshold {
+                continue;
+            }
             let Some((class_id, &score)) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))
             else {
                 continue;

@@ -77,7 +77,8 @@ pub struct Latency {
 pub struct AnalyticsSummary {
     /// Backend and device per model.
     pub models: BTreeMap<String, BackendInfo>,
-    /// Per stage (`infer`, `decode`, `track`, `rules`, `publish`): milliseconds per call.
+    /// Per stage: milliseconds per call (`infer` and `decode` per batch; `track`, `rules` and
+    /// `publish` per frame).
     pub stages: BTreeMap<String, Latency>,
     /// From a frame reaching lookout to an event about it reaching the sinks.
     pub frame_to_event: Latency,
@@ -454,10 +455,10 @@ impl FrameConsumer for Analyzer {
                         continue;
                     }
                 };
-                for (frame, out) in chunk.iter().zip(outputs) {
-                    let t = Instant::now();
-                    let decoded = self.models[m].detector.decode(&out);
-                    self.time("decode", t);
+                let t = Instant::now();
+                let decoded = self.models[m].detector.decode_all(&outputs);
+                self.time("decode", t);
+                for (frame, decoded) in chunk.iter().zip(decoded) {
                     if let Some(cam) = self.cameras.get(&frame.camera) {
                         cam.detected.inc();
                     }

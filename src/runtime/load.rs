@@ -207,6 +207,9 @@ pub struct LoadReport {
     pub frame_to_event: Latency,
     /// One inference call (pre-processing, model, read-back; whole trial).
     pub infer: Latency,
+    /// Every analytics stage per call (`infer` per batch; `decode`, `track`, `rules` per frame;
+    /// `publish` per frame with events), whole trial: where the consumer thread's time goes.
+    pub stages: std::collections::BTreeMap<String, Latency>,
     /// Analytics kept up: at most 1% of the frames dropped or late (and p99 within the bound,
     /// when one was set).
     pub sustained: bool,
@@ -388,6 +391,7 @@ pub fn drive(
         frame_to_result,
         frame_to_event: summary.frame_to_event,
         infer: summary.stages.get("infer").cloned().unwrap_or_default(),
+        stages: summary.stages,
         sustained,
     })
 }
@@ -458,6 +462,7 @@ mod tests {
             frame_to_result: Latency::default(),
             frame_to_event: Latency::default(),
             infer: Latency::default(),
+            stages: Default::default(),
             sustained,
         }
     }
