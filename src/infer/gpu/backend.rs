@@ -377,13 +377,20 @@ fn split_batch(
         let chunk = o.tensor.data.len() / planned;
         let mut shape = s.clone();
         shape[0] = 1;
-        for (i, p) in per.iter_mut().enumerate() {
+        // Pictures after the first are copied out; the first keeps the batch's own buffer, so a
+        // single picture (one camera) is not copied at all.
+        let mut data = o.tensor.data;
+        for (i, p) in per.iter_mut().enumerate().skip(1) {
             p.push(NamedTensor {
                 name: o.name.clone(),
-                tensor: Tensor::new(
-                    shape.clone(),
-                    o.tensor.data[i * chunk..(i + 1) * chunk].to_vec(),
-                ),
+                tensor: Tensor::new(shape.clone(), data[i * chunk..(i + 1) * chunk].to_vec()),
+            });
+        }
+        data.truncate(chunk);
+        if let Some(first) = per.first_mut() {
+            first.push(NamedTensor {
+                name: o.name,
+                tensor: Tensor::new(shape, data),
             });
         }
     }
