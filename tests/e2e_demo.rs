@@ -66,6 +66,13 @@ fn demo_counts_line_crossings_like_a_person_and_writes_valid_events() {
         cam["frames_detected"], 795,
         "files are detected on every frame"
     );
+    // Every detection found is either kept or filtered out (each count under its own key).
+    let n = |k: &str| cam[k].as_u64().unwrap_or_else(|| panic!("no {k}: {cam}"));
+    assert_eq!(
+        n("detections_found"),
+        n("detections") + n("detections_filtered"),
+        "{cam}"
+    );
     let counts = &cam["lines"]["footpath"]["person"];
     for dir in ["a_to_b", "b_to_a"] {
         let got = counts[dir].as_i64().unwrap_or(-1);

@@ -94,8 +94,9 @@ pub struct CameraAnalyticsSummary {
     pub model: String,
     pub frames_detected: u64,
     pub frames_skipped: u64,
-    /// Detections before filters, masks and tracking.
-    pub detections: u64,
+    /// Detections the model found, before filters and masks (= `detections` kept plus
+    /// `detections_filtered`, below).
+    pub detections_found: u64,
     /// Distinct tracks confirmed.
     pub tracks: u64,
     #[serde(flatten)]
@@ -386,7 +387,7 @@ impl Analyzer {
                         model: self.models[c.model].name.clone(),
                         frames_detected: c.detected.get(),
                         frames_skipped: c.skipped.get(),
-                        detections: c.detections,
+                        detections_found: c.detections,
                         tracks: c.tracks_seen,
                         counters: c.engine.counters().clone(),
                     },

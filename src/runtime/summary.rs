@@ -89,8 +89,13 @@ fn write_camera_analytics(
         .unwrap_or_default();
     writeln!(
         f,
-        "  detection: model {}{on}: {} frames detected, {} skipped by rate; {} detections, {} tracks",
-        a.model, a.frames_detected, a.frames_skipped, a.detections, a.tracks
+        "  detection: model {}{on}: {} frames detected, {} skipped by rate; {} detections ({} filtered out), {} tracks",
+        a.model,
+        a.frames_detected,
+        a.frames_skipped,
+        a.detections_found,
+        a.counters.detections_filtered,
+        a.tracks
     )?;
     let c = &a.counters;
     if !c.objects.is_empty() {
