@@ -149,7 +149,7 @@ fn gpu_engine_with_batches() {
     let t = &r["trials"][0];
     assert_eq!(t["backend"], "wgpu");
     assert!(u(&t["frames_processed"]) >= 1, "{t}");
-    assert!(u(&t["infer"]["count"]) >= 1, "{t}");
+    assert!(u(&t["stages"]["infer"]["count"]) >= 1, "{t}");
 }
 
 #[test]

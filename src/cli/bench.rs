@@ -27,7 +27,7 @@ pub struct Args {
     pub(super) backend: BackendKind,
     /// Pictures per inference call (with --pipeline: the most per call; default 16 there, 1 here).
     #[arg(long)]
-    pub(super) batch: Option<usize>,
+    batch: Option<usize>,
     /// f16 storage on the GPU (f32 arithmetic).
     #[arg(long)]
     pub(super) f16: bool,
@@ -75,6 +75,17 @@ pub struct Args {
     pub(super) image: PathBuf,
 }
 
+impl Args {
+    /// `--batch`, or `default` when it is not given; 1..=256.
+    pub(super) fn batch_or(&self, default: usize) -> Result<usize, BadInput> {
+        let batch = self.batch.unwrap_or(default);
+        if batch == 0 || batch > 256 {
+            return Err(BadInput("--batch must be 1..=256".into()));
+        }
+        Ok(batch)
+    }
+}
+
 /// The measurement, as printed with `--json`.
 #[derive(Serialize)]
 struct Report {
@@ -109,10 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.pipeline {
         return super::bench_pipeline::run(&args);
     }
-    let batch = args.batch.unwrap_or(1);
-    if batch == 0 || batch > 256 {
-        return Err(BadInput("--batch must be 1..=256".into()).into());
-    }
+    let batch = args.batch_or(1)?;
     let precision = if args.f16 {
         Precision::F16
     } else {

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lookout::infer::select::BackendKind;
 use lookout::runtime::load::{self, Footage, Load, LoadReport, ModelPlacement};
 use serde::Serialize;
 
@@ -32,10 +31,7 @@ struct Report {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let max_batch = args.batch.unwrap_or(16);
-    if max_batch == 0 || max_batch > 256 {
-        return Err(BadInput("--batch must be 1..=256".into()).into());
-    }
+    let max_batch = args.batch_or(16)?;
     if !(args.fps > 0.0 && args.fps <= 1000.0) {
         return Err(BadInput("--fps must be above 0 and at most 1000".into()).into());
     }
@@ -56,12 +52,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Footage::from_still(&still, w, h, PICTURES, STEP).map_err(|e| BadInput(e.to_string()))?,
     );
     let placement = ModelPlacement {
-        backend: match args.backend {
-            BackendKind::Auto => "auto",
-            BackendKind::Wgpu => "wgpu",
-            BackendKind::Opencv => "opencv",
-        }
-        .into(),
+        backend: args.backend,
         adapter: args.adapter.clone(),
         f16: args.f16,
         max_batch,
@@ -154,7 +145,7 @@ fn print_trial(r: &LoadReport) {
         r.frames_dropped,
         r.frames_late,
         r.mean_batch,
-        r.infer.p50_ms,
+        r.stages.get("infer").map_or(0.0, |l| l.p50_ms),
         r.frame_to_result.p50_ms,
         r.frame_to_result.p99_ms,
         r.frame_to_event.p50_ms,

@@ -23,6 +23,17 @@ pub enum BackendKind {
     Opencv,
 }
 
+impl BackendKind {
+    /// The name pipeline files and the command line use (what [`FromStr`] reads back).
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Opencv => "opencv",
+        }
+    }
+}
+
 impl FromStr for BackendKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

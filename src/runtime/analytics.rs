@@ -274,17 +274,12 @@ impl Analyzer {
         })
     }
 
-    /// Runs each model once per batch size it will be given (1, 2, 4, ... up to its
-    /// `max_batch`) on `image`, so plans and pipelines are compiled before the first camera
-    /// waits for them. Failures are left for the real frames to report.
+    /// Runs each model once per batch size the GPU engine compiles a plan for (1, 2, 4, ... up
+    /// to its `max_batch`) on `image`, so plans and pipelines are compiled before the first
+    /// camera waits for them. Failures are left for the real frames to report.
     pub fn warm_up(&mut self, image: crate::capture::ImageRef<'_>) {
         for m in &mut self.models {
-            let max = m.max_batch.max(1);
-            let mut sizes: Vec<usize> = std::iter::successors(Some(1usize), |b| Some(b * 2))
-                .take_while(|b| *b < max)
-                .collect();
-            sizes.push(max);
-            for b in sizes {
+            for b in crate::infer::gpu::plan_batches(m.max_batch) {
                 if let Err(e) = m.detector.infer(&vec![image; b]) {
                     tracing::warn!(model = %m.name, batch = b, error = %e, "warm-up failed");
                     break;

@@ -129,7 +129,7 @@ fn nv12_shifted(canvas: &image::RgbImage, shift: i64) -> Vec<u8> {
 /// How the model of a load test is placed (the `models:` entry of the generated pipeline).
 #[derive(Debug, Clone)]
 pub struct ModelPlacement {
-    pub backend: String,
+    pub backend: crate::infer::select::BackendKind,
     pub adapter: String,
     pub f16: bool,
     pub max_batch: usize,
@@ -150,7 +150,7 @@ pub fn pipeline(
     let mut yaml = format!(
         "models:\n  m: {{manifest: {}, backend: {}, adapter: {}, precision: {}, max_batch: {}}}\ncameras:\n",
         q(&manifest.to_string_lossy()),
-        q(&model.backend),
+        q(model.backend.name()),
         q(&model.adapter),
         if model.f16 { "f16" } else { "f32" },
         model.max_batch
@@ -205,8 +205,6 @@ pub struct LoadReport {
     pub frame_to_result: Latency,
     /// From a frame's arrival to an event about it reaching the sinks (whole trial).
     pub frame_to_event: Latency,
-    /// One inference call (pre-processing, model, read-back; whole trial).
-    pub infer: Latency,
     /// Every analytics stage per call (`infer` per batch; `decode`, `track`, `rules` per frame;
     /// `publish` per frame with events), whole trial: where the consumer thread's time goes.
     pub stages: std::collections::BTreeMap<String, Latency>,
@@ -223,7 +221,6 @@ struct Timed<'a> {
     latency: Samples,
     processed: u64,
     batches: u64,
-    pictures: u64,
 }
 
 impl FrameConsumer for Timed<'_> {
@@ -242,7 +239,6 @@ impl FrameConsumer for Timed<'_> {
         // Throughput: frames finished inside the window, whenever they arrived.
         if now >= self.measure_from && now <= self.measure_until {
             self.batches += 1;
-            self.pictures += arrived.len() as u64;
             self.processed += arrived.len() as u64;
         }
         // Latency: every frame that arrived inside the window, whenever it finished.
@@ -298,7 +294,7 @@ pub fn drive(
         let thread = std::thread::Builder::new()
             .name(format!("synthetic-{i}"))
             .spawn(move || {
-                let pool = BufferPool::new(load_pool_size());
+                let pool = BufferPool::new(POOL_BUFFERS);
                 let (w, h) = (footage.width, footage.height);
                 let mut seq = 0u64;
                 let mut due = start + phase;
@@ -347,15 +343,9 @@ pub fn drive(
         latency: Samples::default(),
         processed: 0,
         batches: 0,
-        pictures: 0,
     };
     super::consume(&receivers, &mut timed);
-    let (latency, processed, batches, pictures) = (
-        timed.latency,
-        timed.processed,
-        timed.batches,
-        timed.pictures,
-    );
+    let (latency, processed, batches) = (timed.latency, timed.processed, timed.batches);
     drop(receivers);
     for t in threads {
         if t.join().is_err() {
@@ -386,20 +376,17 @@ pub fn drive(
         mean_batch: if batches == 0 {
             0.0
         } else {
-            pictures as f64 / batches as f64
+            processed as f64 / batches as f64
         },
         frame_to_result,
         frame_to_event: summary.frame_to_event,
-        infer: summary.stages.get("infer").cloned().unwrap_or_default(),
         stages: summary.stages,
         sustained,
     })
 }
 
 /// Idle buffers each synthetic camera keeps: its queue plus the frame in flight.
-fn load_pool_size() -> usize {
-    4
-}
+const POOL_BUFFERS: usize = 4;
 
 /// The largest camera count a trial sustains: doubling from 1 until one fails (or `cap`), then
 /// bisecting between the last success and the first failure. Returns the best trial (none when
@@ -461,7 +448,6 @@ mod tests {
             mean_batch: 0.0,
             frame_to_result: Latency::default(),
             frame_to_event: Latency::default(),
-            infer: Latency::default(),
             stages: Default::default(),
             sustained,
         }

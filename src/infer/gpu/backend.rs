@@ -39,6 +39,16 @@ fn planned_batch(n: usize, max_batch: usize) -> usize {
     n.next_power_of_two().min(max_batch).max(n)
 }
 
+/// Every batch size a backend with `max_batch` compiles a plan for (1, 2, 4, ..., max_batch):
+/// what a warm-up runs so no camera waits for a compilation.
+pub fn plan_batches(max_batch: usize) -> Vec<usize> {
+    let mut sizes: Vec<usize> = (1..=max_batch.max(1))
+        .map(|n| planned_batch(n, max_batch))
+        .collect();
+    sizes.dedup();
+    sizes
+}
+
 /// A model on a GPU: ONNX parsed once, one static plan per input shape (built on first use).
 pub struct WgpuBackend {
     ctx: GpuContext,
@@ -409,5 +419,8 @@ mod tests {
         assert_eq!(planned, [1, 2, 4, 4, 6, 6]);
         assert_eq!(super::planned_batch(9, 32), 16);
         assert_eq!(super::planned_batch(32, 32), 32);
+        assert_eq!(super::plan_batches(6), [1, 2, 4, 6]);
+        assert_eq!(super::plan_batches(16), [1, 2, 4, 8, 16]);
+        assert_eq!(super::plan_batches(0), [1]);
     }
 }

@@ -12,4 +12,4 @@ pub use shader::Prec as Precision;
 mod backend;
 mod preprocess;
 
-pub use backend::{ModelOptions, WgpuBackend};
+pub use backend::{ModelOptions, WgpuBackend, plan_batches};

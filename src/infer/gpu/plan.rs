@@ -791,7 +791,7 @@ fn build(
         buf_free_after[b] = last[k];
         slot_buf[k] = b;
     }
-    let max_binding = ctx.limits.max_storage_buffer_binding_size;
+    let max_binding = ctx.max_binding_bytes();
     let buffers: Vec<Arc<wgpu::Buffer>> = buf_size
         .iter()
         .enumerate()

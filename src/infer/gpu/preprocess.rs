@@ -128,7 +128,7 @@ impl PreprocessStage {
             offsets.push(total);
             total += (needed_bytes(img) as u64).div_ceil(4) * 4;
         }
-        let max_binding = ctx.limits.max_storage_buffer_binding_size;
+        let max_binding = ctx.max_binding_bytes();
         if total > max_binding {
             return Err(InferError::Input(format!(
                 "{} frames need {total} bytes on the GPU, more than it binds at once ({max_binding}): \
