@@ -26,7 +26,7 @@ fn capture(c: &mut Criterion) {
         vtest().display()
     );
     std::fs::write(&path, yaml).expect("write pipeline");
-    let pipeline = lookout::config::load(&path).expect("valid pipeline");
+    let pipeline = lookout::pipeline::load(&path).expect("valid pipeline");
 
     let mut group = c.benchmark_group("capture_vtest_795_frames");
     group.sample_size(10);

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
-use lookout::detect::Detector;
-use lookout::infer::manifest::ModelManifest;
-use lookout::infer::select::{self, BackendKind, BackendOptions};
+use lookout::capture::frame::{ImageRef, PixelFormat};
+use lookout::model::Detector;
+use lookout::model::manifest::ModelManifest;
+use lookout::model::select::{self, BackendKind, BackendOptions};
 
 const PICTURES: u32 = 16;
 
@@ -30,13 +30,7 @@ fn bench(c: &mut Criterion) {
         let (w, h) = (512, 384);
         let crop = image::imageops::crop_imm(&still, 16 * i, 8 * (i % 8), w, h).to_image();
         let data = crop.into_raw();
-        let img = ImageRef {
-            format: PixelFormat::Rgba,
-            width: w,
-            height: h,
-            planes: Planes::packed(PixelFormat::Rgba, w, h),
-            data: &data,
-        };
+        let img = ImageRef::packed(PixelFormat::Rgba, w, h, &data);
         outputs.extend(detector.infer(&[img]).expect("inference"));
     }
     eprintln!(

@@ -1,11 +1,25 @@
 //! lookout: on-device, real-time video analytics for smart and security cameras.
 //!
-//! Stages, one module each: [`config`] (pipeline files), [`capture`] (GStreamer), [`schedule`]
-//! (which frames are detected, batching), [`infer`] (wgpu compute shaders and the CPU fallback),
-//! [`detect`] (decoders, NMS), [`track`] (multi-object tracking), [`rules`] (zones, lines,
-//! loitering, occupancy), [`events`] (what leaves the device), [`sinks`] (where it goes),
-//! [`privacy`] (redaction, stored media, the egress guard and audit), [`metrics`] (Prometheus)
-//! and [`runtime`] (running a pipeline).
+//! One folder per stage. Dependencies between folders point one way: a folder may use only the
+//! folders on the lines above its own, never one on its own line or below (`tests/layers.rs`
+//! reads this list and every `crate::` path in `src/`, and fails on an upward import).
+//!
+//! 1. [`config`]: the leaf: positioned errors, YAML, `${VAR}`, names, "did you mean", retry policy.
+//! 2. [`events`], [`metrics`]: what leaves the device; the Prometheus registry.
+//! 3. [`capture`]: GStreamer sources, frames, pooled buffers, queues.
+//! 4. [`infer`]: ONNX IR, wgpu compute shaders, the CPU backends, pre-processing.
+//! 5. [`detect`]: decoders of raw model outputs, NMS, drawing.
+//! 6. [`model`]: manifests, the `models:` section, backend choice, the detector.
+//! 7. [`schedule`]: which frames are detected, batching across cameras.
+//! 8. [`track`]: multi-object tracking.
+//! 9. [`rules`]: zones, lines, loitering, occupancy, filters, masks.
+//! 10. [`sinks`]: where events go (stdout, file, webhook, MQTT), durable outboxes.
+//! 11. [`privacy`]: redaction, stored media, the egress guard.
+//! 12. [`pipeline`]: the pipeline file, its validation, the per-camera bundle, the audit.
+//! 13. [`runtime`]: running a pipeline, analytics, benchmarks of the whole pipeline.
+//!
+//! The binary's `cli` sits above them all. Each component's configuration lives beside it; the
+//! pipeline assembles them.
 
 pub mod capture;
 pub mod config;
@@ -13,6 +27,8 @@ pub mod detect;
 pub mod events;
 pub mod infer;
 pub mod metrics;
+pub mod model;
+pub mod pipeline;
 pub mod privacy;
 pub mod rules;
 pub mod runtime;

@@ -148,7 +148,9 @@ fn gpu_engine_with_batches() {
     ]);
     let t = &r["trials"][0];
     assert_eq!(t["backend"], "wgpu");
-    assert!(u(&t["frames_processed"]) >= 1, "{t}");
+    // lavapipe may need longer than the 1 s window per batch, so count results that came out at
+    // all (the drain after the window included), not the window's throughput.
+    assert!(u(&t["frame_to_result"]["count"]) >= 1, "{t}");
     assert!(u(&t["stages"]["infer"]["count"]) >= 1, "{t}");
 }
 

@@ -19,13 +19,13 @@ fn opts() -> RunOptions {
     }
 }
 
-fn vtest_pipeline(extra: &str) -> (tempfile::TempDir, lookout::config::Pipeline) {
+fn vtest_pipeline(extra: &str) -> (tempfile::TempDir, lookout::pipeline::Pipeline) {
     let text = format!(
         "cameras:\n  - name: vtest\n    source: {}\n{extra}metrics:\n  enabled: false\n",
         common::footage("vtest.avi").display()
     );
     let (dir, path) = common::pipeline_file("p.yaml", &text);
-    let p = lookout::config::load(&path).expect("valid pipeline");
+    let p = lookout::pipeline::load(&path).expect("valid pipeline");
     (dir, p)
 }
 
@@ -146,7 +146,7 @@ fn corrupt_and_garbage_files_fail_their_camera_cleanly() {
     );
     let path = dir.path().join("p.yaml");
     std::fs::write(&path, text).unwrap();
-    let pipeline = lookout::config::load(&path).unwrap();
+    let pipeline = lookout::pipeline::load(&path).unwrap();
     let metrics = Arc::new(Metrics::new());
     let mut consumer = |_f: Frame| {};
     let summary =

@@ -117,7 +117,7 @@ fn rtsp_camera_reconnects_after_server_restart_without_disturbing_a_file_camera(
         common::footage("vtest.avi").display()
     );
     let (_dir, path) = common::pipeline_file("p.yaml", &text);
-    let pipeline = lookout::config::load(&path).expect("valid pipeline");
+    let pipeline = lookout::pipeline::load(&path).expect("valid pipeline");
     let metrics = Arc::new(Metrics::new());
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = unbounded();
@@ -208,7 +208,7 @@ fn unreachable_rtsp_camera_backs_off_and_counts_attempts() {
         "cameras:\n  - name: dead\n    source: rtsp://127.0.0.1:{port}/none\n    reconnect: {{initial_ms: 100, max_ms: 400}}\nmetrics:\n  enabled: false\n"
     );
     let (_dir, path) = common::pipeline_file("p.yaml", &text);
-    let pipeline = lookout::config::load(&path).unwrap();
+    let pipeline = lookout::pipeline::load(&path).unwrap();
     let metrics = Arc::new(Metrics::new());
     let stop = Arc::new(AtomicBool::new(false));
     let run = {

@@ -139,9 +139,7 @@ fn run_with_bad_file_exits_2_too() {
 
 #[test]
 fn schema_is_json_schema_of_the_pipeline() {
-    let out = lookout(&["schema"]);
-    assert_eq!(out.status.code(), Some(0));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let v = common::lookout_json(&["schema"]);
     assert!(
         v["$schema"]
             .as_str()

@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
-use lookout::detect::Detector;
-use lookout::infer::manifest::ModelManifest;
-use lookout::infer::select::{self, BackendKind, BackendOptions};
+use lookout::capture::frame::{ImageRef, PixelFormat};
+use lookout::model::Detector;
+use lookout::model::manifest::ModelManifest;
+use lookout::model::select::{self, BackendKind, BackendOptions};
 
 #[test]
 fn batch_decoding_matches_picture_by_picture_in_order() {
@@ -31,13 +31,7 @@ fn batch_decoding_matches_picture_by_picture_in_order() {
         .collect();
     let mut outputs = Vec::new();
     for (w, h, data) in &crops {
-        let img = ImageRef {
-            format: PixelFormat::Rgba,
-            width: *w,
-            height: *h,
-            planes: Planes::packed(PixelFormat::Rgba, *w, *h),
-            data,
-        };
+        let img = ImageRef::packed(PixelFormat::Rgba, *w, *h, data);
         outputs.extend(detector.infer(&[img]).unwrap());
     }
     let alone: Vec<_> = outputs

@@ -1,21 +1,14 @@
 //! `lookout detect` end to end: the real binary, real models, real OpenCV, real footage.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::lookout_in_root as lookout;
 use serde_json::Value;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn lookout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .current_dir(repo())
-        .env("LOOKOUT_LOG", "warn")
-        .args(args)
-        .output()
-        .expect("run lookout")
 }
 
 /// Runs `detect --backend opencv --json` and returns one JSON object per picture.
@@ -36,17 +29,7 @@ fn detect_on(backend: &str, model: &str, extra: &[&str], input: &str) -> Vec<Val
     ];
     args.extend_from_slice(extra);
     args.push(input);
-    let out = lookout(&args);
-    assert!(
-        out.status.success(),
-        "lookout {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    common::lookout_json_lines(&args)
 }
 
 /// A JSON `[x1, y1, x2, y2]`.
@@ -243,7 +226,7 @@ fn ssdlite_finds_people_in_vtest_frame_300() {
 fn annotate_draws_on_a_copy_of_the_picture() {
     let dir = tempfile::tempdir().unwrap();
     let out_png = dir.path().join("faces.png");
-    let out = lookout(&[
+    let listing = common::lookout_ok(&[
         "detect",
         "--model",
         "models/centerface.yaml",
@@ -253,12 +236,6 @@ fn annotate_draws_on_a_copy_of_the_picture() {
         out_png.to_str().unwrap(),
         "pipelines/footage/astronaut.png",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listing = String::from_utf8(out.stdout).unwrap();
     assert!(
         listing.contains("astronaut.png (512x512): 1 detection"),
         "{listing}"

@@ -26,7 +26,7 @@ fn frames_of_two_cameras_share_inference_calls() {
     );
     let path = dir.path().join("p.yaml");
     std::fs::write(&path, text).unwrap();
-    let pipeline = lookout::config::load(&path).expect("valid pipeline");
+    let pipeline = lookout::pipeline::load(&path).expect("valid pipeline");
     let metrics = Arc::new(Metrics::new());
     let ctx = SinkContext {
         state_dir: dir.path().join("state"),

@@ -1,10 +1,10 @@
 //! Batches on models exported with a fixed batch of 1 (BlazeFace): the backend runs the pictures
 //! one at a time, with the same results as separate calls.
 
-use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::infer::gpu::{AdapterChoice, GpuContext, ModelOptions, Precision, WgpuBackend};
-use lookout::infer::manifest::ModelManifest;
 use lookout::infer::{Backend, Tensor};
+use lookout::model::manifest::ModelManifest;
 
 fn backend(max_batch: usize) -> WgpuBackend {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -30,13 +30,7 @@ fn picture(seed: u8) -> Vec<u8> {
 }
 
 fn image(data: &[u8]) -> ImageRef<'_> {
-    ImageRef {
-        format: PixelFormat::Rgba,
-        width: 96,
-        height: 64,
-        planes: Planes::packed(PixelFormat::Rgba, 96, 64),
-        data,
-    }
+    ImageRef::packed(PixelFormat::Rgba, 96, 64, data)
 }
 
 #[test]

@@ -1,19 +1,10 @@
 //! `lookout devices` through the real binary and the real adapters (lavapipe without a GPU).
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn devices_lists_adapters_as_json_and_table() {
-    let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .args(["devices", "--json"])
-        .output()
-        .expect("lookout runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let v = common::lookout_json(&["devices", "--json"]);
     let list = v.as_array().expect("an array");
     assert!(!list.is_empty(), "at least one adapter (lavapipe in CI)");
     for a in list {
@@ -30,12 +21,7 @@ fn devices_lists_adapters_as_json_and_table() {
             assert!(a.get(key).is_some(), "missing {key} in {a}");
         }
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .arg("devices")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = common::lookout_ok(&["devices"]);
     assert!(text.starts_with("NAME"), "{text}");
     let first = list[0]["name"].as_str().unwrap();
     assert!(text.contains(first), "{text}");

@@ -15,7 +15,7 @@
 mod engine_support;
 
 use engine_support::*;
-use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::infer::Backend;
 use lookout::infer::gpu::{ModelOptions, Precision, WgpuBackend};
 use lookout::infer::preprocess::{
@@ -76,13 +76,7 @@ fn shipped() -> Vec<Shipped> {
 
 /// A packed RGBA picture.
 fn rgba_image(data: &[u8], w: u32, h: u32) -> ImageRef<'_> {
-    ImageRef {
-        format: PixelFormat::Rgba,
-        width: w,
-        height: h,
-        planes: Planes::packed(PixelFormat::Rgba, w, h),
-        data,
-    }
+    ImageRef::packed(PixelFormat::Rgba, w, h, data)
 }
 
 fn astronaut() -> (Vec<u8>, u32, u32) {

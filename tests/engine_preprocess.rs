@@ -224,13 +224,7 @@ fn short_frame_buffer_is_an_error() {
     )
     .unwrap();
     let data = vec![0u8; 10];
-    let img = ImageRef {
-        format: PixelFormat::Rgba,
-        width: 8,
-        height: 8,
-        planes: Planes::packed(PixelFormat::Rgba, 8, 8),
-        data: &data,
-    };
+    let img = ImageRef::packed(PixelFormat::Rgba, 8, 8, &data);
     let e = b.infer(&[img]).unwrap_err();
     assert!(e.to_string().contains("too small"), "{e}");
     let e = b.infer(&[img, img]).unwrap_err();
@@ -326,13 +320,7 @@ fn frames_beyond_what_the_gpu_binds_are_an_error() {
     )
     .unwrap();
     let data = vec![128u8; per as usize];
-    let img = ImageRef {
-        format: PixelFormat::Nv12,
-        width: w,
-        height: h,
-        planes: Planes::packed(PixelFormat::Nv12, w, h),
-        data: &data,
-    };
+    let img = ImageRef::packed(PixelFormat::Nv12, w, h, &data);
     let e = b.infer(&vec![img; n]).unwrap_err();
     assert!(e.to_string().contains("more than it binds"), "{e}");
     // One frame fits and runs.

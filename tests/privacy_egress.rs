@@ -262,14 +262,7 @@ fn stored_media_needs_a_face_model() {
 #[test]
 fn audit_reports_egress_storage_and_the_guarantee() {
     let root = common::root();
-    let out = common::lookout(&["audit", root.join("pipelines/demo.yaml").to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = common::lookout_ok(&["audit", root.join("pipelines/demo.yaml").to_str().unwrap()]);
     for want in [
         "Leaves the device",
         "metrics (metrics): http://127.0.0.1:9464/metrics",
@@ -293,14 +286,7 @@ fn audit_reports_egress_storage_and_the_guarantee() {
     );
     let path = dir.path().join("p.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let out = common::lookout(&["audit", "--json", path.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let a: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = common::lookout_json(&["audit", "--json", path.to_str().unwrap()]);
     assert_eq!(a["pixels_leave_device"], false);
     let egress = a["egress"].as_array().unwrap();
     assert_eq!(egress.len(), 2, "{a}");

@@ -10,7 +10,7 @@
 mod common;
 mod privacy_common;
 
-use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::infer::gpu::{AdapterChoice, GpuContext};
 use lookout::privacy::regions::PixelBox;
 use lookout::privacy::{RedactStyle, Redactor, Regions};
@@ -38,13 +38,7 @@ fn noise(w: u32, h: u32, seed: u64) -> Vec<u8> {
 }
 
 fn rgba(data: &[u8], w: u32, h: u32) -> ImageRef<'_> {
-    ImageRef {
-        format: PixelFormat::Rgba,
-        width: w,
-        height: h,
-        planes: Planes::packed(PixelFormat::Rgba, w, h),
-        data,
-    }
+    ImageRef::packed(PixelFormat::Rgba, w, h, data)
 }
 
 /// Mean absolute 4-neighbour Laplacian of luma over the inside of `b` (`[x1, y1, x2, y2]`).
@@ -148,13 +142,7 @@ fn nv12_frames_are_converted_on_the_gpu_like_the_cpu_reference() {
     let nv12: Vec<u8> = (0..PixelFormat::Nv12.packed_len(w, h))
         .map(|_| rng.u8(16..236))
         .collect();
-    let image = ImageRef {
-        format: PixelFormat::Nv12,
-        width: w,
-        height: h,
-        planes: Planes::packed(PixelFormat::Nv12, w, h),
-        data: &nv12,
-    };
+    let image = ImageRef::packed(PixelFormat::Nv12, w, h, &nv12);
     let regions = Regions::new(&[[8.0, 8.0, 24.0, 24.0]], vec![], w, h);
     let out = redactor()
         .redact(&image, &regions, RedactStyle::Blur)

@@ -36,18 +36,18 @@ fn crossing(n: u64) -> Event {
 fn pipeline(
     dir: &std::path::Path,
     sinks: &str,
-) -> Result<lookout::config::Pipeline, lookout::config::ConfigError> {
+) -> Result<lookout::pipeline::Pipeline, lookout::config::ConfigError> {
     let path = dir.join("p.yaml");
     std::fs::write(
         &path,
         format!("cameras:\n  - name: gate\n    source: test:ball\nsinks:\n{sinks}"),
     )
     .unwrap();
-    lookout::config::load(&path)
+    lookout::pipeline::load(&path)
 }
 
 fn start(
-    p: lookout::config::Pipeline,
+    p: lookout::pipeline::Pipeline,
     state: &std::path::Path,
 ) -> Result<(Sinks, Arc<Metrics>), lookout::sinks::SinkError> {
     let metrics = Arc::new(Metrics::new());

@@ -103,7 +103,7 @@ fn start_sinks(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let pipeline = lookout::config::load_str(&text, std::path::Path::new("test.yaml"), lookup)
+    let pipeline = lookout::pipeline::load_str(&text, std::path::Path::new("test.yaml"), lookup)
         .expect("valid sinks");
     let metrics = Arc::new(Metrics::new());
     let ctx = SinkContext {

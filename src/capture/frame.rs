@@ -72,6 +72,82 @@ pub struct ImageRef<'a> {
     pub data: &'a [u8],
 }
 
+/// Why a picture's bytes cannot be read as its format and size say.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("empty picture ({width}x{height})")]
+    Empty { width: u32, height: u32 },
+    #[error("picture buffer too small: {have} bytes for a {width}x{height} {format:?} picture")]
+    ShortBuffer {
+        have: usize,
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+    },
+}
+
+impl<'a> ImageRef<'a> {
+    /// A tightly packed picture: what decoded files and tests hand over.
+    pub fn packed(format: PixelFormat, width: u32, height: u32, data: &'a [u8]) -> Self {
+        ImageRef {
+            format,
+            width,
+            height,
+            planes: Planes::packed(format, width, height),
+            data,
+        }
+    }
+
+    /// Bytes of `data` that the planes span (what sampling may read); 0 for an empty picture.
+    pub fn required_len(&self) -> usize {
+        let (w, h) = (self.width as usize, self.height as usize);
+        if w == 0 || h == 0 {
+            return 0;
+        }
+        match self.format {
+            PixelFormat::Rgba => self.planes.offsets[0] + (h - 1) * self.planes.strides[0] + w * 4,
+            PixelFormat::Nv12 => {
+                let y_end = self.planes.offsets[0] + (h - 1) * self.planes.strides[0] + w;
+                let uv_end = self.planes.offsets[1]
+                    + (h.div_ceil(2) - 1) * self.planes.strides[1]
+                    + w.div_ceil(2) * 2;
+                y_end.max(uv_end)
+            }
+        }
+    }
+
+    /// The part of `data` the planes span, never past its end: what is uploaded or copied.
+    pub fn used_bytes(&self) -> &'a [u8] {
+        &self.data[..self.required_len().min(self.data.len())]
+    }
+
+    /// Checks that the planes fit in the buffer, so sampling cannot read out of bounds.
+    pub fn check(&self) -> Result<(), ImageError> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        if w == 0 || h == 0 {
+            return Err(ImageError::Empty {
+                width: self.width,
+                height: self.height,
+            });
+        }
+        let strides_ok = match self.format {
+            PixelFormat::Rgba => self.planes.strides[0] >= w * 4,
+            PixelFormat::Nv12 => {
+                self.planes.strides[0] >= w && self.planes.strides[1] >= w.div_ceil(2) * 2
+            }
+        };
+        if self.data.len() < self.required_len() || !strides_ok {
+            return Err(ImageError::ShortBuffer {
+                have: self.data.len(),
+                width: self.width,
+                height: self.height,
+                format: self.format,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// One decoded frame of one camera, carried in a pooled buffer.
 #[derive(Debug)]
 pub struct Frame {
@@ -114,5 +190,21 @@ mod tests {
         assert_eq!(PixelFormat::Nv12.packed_len(4, 2), 8 + 4);
         assert_eq!(PixelFormat::Nv12.packed_len(3, 3), 9 + 2 * 2 * 2);
         assert_eq!(PixelFormat::Rgba.packed_len(3, 3), 36);
+    }
+
+    #[test]
+    fn packed_images_check_and_span_their_bytes() {
+        let data = vec![0u8; PixelFormat::Nv12.packed_len(4, 4) + 5];
+        let img = ImageRef::packed(PixelFormat::Nv12, 4, 4, &data);
+        assert!(img.check().is_ok());
+        assert_eq!(img.used_bytes().len(), 24);
+        let short = ImageRef::packed(PixelFormat::Rgba, 4, 4, &data[..10]);
+        assert!(matches!(
+            short.check(),
+            Err(ImageError::ShortBuffer { have: 10, .. })
+        ));
+        assert_eq!(short.used_bytes().len(), 10);
+        let empty = ImageRef::packed(PixelFormat::Rgba, 0, 4, &data);
+        assert!(matches!(empty.check(), Err(ImageError::Empty { .. })));
     }
 }

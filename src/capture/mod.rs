@@ -1,16 +1,17 @@
 //! Capture: camera streams decoded by GStreamer into pooled frames on bounded queues.
 
-pub mod backoff;
 pub mod frame;
 #[cfg(feature = "capture")]
 pub mod gst;
 pub mod pool;
 pub mod queue;
 pub mod source;
+pub mod spec;
 pub mod state;
 
-pub use frame::{Frame, ImageRef, PixelFormat, Planes};
+pub use frame::{Frame, ImageError, ImageRef, PixelFormat, Planes};
 pub use pool::{BufferPool, PooledBuf};
 pub use queue::{FrameReceiver, FrameSender, Received, frame_queue};
-pub use source::{Camera, QueuePolicy, Source};
+pub use source::Source;
+pub use spec::{CaptureSpec, QueuePolicy};
 pub use state::{CameraState, StateCell};

@@ -9,7 +9,7 @@ use crossbeam_channel::{
 use prometheus::{Histogram, IntCounter, IntGauge};
 
 use super::frame::Frame;
-use super::source::QueuePolicy;
+use super::spec::QueuePolicy;
 use crate::metrics::Metrics;
 
 /// Reasons a frame is dropped; the `reason` label of `lookout_frames_dropped_total`.

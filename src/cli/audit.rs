@@ -15,8 +15,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let pipeline = lookout::config::load(&args.file)?;
-    let report = lookout::privacy::audit::audit(&pipeline);
+    let pipeline = lookout::pipeline::load(&args.file)?;
+    let report = lookout::pipeline::audit::audit(&pipeline);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::infer::gpu::{Precision, WgpuBackend};
 use lookout::infer::graph::{self, InputShape};
-use lookout::infer::manifest::ModelManifest;
 use lookout::infer::preprocess::InputLayout;
-use lookout::infer::select::{self, BackendKind};
 use lookout::infer::{Backend, Tensor, onnx};
+use lookout::model::manifest::ModelManifest;
+use lookout::model::select::{self, BackendKind};
 use serde::Serialize;
 
 use super::BadInput;
@@ -233,13 +233,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let images: Vec<ImageRef<'_>> = frame_bytes
         .iter()
-        .map(|data| ImageRef {
-            format: PixelFormat::Nv12,
-            width: fw,
-            height: fh,
-            planes: Planes::packed(PixelFormat::Nv12, fw, fh),
-            data,
-        })
+        .map(|data| ImageRef::packed(PixelFormat::Nv12, fw, fh, data))
         .collect();
     let mut once = || -> anyhow::Result<()> {
         let b: &mut dyn Backend = match (&mut backend, &mut wgpu) {

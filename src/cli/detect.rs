@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::detect::annotate::{Canvas, draw};
-use lookout::detect::{DetectError, Detection, Detector};
+use lookout::detect::{DetectError, Detection};
 use lookout::infer::InferError;
 use lookout::infer::gpu::Precision;
-use lookout::infer::manifest::ModelManifest;
-use lookout::infer::select::{self, BackendKind, SelectError};
+use lookout::model::Detector;
+use lookout::model::manifest::ModelManifest;
+use lookout::model::select::{self, BackendKind, SelectError};
 
 use super::BadInput;
 
@@ -121,13 +122,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(rgba) => handle(Picture {
                 input,
                 frame: None,
-                image: ImageRef {
-                    format: PixelFormat::Rgba,
-                    width: rgba.width(),
-                    height: rgba.height(),
-                    planes: Planes::packed(PixelFormat::Rgba, rgba.width(), rgba.height()),
-                    data: rgba.as_raw(),
-                },
+                image: ImageRef::packed(
+                    PixelFormat::Rgba,
+                    rgba.width(),
+                    rgba.height(),
+                    rgba.as_raw(),
+                ),
             })?,
             None => video::for_each_frame(input, args.every, |frame, image| {
                 handle(Picture {
@@ -144,8 +144,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// A model that does not match its manifest's decoder is bad input; a backend failure is not.
 fn detect_error(e: DetectError) -> anyhow::Error {
     match e {
-        DetectError::Infer(InferError::Preprocess(_))
-        | DetectError::Infer(InferError::Run { .. }) => anyhow::Error::new(e),
+        DetectError::Infer(InferError::Image(_)) | DetectError::Infer(InferError::Run { .. }) => {
+            anyhow::Error::new(e)
+        }
         e => BadInput(e.to_string()).into(),
     }
 }

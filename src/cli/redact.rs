@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::infer::gpu::Precision;
-use lookout::infer::manifest::ModelManifest;
-use lookout::infer::select::{self, BackendKind, BackendOptions};
+use lookout::model::manifest::ModelManifest;
+use lookout::model::select::{self, BackendKind, BackendOptions};
 use lookout::privacy::regions::{PixelBox, grow};
 use lookout::privacy::{FaceFinder, PrivacyError, RedactStyle, Redactor, Regions, snapshot};
 use lookout::rules::Units;
@@ -237,13 +237,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let (width, height, frames) = match picture {
         Some(rgba) => {
-            let image = ImageRef {
-                format: PixelFormat::Rgba,
-                width: rgba.width(),
-                height: rgba.height(),
-                planes: Planes::packed(PixelFormat::Rgba, rgba.width(), rgba.height()),
-                data: rgba.as_raw(),
-            };
+            let image = ImageRef::packed(
+                PixelFormat::Rgba,
+                rgba.width(),
+                rgba.height(),
+                rgba.as_raw(),
+            );
             let (out, report) = job.redact(&image, 0)?;
             let bytes = encode_picture(&out, image.width, image.height, &ext)?;
             snapshot::write_atomic(&args.output, &bytes)?;

@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let pipeline = lookout::config::load(&args.file)?;
+    let pipeline = lookout::pipeline::load(&args.file)?;
     let metrics = Arc::new(Metrics::new());
     let stop = Arc::new(AtomicBool::new(false));
     runtime::stop_on_signals(Arc::clone(&stop)).context("cannot install signal handlers")?;
@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let live: Vec<bool> = pipeline
             .cameras
             .iter()
-            .map(|c| c.source.is_live())
+            .map(|c| c.capture.source.is_live())
             .collect();
         Box::new(move |cams: Vec<(String, lookout::capture::StateCell)>| {
             if let Ok(mut p) = slot.lock() {

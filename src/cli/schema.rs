@@ -14,7 +14,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let schema = if args.events {
         lookout::events::json_schema()
     } else {
-        lookout::config::json_schema()
+        lookout::pipeline::json_schema()
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let pipeline = lookout::config::load(&args.file)?;
+    let pipeline = lookout::pipeline::load(&args.file)?;
     println!(
         "{}: ok ({} camera{})",
         args.file.display(),
@@ -19,14 +19,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if pipeline.cameras.len() == 1 { "" } else { "s" }
     );
     for c in &pipeline.cameras {
-        let queue = match c.queue {
+        let queue = match c.capture.queue {
             lookout::capture::QueuePolicy::Latest => "latest",
             lookout::capture::QueuePolicy::Block => "block",
         };
         println!(
             "  camera {}: {} (queue: {queue})",
-            c.name,
-            c.source.redacted()
+            c.name(),
+            c.capture.source.redacted()
         );
     }
     for s in &pipeline.sinks {

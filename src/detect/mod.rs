@@ -4,7 +4,6 @@ pub mod annotate;
 pub mod blazeface;
 pub mod centerface;
 pub mod decoder;
-pub mod detector;
 pub mod nanodet;
 pub mod nms;
 pub mod npy;
@@ -17,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use decoder::{Candidate, Decoder, DecoderSpec};
-pub use detector::Detector;
 
 /// One detected object in frame pixels.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -148,6 +148,18 @@ pub const KIND_NAMES: &[&str] = &[
     "occupancy",
 ];
 
+/// Checks an event kind named in a pipeline file (a sink filter, `media.snapshots.kinds`).
+pub fn check_kind_name(name: &str) -> Result<(), String> {
+    if KIND_NAMES.contains(&name) {
+        return Ok(());
+    }
+    Err(format!(
+        "unknown event kind `{name}`, expected one of {}{}",
+        KIND_NAMES.join(", "),
+        crate::config::did_you_mean(name, KIND_NAMES.iter().copied())
+    ))
+}
+
 /// The phase of an `object` event, as in Frigate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -3,13 +3,11 @@
 pub mod backend;
 pub mod gpu;
 pub mod graph;
-pub mod manifest;
 pub mod onnx;
 #[cfg(feature = "opencv")]
 pub mod opencv;
 pub mod preprocess;
 pub mod reference;
-pub mod select;
 pub mod tensor;
 
 pub use backend::{Backend, BackendInfo, InferOutput};
@@ -42,7 +40,7 @@ pub enum InferError {
     #[error("GPU: {0}")]
     Gpu(String),
     #[error(transparent)]
-    Preprocess(#[from] preprocess::PreprocessError),
+    Image(#[from] crate::capture::ImageError),
     #[error("{0}")]
     Other(String),
     /// The backend cannot load the model (corrupt file, an operator it does not support, ...).

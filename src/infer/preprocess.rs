@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::capture::frame::{ImageRef, PixelFormat};
+use crate::capture::frame::{ImageError, ImageRef, PixelFormat};
 
 use super::tensor::Tensor;
 
@@ -185,65 +185,6 @@ pub fn sample_bilinear(img: &ImageRef<'_>, sx: f32, sy: f32) -> [f32; 3] {
     out
 }
 
-/// Why a picture cannot be pre-processed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PreprocessError {
-    #[error("empty picture ({width}x{height})")]
-    Empty { width: u32, height: u32 },
-    #[error("picture buffer too small: {have} bytes for a {width}x{height} {format:?} picture")]
-    ShortBuffer {
-        have: usize,
-        width: u32,
-        height: u32,
-        format: PixelFormat,
-    },
-}
-
-/// Bytes of `img.data` that its planes span (what sampling may read); 0 for an empty picture.
-pub fn required_len(img: &ImageRef<'_>) -> usize {
-    let (w, h) = (img.width as usize, img.height as usize);
-    if w == 0 || h == 0 {
-        return 0;
-    }
-    match img.format {
-        PixelFormat::Rgba => img.planes.offsets[0] + (h - 1) * img.planes.strides[0] + w * 4,
-        PixelFormat::Nv12 => {
-            let y_end = img.planes.offsets[0] + (h - 1) * img.planes.strides[0] + w;
-            let uv_end = img.planes.offsets[1]
-                + (h.div_ceil(2) - 1) * img.planes.strides[1]
-                + w.div_ceil(2) * 2;
-            y_end.max(uv_end)
-        }
-    }
-}
-
-/// Checks that `img`'s planes fit in its buffer, so sampling cannot read out of bounds.
-pub fn check_image(img: &ImageRef<'_>) -> Result<(), PreprocessError> {
-    let (w, h) = (img.width as usize, img.height as usize);
-    if w == 0 || h == 0 {
-        return Err(PreprocessError::Empty {
-            width: img.width,
-            height: img.height,
-        });
-    }
-    let need = required_len(img);
-    let strides_ok = match img.format {
-        PixelFormat::Rgba => img.planes.strides[0] >= w * 4,
-        PixelFormat::Nv12 => {
-            img.planes.strides[0] >= w && img.planes.strides[1] >= w.div_ceil(2) * 2
-        }
-    };
-    if img.data.len() < need || !strides_ok {
-        return Err(PreprocessError::ShortBuffer {
-            have: img.data.len(),
-            width: img.width,
-            height: img.height,
-            format: img.format,
-        });
-    }
-    Ok(())
-}
-
 /// CPU pre-processing: the reference the GPU kernel is tested against, and the OpenCV backend's input.
 ///
 /// Writes one picture into `out` (length `3 * pre.width * pre.height`) in the model's layout and
@@ -252,8 +193,8 @@ pub fn preprocess_cpu(
     img: &ImageRef<'_>,
     pre: &Preprocess,
     out: &mut [f32],
-) -> Result<BoxTransform, PreprocessError> {
-    check_image(img)?;
+) -> Result<BoxTransform, ImageError> {
+    img.check()?;
     let t = BoxTransform::for_frame(pre, img.width, img.height);
     let (w, h) = (pre.width as usize, pre.height as usize);
     assert_eq!(out.len(), 3 * w * h, "output slice must hold one picture");
@@ -284,7 +225,7 @@ pub fn preprocess_cpu(
 pub fn preprocess_batch_cpu(
     images: &[ImageRef<'_>],
     pre: &Preprocess,
-) -> Result<(Tensor, Vec<BoxTransform>), PreprocessError> {
+) -> Result<(Tensor, Vec<BoxTransform>), ImageError> {
     let (w, h) = (pre.width as usize, pre.height as usize);
     let per = 3 * w * h;
     let mut data = vec![0.0f32; per * images.len()];
@@ -344,13 +285,7 @@ mod tests {
     }
 
     fn image(data: &[u8], w: u32, h: u32, format: PixelFormat) -> ImageRef<'_> {
-        ImageRef {
-            format,
-            width: w,
-            height: h,
-            planes: crate::capture::frame::Planes::packed(format, w, h),
-            data,
-        }
+        ImageRef::packed(format, w, h, data)
     }
 
     #[test]
@@ -420,7 +355,7 @@ mod tests {
         let mut out = vec![0.0; 3 * 416 * 416];
         assert!(matches!(
             preprocess_cpu(&img, &pre(Resize::Letterbox), &mut out),
-            Err(PreprocessError::ShortBuffer { .. })
+            Err(ImageError::ShortBuffer { .. })
         ));
     }
 }

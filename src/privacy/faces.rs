@@ -3,10 +3,9 @@
 
 use super::PrivacyError;
 use crate::capture::frame::ImageRef;
-use crate::config::models::ModelSpec;
-use crate::detect::{Detection, Detector};
-use crate::infer::manifest::ModelManifest;
-use crate::infer::select::{self, BackendKind, BackendOptions};
+use crate::detect::Detection;
+use crate::model::select::{self, BackendKind, BackendOptions};
+use crate::model::{Detector, ModelManifest, ModelSpec};
 
 /// A face detector for redaction.
 pub struct FaceFinder {
@@ -50,7 +49,7 @@ impl FaceFinder {
     pub fn from_spec(spec: &ModelSpec) -> Result<Self, PrivacyError> {
         let opts = BackendOptions {
             max_batch: 1,
-            ..crate::runtime::analytics::backend_options(spec)
+            ..spec.backend_options()
         };
         Self::new(spec.manifest.clone(), spec.backend, &opts)
     }

@@ -465,7 +465,7 @@ pub fn local_folder(
             value,
             format!(
                 "{NEVER}: the {what} folder `{}` is {why}; give a folder on this machine",
-                crate::capture::source::redact_userinfo(text)
+                crate::config::redact_userinfo(text)
             ),
         ));
     }

@@ -11,9 +11,8 @@
 //! - [`media`] stores per-event snapshots and an annotated debug recording on local disk, with
 //!   retention, and only after redaction succeeded in time: otherwise nothing is written (fail
 //!   closed), and the miss is logged and counted in `lookout_media_withheld_total`.
-//! - [`audit`] reports, for a pipeline, what leaves the device and what is stored where.
+//! - The egress audit of a whole pipeline (`lookout audit`) lives with the pipeline, above this layer.
 
-pub mod audit;
 pub mod config;
 pub mod faces;
 pub mod guard;
@@ -25,8 +24,9 @@ pub mod snapshot;
 #[cfg(feature = "capture")]
 pub mod video;
 
-pub use config::{CameraPrivacy, MediaConfig, MediaSpec, PrivacyConfig};
+pub use config::{CameraPrivacy, PrivacyConfig};
 pub use faces::FaceFinder;
+pub use media::{MediaCamera, MediaConfig, MediaSpec, validate_media};
 pub use redact::Redactor;
 pub use regions::{RedactStyle, Regions};
 

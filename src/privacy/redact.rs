@@ -11,7 +11,6 @@ use crate::capture::frame::{ImageRef, PixelFormat};
 use crate::infer::gpu::GpuContext;
 use crate::infer::gpu::plan::map_and_wait;
 use crate::infer::gpu::shader::template;
-use crate::infer::preprocess::{check_image, required_len};
 
 const REDACT: &str = include_str!("../../shaders/redact.wgsl");
 
@@ -113,10 +112,12 @@ impl Redactor {
         regions: &Regions,
         style: RedactStyle,
     ) -> Result<Vec<u8>, PrivacyError> {
-        check_image(image).map_err(|e| PrivacyError::Frame(e.to_string()))?;
+        image
+            .check()
+            .map_err(|e| PrivacyError::Frame(e.to_string()))?;
         let (w, h) = (image.width, image.height);
         let pixels = u64::from(w) * u64::from(h);
-        let n = required_len(image).min(image.data.len());
+        let n = image.used_bytes().len();
         let padded = (n as u64).div_ceil(4) * 4;
         let params = params(image, regions, style)?;
         let (boxes, polys, verts) = geometry(regions);

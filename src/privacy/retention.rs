@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::config::Retention;
+use super::media::config::Retention;
 
 /// What one pass of [`enforce`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

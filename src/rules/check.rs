@@ -1,12 +1,12 @@
 //! Validation of a camera's rules: every problem is an error at its place in the pipeline file.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde_saphyr::Spanned;
 
 use super::{Polygon, RulesConfig, Units};
-use crate::config::ConfigError;
+use crate::config::names::UniqueNames;
+use crate::config::{ConfigError, did_you_mean};
 
 /// Walks a [`RulesConfig`] and stops at the first problem.
 pub(super) struct Checker<'a> {
@@ -81,10 +81,10 @@ impl<'a> Checker<'a> {
             }
         }
 
-        let mut names = HashMap::new();
+        let mut names = UniqueNames::default();
         for z in &r.zones {
             let what = format!("zone `{}`", z.name.value);
-            self.name(&z.name, "zone", &mut names)?;
+            names.add(self.file, "zone", &z.name)?;
             self.polygon(&z.points, &what)?;
             for l in &z.labels {
                 self.known_label(l, &what)?;
@@ -109,10 +109,10 @@ impl<'a> Checker<'a> {
             }
         }
 
-        let mut names = HashMap::new();
+        let mut names = UniqueNames::default();
         for l in &r.lines {
             let what = format!("line `{}`", l.name.value);
-            self.name(&l.name, "line", &mut names)?;
+            names.add(self.file, "line", &l.name)?;
             self.point(&l.a, &what)?;
             self.point(&l.b, &what)?;
             let (a, b) = (l.a.value, l.b.value);
@@ -146,35 +146,6 @@ impl<'a> Checker<'a> {
 
     fn at<T>(&self, v: &Spanned<T>, message: impl Into<String>) -> ConfigError {
         ConfigError::spanned(self.file, v, message)
-    }
-
-    /// Zone and line names go into events, metric labels and MQTT topics.
-    fn name(
-        &self,
-        name: &Spanned<String>,
-        kind: &str,
-        seen: &mut HashMap<String, u64>,
-    ) -> Result<(), ConfigError> {
-        let n = &name.value;
-        if n.is_empty()
-            || !n
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-        {
-            return Err(self.at(
-                name,
-                format!(
-                    "{kind} name `{n}` must be non-empty and use only letters, digits, `_` and `-`"
-                ),
-            ));
-        }
-        if let Some(first) = seen.insert(n.clone(), name.referenced.line()) {
-            return Err(self.at(
-                name,
-                format!("{kind} name `{n}` is used twice (first on line {first})"),
-            ));
-        }
-        Ok(())
     }
 
     fn polygon(&self, poly: &Polygon, what: &str) -> Result<(), ConfigError> {
@@ -224,13 +195,7 @@ impl<'a> Checker<'a> {
         if known.contains(&l) {
             return Ok(());
         }
-        let hint = known
-            .iter()
-            .map(|k| (strsim::levenshtein(l, k), *k))
-            .filter(|(d, k)| *d <= (k.len() / 3).max(2))
-            .min_by_key(|(d, _)| *d)
-            .map(|(_, k)| format!("; did you mean `{k}`?"))
-            .unwrap_or_default();
+        let hint = did_you_mean(l, known.iter().copied());
         let sample: Vec<&str> = known.iter().take(8).copied().collect();
         let more = if known.len() > sample.len() {
             ", ..."

@@ -10,13 +10,14 @@ use serde::Serialize;
 
 use super::FrameConsumer;
 use crate::capture::Frame;
-use crate::config::Pipeline;
-use crate::config::models::ModelSpec;
-use crate::detect::{DetectError, Detection, Detector};
+use crate::capture::QueuePolicy;
+use crate::detect::{DetectError, Detection};
 use crate::infer::BackendInfo;
-use crate::infer::select::{self, SelectError};
 use crate::metrics::Metrics;
-use crate::privacy::media::MediaWriter;
+use crate::model::Detector;
+use crate::model::select::{self, SelectError};
+use crate::pipeline::Pipeline;
+use crate::privacy::media::{MediaWriter, StoringCamera};
 use crate::rules::{Counters, RuleEngine};
 use crate::schedule::RateGate;
 use crate::sinks::{CameraCatalog, Catalog, Sinks};
@@ -156,7 +157,7 @@ pub fn catalog(pipeline: &Pipeline) -> Catalog {
                     .collect(),
             };
             Some(CameraCatalog {
-                name: c.name.clone(),
+                name: c.name().to_string(),
                 labels,
                 zones: c.rules.zones.iter().map(|z| z.name.value.clone()).collect(),
                 lines: c.rules.lines.iter().map(|l| l.name.value.clone()).collect(),
@@ -164,18 +165,6 @@ pub fn catalog(pipeline: &Pipeline) -> Catalog {
         })
         .collect();
     Catalog { cameras }
-}
-
-/// How a model of the `models:` section is placed on its backend.
-pub fn backend_options(spec: &ModelSpec) -> select::BackendOptions {
-    select::BackendOptions {
-        adapter: select::adapter_choice(&spec.adapter),
-        precision: match spec.precision {
-            crate::config::models::Precision::F32 => crate::infer::gpu::Precision::F32,
-            crate::config::models::Precision::F16 => crate::infer::gpu::Precision::F16,
-        },
-        max_batch: spec.max_batch,
-    }
 }
 
 impl Analyzer {
@@ -197,7 +186,7 @@ impl Analyzer {
             let Some(spec) = pipeline.models.get(&d.model) else {
                 continue;
             };
-            let opts = backend_options(spec);
+            let opts = spec.backend_options();
             let backend =
                 select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
                     AnalyticsError::Backend {
@@ -232,7 +221,7 @@ impl Analyzer {
             let Some(&model) = index.get(&d.model) else {
                 continue;
             };
-            let name = cam.name.as_str();
+            let name = cam.name();
             cameras.insert(
                 Arc::from(name),
                 CameraAnalytics {
@@ -261,7 +250,20 @@ impl Analyzer {
                 )
             })
             .collect();
-        let media = MediaWriter::start(pipeline, Arc::clone(&metrics));
+        let media = pipeline.media.as_ref().and_then(|spec| {
+            let cameras = pipeline
+                .cameras
+                .iter()
+                .filter_map(|c| {
+                    Some(StoringCamera {
+                        name: c.name().to_string(),
+                        privacy: c.privacy.clone()?,
+                        block: c.capture.queue == QueuePolicy::Block,
+                    })
+                })
+                .collect();
+            MediaWriter::start(spec, cameras, &pipeline.models, Arc::clone(&metrics))
+        });
         Ok(Self {
             models,
             cameras,

@@ -13,8 +13,9 @@ use super::FrameConsumer;
 use super::analytics::{AnalyticsError, Analyzer, Latency, Samples};
 use crate::capture::queue::Pushed;
 use crate::capture::{BufferPool, Frame, ImageRef, PixelFormat, Planes, QueuePolicy, frame_queue};
-use crate::config::{self, ConfigError, Pipeline};
+use crate::config::ConfigError;
 use crate::metrics::Metrics;
+use crate::pipeline::{self, Pipeline};
 use crate::sinks::Sinks;
 
 /// Why a load trial could not run.
@@ -86,13 +87,12 @@ impl Footage {
 
     /// A borrowed view of one picture, as inference reads it.
     pub fn image(&self, seq: u64) -> ImageRef<'_> {
-        ImageRef {
-            format: PixelFormat::Nv12,
-            width: self.width,
-            height: self.height,
-            planes: Planes::packed(PixelFormat::Nv12, self.width, self.height),
-            data: self.picture(seq),
-        }
+        ImageRef::packed(
+            PixelFormat::Nv12,
+            self.width,
+            self.height,
+            self.picture(seq),
+        )
     }
 }
 
@@ -129,7 +129,7 @@ fn nv12_shifted(canvas: &image::RgbImage, shift: i64) -> Vec<u8> {
 /// How the model of a load test is placed (the `models:` entry of the generated pipeline).
 #[derive(Debug, Clone)]
 pub struct ModelPlacement {
-    pub backend: crate::infer::select::BackendKind,
+    pub backend: crate::model::select::BackendKind,
     pub adapter: String,
     pub f16: bool,
     pub max_batch: usize,
@@ -160,7 +160,7 @@ pub fn pipeline(
             "  - name: cam{i:04}\n    source: test:smpte\n    queue: latest\n    detect: {{model: m, fps: {fps}}}\n    rules:\n      lines: [{{name: middle, a: [0.5, 0.0], b: [0.5, 1.0]}}]\n      zones: [{{name: all, points: [[0, 0], [1, 0], [1, 1], [0, 1]], occupancy: {{}}}}]\n"
         );
     }
-    Ok(config::load_str(
+    Ok(pipeline::load_str(
         &yaml,
         Path::new("bench-pipeline.yaml"),
         |_| None,
@@ -281,14 +281,14 @@ pub fn drive(
     let mut threads = Vec::with_capacity(n);
     for (i, cam) in pipeline.cameras.iter().enumerate() {
         let (tx, rx) = frame_queue(
-            &cam.name,
+            cam.name(),
             QueuePolicy::Latest,
             load.queue_capacity,
             &metrics,
         );
         receivers.push(rx);
         let (footage, counts) = (Arc::clone(footage), Arc::clone(&counts));
-        let camera: Arc<str> = Arc::from(cam.name.as_str());
+        let camera: Arc<str> = Arc::from(cam.name());
         // Cameras are not synchronised: spread their frames over the interval.
         let phase = period.mul_f64(i as f64 / n as f64);
         let thread = std::thread::Builder::new()

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::capture::{Frame, FrameReceiver};
-use crate::config::Pipeline;
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 pub use summary::{CameraSummary, Summary};
 
 /// Why a run could not start.
@@ -83,17 +83,13 @@ pub fn run(
     let mut handles = Vec::new();
     let mut receivers = Vec::new();
     for cam in &pipeline.cameras {
-        let (tx, rx) = frame_queue(&cam.name, cam.queue, cam.queue_capacity, &metrics);
-        let handle = gst::spawn_camera(
-            cam.clone(),
-            tx,
-            Arc::clone(&metrics),
-            Arc::clone(&opts.stop),
-        )
-        .map_err(|source| RunError::Capture {
-            camera: cam.name.clone(),
-            source,
-        })?;
+        let c = &cam.capture;
+        let (tx, rx) = frame_queue(&c.name, c.queue, c.queue_capacity, &metrics);
+        let handle = gst::spawn_camera(c.clone(), tx, Arc::clone(&metrics), Arc::clone(&opts.stop))
+            .map_err(|source| RunError::Capture {
+                camera: c.name.clone(),
+                source,
+            })?;
         handles.push(handle);
         receivers.push(rx);
     }
@@ -101,7 +97,7 @@ pub fn run(
         .cameras
         .iter()
         .zip(&handles)
-        .map(|(c, h)| (c.name.clone(), h.state.clone()))
+        .map(|(c, h)| (c.name().to_string(), h.state.clone()))
         .collect();
     let ready: ReadyCheck = Arc::new(move || {
         use crate::capture::CameraState::{Ended, Streaming};
@@ -121,7 +117,7 @@ pub fn run(
             .cameras
             .iter()
             .zip(&handles)
-            .map(|(c, h)| (c.name.clone(), h.state.clone()))
+            .map(|(c, h)| (c.name().to_string(), h.state.clone()))
             .collect());
     }
     let _server = match pipeline.metrics_listen {
@@ -147,11 +143,11 @@ pub fn run(
             ended_by = "signal";
         }
         cameras.insert(
-            cam.name.clone(),
+            cam.name().to_string(),
             CameraSummary::from_metrics(
                 &metrics,
-                &cam.name,
-                cam.source.redacted(),
+                cam.name(),
+                cam.capture.source.redacted(),
                 &cell,
                 report.error,
                 duration_s,

@@ -7,7 +7,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use crate::capture::Frame;
+use crate::config::{ConfigError, did_you_mean};
+use crate::model::ModelSpec;
 
 /// Detection rate for live sources when the camera does not set one: enough to track people
 /// walking, a fraction of the cost of every frame.
@@ -23,6 +28,58 @@ pub struct DetectConfig {
     /// Frames per second to run detection on (media time): every frame of a file by default,
     /// 5 for live sources.
     pub fps: Option<f64>,
+}
+
+/// Which model a camera runs, and how often, after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraDetect {
+    pub model: String,
+    /// Detections per second of media time; `None` runs every frame.
+    pub fps: Option<f64>,
+}
+
+impl DetectConfig {
+    /// Checks that the model exists and the rate is sane; a live camera without a rate gets
+    /// [`DEFAULT_LIVE_DETECT_FPS`]. Returns the model too, so the camera's rules can be checked
+    /// against its labels.
+    pub fn validate<'m>(
+        &self,
+        file: &Path,
+        models: &'m BTreeMap<String, ModelSpec>,
+        live: bool,
+    ) -> Result<(CameraDetect, &'m ModelSpec), ConfigError> {
+        let Some(model) = models.get(&self.model.value) else {
+            let names: Vec<&str> = models.keys().map(String::as_str).collect();
+            let msg = if names.is_empty() {
+                format!(
+                    "model `{}` is not defined: add it under `models:`",
+                    self.model.value
+                )
+            } else {
+                format!(
+                    "model `{}` is not in `models:` ({}){}",
+                    self.model.value,
+                    names.join(", "),
+                    did_you_mean(&self.model.value, names.iter().copied())
+                )
+            };
+            return Err(ConfigError::spanned(file, &self.model, msg));
+        };
+        if let Some(fps) = self.fps
+            && !(fps > 0.0 && fps <= 1000.0)
+        {
+            return Err(ConfigError::spanned(
+                file,
+                &self.model,
+                format!("detect fps {fps} must be in 0..1000"),
+            ));
+        }
+        let detect = CameraDetect {
+            model: self.model.value.clone(),
+            fps: self.fps.or(live.then_some(DEFAULT_LIVE_DETECT_FPS)),
+        };
+        Ok((detect, model))
+    }
 }
 
 /// Admits frames at most `fps` times per second of the frame's own clock.

@@ -1,13 +1,31 @@
-//! The `sinks:` section of a pipeline file: where events go, each sink with its own filter.
+//! The `sinks:` section of a pipeline file: which sinks, and what they share (filters, the
+//! durable outbox, TLS). Each sink's own options and their check are beside it
+//! (`stdout/config.rs`, `file/config.rs`, `webhook/config.rs`, `mqtt/config.rs`).
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::SinkKind;
+use super::file::config::FileConfig;
+use super::mqtt::config::MqttConfig;
 use super::outbox::FsyncPolicy;
+use super::stdout::config::StdoutConfig;
+use super::webhook::config::WebhookConfig;
+use crate::config::{ConfigError, did_you_mean};
+use crate::events::check_kind_name;
+
+/// What a sink's check needs from the pipeline around it.
+pub struct CheckContext<'a> {
+    /// The pipeline file, for error positions.
+    pub file: &'a Path,
+    /// Its folder: relative paths are taken from here.
+    pub base: &'a Path,
+    /// Environment lookup, for secrets named by variable.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
 
 /// One sink, written as `- <type>: {...}` (e.g. `- mqtt: {host: 127.0.0.1}`).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -47,87 +65,27 @@ impl SinkFilter {
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k.value == event.kind.name()))
             && (self.labels.is_empty() || self.labels.contains(&event.label))
     }
-}
 
-/// How stdout shows events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StdoutFormat {
-    /// One readable line per event.
-    #[default]
-    Human,
-    /// One JSON object per line.
-    Json,
-}
-
-/// `stdout` sink options.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StdoutConfig {
-    /// Name in metrics and logs (default `stdout`).
-    pub name: Option<String>,
-    #[serde(default)]
-    pub format: StdoutFormat,
-    #[serde(default)]
-    pub filter: SinkFilter,
-}
-
-/// `file` sink options.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Name in metrics and logs (default `file`).
-    pub name: Option<String>,
-    /// The JSON-lines file (relative to the pipeline file's folder).
-    #[schemars(with = "String")]
-    pub path: Spanned<PathBuf>,
-    /// Rotate when the file would grow past this many bytes (default 100 MiB).
-    #[serde(default = "default_file_max_bytes")]
-    pub max_bytes: u64,
-    /// Rotate when the file is older than this many seconds (default: never by age).
-    pub max_age_s: Option<u64>,
-    /// Rotated files kept (`events.jsonl.1` is the newest); older ones are deleted (default 5).
-    #[serde(default = "default_keep")]
-    pub keep: u32,
-    /// `always`: fsync after each event (survives power loss); `never` (default): leave it to the OS.
-    #[serde(default)]
-    pub fsync: FsyncPolicy,
-    #[serde(default)]
-    pub filter: SinkFilter,
-}
-
-fn default_file_max_bytes() -> u64 {
-    100 << 20
-}
-fn default_keep() -> u32 {
-    5
-}
-
-/// Retry schedule of network sinks: exponential backoff with jitter, forever (the outbox bounds it).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RetryConfig {
-    /// First delay after a failure, in milliseconds (default 500).
-    #[serde(default = "default_retry_initial")]
-    pub initial_ms: u64,
-    /// Longest delay, in milliseconds (default 30000).
-    #[serde(default = "default_retry_max")]
-    pub max_ms: u64,
-}
-
-fn default_retry_initial() -> u64 {
-    500
-}
-fn default_retry_max() -> u64 {
-    30_000
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            initial_ms: default_retry_initial(),
-            max_ms: default_retry_max(),
+    /// Checks that the cameras and kinds it names exist.
+    pub fn check(&self, file: &Path, cameras: &[String]) -> Result<(), ConfigError> {
+        for c in &self.cameras {
+            if !cameras.contains(&c.value) {
+                return Err(ConfigError::spanned(
+                    file,
+                    c,
+                    format!(
+                        "filter names camera `{}`, which is not in `cameras` ({}){}",
+                        c.value,
+                        cameras.join(", "),
+                        did_you_mean(&c.value, cameras.iter().map(String::as_str))
+                    ),
+                ));
+            }
         }
+        for k in &self.kinds {
+            check_kind_name(&k.value).map_err(|m| ConfigError::spanned(file, k, m))?;
+        }
+        Ok(())
     }
 }
 
@@ -165,87 +123,6 @@ impl Default for OutboxConfig {
     }
 }
 
-/// `webhook` sink options.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// Name in metrics, logs and the outbox folder (default `webhook`).
-    pub name: Option<String>,
-    /// Where events are POSTed (`http://` or `https://`).
-    #[schemars(with = "String")]
-    pub url: Spanned<String>,
-    /// Name of the environment variable holding the signing secret (`whsec_<base64>` or any
-    /// string). Without it requests are not signed.
-    #[schemars(with = "Option<String>")]
-    pub secret_env: Option<Spanned<String>>,
-    /// Per-request timeout in milliseconds (default 5000).
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Extra request headers (e.g. an `Authorization` header from `${TOKEN}`).
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    #[serde(default)]
-    pub retry: RetryConfig,
-    #[serde(default)]
-    pub outbox: OutboxConfig,
-    #[serde(default)]
-    pub filter: SinkFilter,
-}
-
-fn default_timeout_ms() -> u64 {
-    5000
-}
-
-/// `mqtt` sink options.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MqttConfig {
-    /// Name in metrics, logs and the outbox folder (default `mqtt`).
-    pub name: Option<String>,
-    /// Broker host name or address.
-    #[schemars(with = "String")]
-    pub host: Spanned<String>,
-    /// Broker port (default 1883).
-    #[serde(default = "default_mqtt_port")]
-    pub port: u16,
-    /// MQTT client id (default `lookout`); must be unique per broker.
-    #[serde(default = "default_client_id")]
-    pub client_id: String,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// Connect with TLS (usually port 8883): `{}` trusts the system's CA store,
-    /// `{ca_file: ca.pem}` a private CA (path relative to the pipeline file).
-    pub tls: Option<TlsConfig>,
-    /// Topic prefix, as Frigate's `frigate` (default `lookout`).
-    #[serde(default = "default_topic_prefix")]
-    pub topic_prefix: String,
-    /// Home Assistant MQTT discovery.
-    #[serde(default)]
-    pub discovery: DiscoveryConfig,
-    /// Keep-alive interval in seconds (default 30).
-    #[serde(default = "default_keep_alive")]
-    pub keep_alive_s: u64,
-    #[serde(default)]
-    pub retry: RetryConfig,
-    #[serde(default)]
-    pub outbox: OutboxConfig,
-    #[serde(default)]
-    pub filter: SinkFilter,
-}
-
-fn default_mqtt_port() -> u16 {
-    1883
-}
-fn default_client_id() -> String {
-    "lookout".into()
-}
-fn default_topic_prefix() -> String {
-    "lookout".into()
-}
-fn default_keep_alive() -> u64 {
-    30
-}
-
 /// TLS options of a network sink.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -255,30 +132,28 @@ pub struct TlsConfig {
     pub ca_file: Option<Spanned<PathBuf>>,
 }
 
-/// Home Assistant discovery options.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DiscoveryConfig {
-    /// Publish retained discovery messages (default true).
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Home Assistant's discovery prefix (default `homeassistant`).
-    #[serde(default = "default_discovery_prefix")]
-    pub prefix: String,
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_discovery_prefix() -> String {
-    "homeassistant".into()
-}
-
-impl Default for DiscoveryConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            prefix: default_discovery_prefix(),
+impl TlsConfig {
+    /// Reads the CA file (`None` = the system store); refuses TLS in builds without it.
+    pub fn read_ca(&self, ctx: &CheckContext<'_>) -> Result<Option<Vec<u8>>, ConfigError> {
+        if !cfg!(feature = "tls") {
+            return Err(ConfigError::at(
+                ctx.file,
+                1,
+                1,
+                "this build has no TLS support (cargo feature `tls`)",
+            ));
+        }
+        match &self.ca_file {
+            None => Ok(None),
+            Some(p) => std::fs::read(ctx.base.join(&p.value))
+                .map(Some)
+                .map_err(|e| {
+                    ConfigError::spanned(
+                        ctx.file,
+                        p,
+                        format!("cannot read CA file `{}`: {e}", p.value.display()),
+                    )
+                }),
         }
     }
 }
@@ -311,6 +186,16 @@ impl SinkConfig {
             SinkConfig::File(c) => &c.filter,
             SinkConfig::Webhook(c) => &c.filter,
             SinkConfig::Mqtt(c) => &c.filter,
+        }
+    }
+
+    /// Checks this sink's own options into what runs.
+    pub fn check(self, ctx: &CheckContext<'_>) -> Result<SinkKind, ConfigError> {
+        match self {
+            SinkConfig::Stdout(c) => Ok(c.check()),
+            SinkConfig::File(c) => c.check(ctx),
+            SinkConfig::Webhook(c) => c.check(ctx),
+            SinkConfig::Mqtt(c) => c.check(ctx),
         }
     }
 }

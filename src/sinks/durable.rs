@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::capture::backoff::Backoff;
+use crate::config::Backoff;
 
 use super::metrics::SinkMetrics;
 use super::outbox::{Outbox, OutboxError, OutboxLimits};

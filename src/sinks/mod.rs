@@ -26,16 +26,15 @@ use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError, bounded};
 
-use crate::capture::backoff::Backoff;
-use crate::config::ConfigError;
-use crate::events::{Event, KIND_NAMES};
+use crate::config::{ConfigError, RetryConfig, check_name};
+use crate::events::Event;
 use crate::metrics::Metrics;
 pub use catalog::{CameraCatalog, Catalog};
-use config::{RetryConfig, StdoutFormat};
-pub use config::{SinkConfig, SinkFilter};
+pub use config::{CheckContext, SinkConfig, SinkFilter};
 use durable::DurableSink;
 use metrics::SinkMetrics;
 use outbox::OutboxLimits;
+use stdout::config::StdoutFormat;
 
 /// Events a sink's queue holds before new ones are dropped (and counted).
 const QUEUE: usize = 1024;
@@ -82,7 +81,7 @@ impl SinkKind {
             SinkKind::File { path, .. } => format!("file {}", path.display()),
             SinkKind::Webhook { url, secret, .. } => format!(
                 "webhook POST {}{}",
-                crate::capture::source::redact_userinfo(url),
+                crate::config::redact_userinfo(url),
                 if secret.is_some() {
                     " (signed)"
                 } else {
@@ -115,13 +114,12 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Checks the `sinks:` section against the cameras of the pipeline.
+/// Checks the `sinks:` section against the cameras of the pipeline: unique names (a sink without
+/// one is named after its type), filters, and each sink's own options.
 pub fn validate(
     configs: Vec<SinkConfig>,
-    file: &Path,
-    base: &Path,
+    ctx: &CheckContext<'_>,
     cameras: &[String],
-    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<SinkSpec>, ConfigError> {
     let mut names = HashSet::new();
     let mut per_type: BTreeMap<&str, u32> = BTreeMap::new();
@@ -134,175 +132,21 @@ pub fn validate(
             None if *n == 1 => c.type_name().to_string(),
             None => format!("{}-{n}", c.type_name()),
         };
+        check_name("sink", &name).map_err(|m| ConfigError::at(ctx.file, 1, 1, m))?;
         if !names.insert(name.clone()) {
             return Err(ConfigError::at(
-                file,
+                ctx.file,
                 1,
                 1,
                 format!("two sinks are named `{name}`: give each a unique `name`"),
             ));
         }
-        check_filter(c.filter(), file, cameras)?;
+        c.filter().check(ctx.file, cameras)?;
         let filter = c.filter().clone();
-        let kind = match c {
-            SinkConfig::Stdout(s) => SinkKind::Stdout { format: s.format },
-            SinkConfig::File(f) => {
-                if f.max_bytes < 1024 {
-                    return Err(ConfigError::spanned(
-                        file,
-                        &f.path,
-                        "`max_bytes` must be at least 1024",
-                    ));
-                }
-                SinkKind::File {
-                    path: base.join(&f.path.value),
-                    options: file::FileOptions {
-                        max_bytes: f.max_bytes,
-                        max_age: f.max_age_s.map(Duration::from_secs),
-                        keep: f.keep,
-                        fsync: f.fsync,
-                    },
-                }
-            }
-            SinkConfig::Webhook(w) => {
-                let url = w.url.value.trim();
-                let host = url
-                    .strip_prefix("http://")
-                    .or_else(|| url.strip_prefix("https://"))
-                    .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
-                if url.starts_with("https://") && !cfg!(feature = "tls") {
-                    return Err(ConfigError::spanned(
-                        file,
-                        &w.url,
-                        "https:// needs a build with the `tls` feature",
-                    ));
-                }
-                if host.is_none_or(str::is_empty) || url.contains(char::is_whitespace) {
-                    return Err(ConfigError::spanned(
-                        file,
-                        &w.url,
-                        format!("webhook url `{url}` must be an http:// or https:// URL"),
-                    ));
-                }
-                let secret = match &w.secret_env {
-                    Some(var) => {
-                        let value = env(&var.value).filter(|v| !v.is_empty()).ok_or_else(|| {
-                            ConfigError::spanned(
-                                file,
-                                var,
-                                format!(
-                                    "environment variable `{}` (the webhook secret) is not set",
-                                    var.value
-                                ),
-                            )
-                        })?;
-                        signing::SigningKey::parse(&value)
-                            .map_err(|e| ConfigError::spanned(file, var, e.to_string()))?;
-                        Some(Secret(value))
-                    }
-                    None => None,
-                };
-                SinkKind::Webhook {
-                    url: url.to_string(),
-                    secret,
-                    headers: w.headers,
-                    timeout: Duration::from_millis(w.timeout_ms.max(100)),
-                    retry: w.retry,
-                    outbox: w.outbox,
-                }
-            }
-            SinkConfig::Mqtt(m) => {
-                let host = m.host.value.trim();
-                if host.is_empty() || host.contains(['/', ' ']) {
-                    return Err(ConfigError::spanned(
-                        file,
-                        &m.host,
-                        format!("`{host}` is not a broker host name or address"),
-                    ));
-                }
-                let tls = match &m.tls {
-                    None => None,
-                    Some(t) => Some(read_ca(file, base, t.ca_file.as_ref())?),
-                };
-                SinkKind::Mqtt {
-                    settings: mqtt::MqttSettings {
-                        host: host.to_string(),
-                        port: m.port,
-                        client_id: m.client_id,
-                        credentials: m.username.map(|u| (u, m.password.unwrap_or_default())),
-                        keep_alive: Duration::from_secs(m.keep_alive_s),
-                        topic_prefix: m.topic_prefix.trim_end_matches('/').to_string(),
-                        discovery_prefix: m
-                            .discovery
-                            .enabled
-                            .then(|| m.discovery.prefix.trim_end_matches('/').to_string()),
-                        tls,
-                    },
-                    retry: m.retry,
-                    outbox: m.outbox,
-                }
-            }
-        };
+        let kind = c.check(ctx)?;
         out.push(SinkSpec { name, filter, kind });
     }
     Ok(out)
-}
-
-/// Reads a CA file for TLS (`None` = the system store); refuses TLS in builds without it.
-fn read_ca(
-    file: &Path,
-    base: &Path,
-    ca: Option<&serde_saphyr::Spanned<PathBuf>>,
-) -> Result<Option<Vec<u8>>, ConfigError> {
-    if !cfg!(feature = "tls") {
-        return Err(ConfigError::at(
-            file,
-            1,
-            1,
-            "this build has no TLS support (cargo feature `tls`)",
-        ));
-    }
-    match ca {
-        None => Ok(None),
-        Some(p) => std::fs::read(base.join(&p.value)).map(Some).map_err(|e| {
-            ConfigError::spanned(
-                file,
-                p,
-                format!("cannot read CA file `{}`: {e}", p.value.display()),
-            )
-        }),
-    }
-}
-
-fn check_filter(f: &SinkFilter, file: &Path, cameras: &[String]) -> Result<(), ConfigError> {
-    for c in &f.cameras {
-        if !cameras.contains(&c.value) {
-            return Err(ConfigError::spanned(
-                file,
-                c,
-                format!(
-                    "filter names camera `{}`, which is not in `cameras` ({})",
-                    c.value,
-                    cameras.join(", ")
-                ),
-            ));
-        }
-    }
-    for k in &f.kinds {
-        if !KIND_NAMES.contains(&k.value.as_str()) {
-            let mut msg = format!(
-                "unknown event kind `{}`, expected one of {}",
-                k.value,
-                KIND_NAMES.join(", ")
-            );
-            if let Some(close) = crate::config::error::closest(&k.value, KIND_NAMES.iter().copied())
-            {
-                msg.push_str(&format!("; did you mean `{close}`?"));
-            }
-            return Err(ConfigError::spanned(file, k, msg));
-        }
-    }
-    Ok(())
 }
 
 /// Why sinks could not start.
@@ -496,10 +340,7 @@ fn durable_worker<D: durable::Deliver>(
         segment_bytes: (outbox.max_bytes / 16).max(64 << 10),
         fsync: outbox.fsync,
     };
-    let backoff = Backoff::new(
-        Duration::from_millis(retry.initial_ms.max(1)),
-        Duration::from_millis(retry.max_ms),
-    );
+    let backoff = retry.backoff();
     let sink = DurableSink::start(name, &dir, limits, backoff, deliverer, m.clone()).map_err(
         |source| SinkError::Outbox {
             sink: name.to_string(),

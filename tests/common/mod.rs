@@ -64,8 +64,8 @@ pub fn lookout_in_root(args: &[&str]) -> Output {
         .expect("run lookout")
 }
 
-/// [`lookout_in_root`] for commands with `--json`: expects exit 0 and one JSON object.
-pub fn lookout_json(args: &[&str]) -> serde_json::Value {
+/// [`lookout_in_root`] that must exit 0: its standard output.
+pub fn lookout_ok(args: &[&str]) -> String {
     let out = lookout_in_root(args);
     assert_eq!(
         out.status.code(),
@@ -73,7 +73,21 @@ pub fn lookout_json(args: &[&str]) -> serde_json::Value {
         "lookout {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// [`lookout_ok`] for commands with `--json` that print one JSON object.
+pub fn lookout_json(args: &[&str]) -> serde_json::Value {
+    let out = lookout_ok(args);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("lookout {args:?}: {e}: {out}"))
+}
+
+/// [`lookout_ok`] for commands that print one JSON object per line (`detect --json`).
+pub fn lookout_json_lines(args: &[&str]) -> Vec<serde_json::Value> {
+    lookout_ok(args)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("lookout {args:?}: {e}: {l}")))
+        .collect()
 }
 
 /// A command for the `lookout` binary, with quiet logs.

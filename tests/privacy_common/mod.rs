@@ -30,27 +30,12 @@ pub fn run_pipeline(dir: &Path, yaml: &str) -> (Output, Value) {
     (out, summary)
 }
 
-/// Runs `lookout` in the repository root, expecting success; returns its standard output.
-pub fn lookout_ok(args: &[&str]) -> String {
-    let out = common::lookout_cmd()
-        .current_dir(common::root())
-        .args(args)
-        .output()
-        .expect("run lookout");
-    assert!(
-        out.status.success(),
-        "lookout {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// `lookout redact INPUT OUTPUT --backend opencv --json EXTRA...`: the JSON report.
 pub fn redact(input: &Path, output: &Path, extra: &[&str]) -> Value {
     let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
     let mut args = vec!["redact", i, o, "--backend", "opencv", "--json"];
     args.extend_from_slice(extra);
-    serde_json::from_str(&lookout_ok(&args)).unwrap()
+    common::lookout_json(&args)
 }
 
 /// Face boxes that `models/<model>.yaml` finds in each input (per frame for videos), through
@@ -68,10 +53,9 @@ pub fn faces(model: &str, inputs: &[PathBuf], extra: &[&str]) -> Vec<Vec<[f64; 4
     args.extend_from_slice(extra);
     let inputs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
     args.extend(inputs.iter().map(String::as_str));
-    lookout_ok(&args)
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
+    common::lookout_json_lines(&args)
+        .into_iter()
+        .map(|v| {
             v["detections"]
                 .as_array()
                 .unwrap()

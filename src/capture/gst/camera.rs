@@ -11,11 +11,11 @@ use gstreamer::prelude::*;
 use super::CaptureError;
 use super::convert::Converter;
 use super::pipeline::{self, CameraPipeline};
-use crate::capture::backoff::Backoff;
 use crate::capture::pool::BufferPool;
 use crate::capture::queue::{FrameSender, Pushed};
-use crate::capture::source::Camera;
+use crate::capture::spec::CaptureSpec;
 use crate::capture::state::{CameraState, StateCell};
+use crate::config::Backoff;
 use crate::metrics::Metrics;
 
 /// How a camera's capture thread ended.
@@ -61,7 +61,7 @@ enum Attempt {
 /// Starts a capture thread for `cam`, pushing frames into `tx` until the source ends, fails for good,
 /// or `stop` is set.
 pub fn spawn_camera(
-    cam: Camera,
+    cam: CaptureSpec,
     tx: FrameSender,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
@@ -77,7 +77,7 @@ pub fn spawn_camera(
 }
 
 fn run(
-    cam: Camera,
+    cam: CaptureSpec,
     tx: FrameSender,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
@@ -85,7 +85,7 @@ fn run(
 ) -> CameraReport {
     let name: Arc<str> = Arc::from(cam.name.as_str());
     let reconnects = metrics.reconnects.with_label_values(&[&cam.name]);
-    let mut backoff = Backoff::new(cam.backoff_initial, cam.backoff_max);
+    let mut backoff = cam.retry.backoff();
     let pool = BufferPool::new(cam.queue_capacity + 4);
     let mut seq = 0u64;
     let mut last_error = None;
@@ -158,7 +158,7 @@ fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) -> bool {
 
 #[allow(clippy::too_many_arguments)]
 fn attempt(
-    cam: &Camera,
+    cam: &CaptureSpec,
     name: &Arc<str>,
     tx: &FrameSender,
     pool: &BufferPool,
@@ -180,7 +180,7 @@ fn attempt(
 
 #[allow(clippy::too_many_arguments)]
 fn stream(
-    cam: &Camera,
+    cam: &CaptureSpec,
     name: &Arc<str>,
     pipeline: &gst::Pipeline,
     sink: &gstreamer_app::AppSink,

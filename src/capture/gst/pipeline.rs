@@ -6,7 +6,8 @@ use gstreamer_app as gst_app;
 
 use super::CaptureError;
 use crate::capture::frame::PixelFormat;
-use crate::capture::source::{Camera, RtspTransport, Source};
+use crate::capture::source::Source;
+use crate::capture::spec::{CaptureSpec, RtspTransport};
 
 /// A camera's pipeline and the sink frames are pulled from.
 pub struct CameraPipeline {
@@ -22,7 +23,7 @@ fn make(factory: &str, name: &str) -> Result<gst::Element, CaptureError> {
 }
 
 /// Caps the appsink accepts: the configured format, plus size and rate when the camera sets them.
-fn output_caps(cam: &Camera, with_rate: bool) -> gst::Caps {
+fn output_caps(cam: &CaptureSpec, with_rate: bool) -> gst::Caps {
     let format = match cam.format {
         PixelFormat::Nv12 => "NV12",
         PixelFormat::Rgba => "RGBA",
@@ -41,7 +42,7 @@ fn output_caps(cam: &Camera, with_rate: bool) -> gst::Caps {
 }
 
 /// Builds (but does not start) the pipeline for `cam`.
-pub fn build(cam: &Camera) -> Result<CameraPipeline, CaptureError> {
+pub fn build(cam: &CaptureSpec) -> Result<CameraPipeline, CaptureError> {
     let pipeline = gst::Pipeline::with_name(&format!("camera-{}", cam.name));
     let convert = make("videoconvert", "convert")?;
     let scale = make("videoscale", "scale")?;
@@ -131,7 +132,7 @@ fn add_uridecodebin(
     pipeline: &gst::Pipeline,
     convert: &gst::Element,
     uri: &str,
-    cam: &Camera,
+    cam: &CaptureSpec,
 ) -> Result<(), CaptureError> {
     let decode = make("uridecodebin3", "source")?;
     decode.set_property("uri", uri);

@@ -8,7 +8,7 @@ use super::layout::{Layout, Place};
 use super::shader::{Access, PipelineCache, Prec, Slot, bindings, template};
 use crate::capture::frame::{ImageRef, PixelFormat};
 use crate::infer::InferError;
-use crate::infer::preprocess::{BoxTransform, ChannelOrder, Preprocess, check_image, required_len};
+use crate::infer::preprocess::{BoxTransform, ChannelOrder, Preprocess};
 
 const PREPROCESS: &str = include_str!("../../../shaders/preprocess.wgsl");
 const UNIFORM_STRIDE: u64 = 256;
@@ -49,11 +49,6 @@ impl PreparedFrames {
     }
 }
 
-/// Bytes of `img.data` the kernel may read (planes checked by `check_image` first).
-fn needed_bytes(img: &ImageRef<'_>) -> usize {
-    required_len(img).min(img.data.len())
-}
-
 impl PreprocessStage {
     pub fn new() -> Self {
         PreprocessStage {
@@ -75,7 +70,7 @@ impl PreprocessStage {
     ) -> Result<PreparedFrames, InferError> {
         let (input, shape) = (target.place, target.shape);
         for img in images {
-            check_image(img)?;
+            img.check()?;
         }
         let (w, h) = (pre.width as usize, pre.height as usize);
         // Layout code and per-picture stride of the input, in the units the kernel writes.
@@ -126,7 +121,7 @@ impl PreprocessStage {
         let mut total = 0u64;
         for img in images {
             offsets.push(total);
-            total += (needed_bytes(img) as u64).div_ceil(4) * 4;
+            total += (img.used_bytes().len() as u64).div_ceil(4) * 4;
         }
         let max_binding = ctx.max_binding_bytes();
         if total > max_binding {
@@ -164,8 +159,8 @@ impl PreprocessStage {
         let mut groups = Vec::with_capacity(images.len());
         let layout_bg = pipeline.get_bind_group_layout(0);
         for (i, img) in images.iter().enumerate() {
-            let n = needed_bytes(img);
-            let bytes = &img.data[..n];
+            let bytes = img.used_bytes();
+            let n = bytes.len();
             let aligned = n / 4 * 4;
             if aligned > 0 {
                 ctx.queue

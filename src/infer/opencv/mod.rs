@@ -8,7 +8,6 @@ use opencv::prelude::*;
 
 use crate::capture::frame::ImageRef;
 
-use super::manifest::ModelManifest;
 use super::preprocess::{Preprocess, preprocess_batch_cpu};
 use super::{Backend, BackendInfo, InferError, InferOutput, NamedTensor, Tensor};
 
@@ -24,19 +23,25 @@ pub struct OpenCvBackend {
 }
 
 impl OpenCvBackend {
-    /// Loads the manifest's ONNX bytes (already checksum-verified) into OpenCV.
-    pub fn new(manifest: &ModelManifest) -> Result<Self, InferError> {
+    /// Loads ONNX bytes (already checksum-verified) into OpenCV; `model` names the file in
+    /// errors, `input_name` is the image input `pre` describes.
+    pub fn new(
+        onnx: &[u8],
+        model_name: &str,
+        input_name: &str,
+        pre: &Preprocess,
+    ) -> Result<Self, InferError> {
         let fail = |message: String| InferError::ModelLoad {
             backend: BACKEND,
-            model: manifest.model_path.display().to_string(),
+            model: model_name.to_string(),
             message,
         };
         let load = |e: opencv::Error| fail(e.message);
-        let model = compat::for_opencv_4_6(&manifest.onnx).map_err(|e| fail(e.to_string()))?;
-        if !model.inputs.contains(&manifest.input.name) {
+        let model = compat::for_opencv_4_6(onnx).map_err(|e| fail(e.to_string()))?;
+        if !model.inputs.iter().any(|i| i == input_name) {
             return Err(fail(format!(
-                "the manifest names input `{}`, the model's inputs are {:?}",
-                manifest.input.name, model.inputs
+                "the manifest names input `{input_name}`, the model's inputs are {:?}",
+                model.inputs
             )));
         }
         if model.rewritten > 0 {
@@ -57,8 +62,8 @@ impl OpenCvBackend {
         let output_names = net.get_unconnected_out_layers_names().map_err(load)?;
         Ok(Self {
             net,
-            pre: manifest.preprocess.clone(),
-            input_name: manifest.input.name.clone(),
+            pre: pre.clone(),
+            input_name: input_name.to_string(),
             output_names,
         })
     }

@@ -8,11 +8,10 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
-use crate::config::{ConfigError, parse_yaml};
+use crate::config::{ConfigError, did_you_mean, parse_yaml};
 use crate::detect::DecoderSpec;
 use crate::detect::decoder::{ModelGeometry, PostProcess};
-
-use super::preprocess::{ChannelOrder, InputLayout, Preprocess, Resize};
+use crate::infer::preprocess::{ChannelOrder, InputLayout, Preprocess, Resize};
 
 /// Why a model manifest or the model it names cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -297,11 +296,7 @@ fn validate(f: ManifestFile, path: &Path, dir: &Path) -> Result<ModelManifest, M
     let mut keep = Vec::new();
     for k in &f.keep {
         let Some(id) = labels.iter().position(|l| *l == k.value) else {
-            let near = labels
-                .iter()
-                .min_by_key(|l| strsim::levenshtein(l, &k.value))
-                .map(|l| format!("; did you mean `{l}`?"))
-                .unwrap_or_default();
+            let near = did_you_mean(&k.value, labels.iter().map(String::as_str));
             return Err(ConfigError::spanned(
                 path,
                 k,

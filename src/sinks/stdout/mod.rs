@@ -1,11 +1,13 @@
 //! The `stdout` sink: events as they happen, for people (the event's `Display` line) or as JSON
 //! lines for pipes.
 
+pub mod config;
+
 use std::io::Write;
 
 use crate::events::Event;
 
-use super::config::StdoutFormat;
+use config::StdoutFormat;
 
 /// Writes events to standard output.
 pub struct StdoutSink {

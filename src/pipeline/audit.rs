@@ -7,7 +7,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::Pipeline;
+use super::Pipeline;
+use crate::config::redact_userinfo;
+use crate::privacy::media::config::Retention;
 use crate::sinks::{SinkFilter, SinkKind};
 
 /// The report.
@@ -220,7 +222,7 @@ fn seconds(s: u64) -> String {
     }
 }
 
-fn retention(r: &super::config::Retention) -> String {
+fn retention(r: &Retention) -> String {
     let age = match r.max_age {
         Some(a) => format!("deleted after {}", seconds(a.as_secs())),
         None => "kept regardless of age".into(),
@@ -262,7 +264,7 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
                 egress.push(Egress {
                     name: s.name.clone(),
                     kind: "webhook".into(),
-                    destination: format!("POST {}", crate::capture::source::redact_userinfo(url)),
+                    destination: format!("POST {}", redact_userinfo(url)),
                     loopback: is_loopback(host),
                     protection: if protection.is_empty() {
                         "none (plain HTTP, unsigned)".into()
@@ -356,9 +358,9 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
         .cameras
         .iter()
         .map(|c| CameraAudit {
-            name: c.name.clone(),
-            source: c.source.redacted(),
-            stores_media: pipeline.media.as_ref().is_some_and(|m| m.stores(&c.name)),
+            name: c.name().to_string(),
+            source: c.capture.source.redacted(),
+            stores_media: pipeline.media.as_ref().is_some_and(|m| m.stores(c.name())),
             redaction: c.privacy.as_ref().map(|p| Redaction {
                 faces: p.faces.as_ref().map(|f| match pipeline.models.get(f) {
                     Some(spec) => format!("{f} ({})", spec.manifest.name),

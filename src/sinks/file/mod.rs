@@ -1,5 +1,7 @@
 //! The `file` sink: events appended as JSON lines, rotated by size and age.
 
+pub mod config;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -7,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::events::Event;
 
-use super::outbox::FsyncPolicy;
+use crate::sinks::outbox::FsyncPolicy;
 
 /// Rotation and durability settings.
 #[derive(Debug, Clone)]

@@ -6,9 +6,10 @@ use std::str::FromStr;
 
 use std::sync::Mutex;
 
-use super::gpu::{AdapterChoice, GpuContext, ModelOptions, Precision, WgpuBackend};
+use super::config::{self, ModelSpec};
 use super::manifest::ModelManifest;
-use super::{Backend, InferError};
+use crate::infer::gpu::{AdapterChoice, GpuContext, ModelOptions, Precision, WgpuBackend};
+use crate::infer::{Backend, InferError};
 
 /// Which backend to run a model on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -75,6 +76,20 @@ impl Default for BackendOptions {
             adapter: AdapterChoice::HighPerformance,
             precision: Precision::F32,
             max_batch: 1,
+        }
+    }
+}
+
+impl ModelSpec {
+    /// How this model of the `models:` section is placed on its backend.
+    pub fn backend_options(&self) -> BackendOptions {
+        BackendOptions {
+            adapter: adapter_choice(&self.adapter),
+            precision: match self.precision {
+                config::Precision::F32 => Precision::F32,
+                config::Precision::F16 => Precision::F16,
+            },
+            max_batch: self.max_batch,
         }
     }
 }
@@ -153,7 +168,12 @@ fn wgpu_backend(
 
 #[cfg(feature = "opencv")]
 fn opencv_backend(manifest: &ModelManifest) -> Result<Box<dyn Backend>, SelectError> {
-    Ok(Box::new(super::opencv::OpenCvBackend::new(manifest)?))
+    Ok(Box::new(crate::infer::opencv::OpenCvBackend::new(
+        &manifest.onnx,
+        &manifest.model_path.display().to_string(),
+        &manifest.input.name,
+        &manifest.preprocess,
+    )?))
 }
 
 #[cfg(not(feature = "opencv"))]

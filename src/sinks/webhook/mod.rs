@@ -3,11 +3,13 @@
 //! 2xx is delivered; 408, 429, 5xx and network errors are retried; any other 4xx is a permanent
 //! rejection (the receiver said the request itself is wrong; sending it again cannot help).
 
+pub mod config;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::durable::{Deliver, Delivery};
-use super::signing::SigningKey;
+use crate::sinks::durable::{Deliver, Delivery};
+use crate::sinks::signing::SigningKey;
 
 /// Delivers events over HTTP.
 pub struct WebhookDeliverer {

@@ -1,347 +1,34 @@
-//! Stored media: per-event snapshots and an annotated debug recording, on local disk, redacted
-//! or not at all.
-//!
-//! The analysis stage hands each analysed frame of a camera that stores media to a worker thread
-//! (a copy of its pixels, its detections, the ids of the events that want a snapshot). The
-//! worker runs the camera's face model on that frame, redacts faces and masks on the GPU, and
-//! only then encodes and writes. If the face model or the redaction fails, or both together take
-//! longer than the camera's `deadline_ms`, nothing of that frame is written: the miss is logged
-//! and counted in `lookout_media_withheld_total{camera,kind,reason}`.
+//! The media worker thread: runs each camera's face model on the frame, redacts on the GPU within
+//! the camera's deadline, then writes snapshots and recording segments and applies retention.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Sender, TrySendError, bounded};
-use serde::Serialize;
-
-use super::config::{CameraPrivacy, MediaSpec, SnapshotSpec};
-use super::faces::FaceFinder;
-use super::redact::Redactor;
-use super::regions::{Regions, grow};
-use super::{PrivacyError, retention, snapshot};
-use crate::capture::frame::{ImageRef, PixelFormat, Planes};
-use crate::capture::{Frame, QueuePolicy};
-use crate::config::Pipeline;
-use crate::detect::Detection;
-use crate::events::{Event, EventKind, ObjectChange};
-use crate::infer::preprocess::required_len;
+#[cfg(feature = "capture")]
+use super::config::RecordingSpec;
+use super::config::{MediaSpec, SnapshotSpec};
+use super::{Job, RECORDING, SNAPSHOT, Withheld, count_withheld};
+use crate::capture::frame::{ImageRef, PixelFormat};
 use crate::metrics::Metrics;
+use crate::model::ModelSpec;
+use crate::privacy::config::CameraPrivacy;
+use crate::privacy::faces::FaceFinder;
+use crate::privacy::redact::Redactor;
+use crate::privacy::regions::{Regions, grow};
+use crate::privacy::{PrivacyError, retention, snapshot};
 
-/// Frames waiting for the media worker.
-const QUEUE: usize = 4;
 /// Nominal frame rate of recordings (each frame keeps its own timestamp).
 #[cfg(feature = "capture")]
 const RECORDING_FPS: (i32, i32) = (10, 1);
 /// Retention runs at most this often while writing (and always at the end).
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
-/// Why a snapshot or a recorded frame was not written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Withheld {
-    /// The face model could not be loaded or failed on the frame.
-    FaceModel,
-    /// The GPU redaction could not run or failed.
-    Redaction,
-    /// Face detection and redaction took longer than the camera's `deadline_ms`.
-    Deadline,
-    /// The media worker was still busy with earlier frames (live cameras only).
-    Busy,
-    /// Encoding or writing the file failed.
-    Storage,
-}
-
-impl Withheld {
-    /// Every reason, for summaries.
-    pub const ALL: [Withheld; 5] = [
-        Withheld::FaceModel,
-        Withheld::Redaction,
-        Withheld::Deadline,
-        Withheld::Busy,
-        Withheld::Storage,
-    ];
-
-    /// The `reason` label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Withheld::FaceModel => "face_model",
-            Withheld::Redaction => "redaction",
-            Withheld::Deadline => "deadline",
-            Withheld::Busy => "busy",
-            Withheld::Storage => "storage",
-        }
-    }
-}
-
-/// The `kind` label of media metrics.
-const SNAPSHOT: &str = "snapshot";
-const RECORDING: &str = "recording";
-
-/// A frame's pixels, owned, with their geometry.
-struct OwnedImage {
-    format: PixelFormat,
-    width: u32,
-    height: u32,
-    planes: Planes,
-    data: Vec<u8>,
-}
-
-impl OwnedImage {
-    fn image(&self) -> ImageRef<'_> {
-        ImageRef {
-            format: self.format,
-            width: self.width,
-            height: self.height,
-            planes: self.planes,
-            data: &self.data,
-        }
-    }
-}
-
-/// One analysed frame for the worker.
-struct Job {
-    camera: Arc<str>,
-    pts: Option<Duration>,
-    captured_at: SystemTime,
-    image: OwnedImage,
-    /// Drawn on recordings.
-    #[cfg_attr(not(feature = "capture"), allow(dead_code))]
-    detections: Vec<Detection>,
-    /// Ids of the events that get a snapshot of this frame.
-    snapshots: Vec<String>,
-    record: bool,
-}
-
-/// What the analysis stage decides per camera.
-struct CameraPlan {
-    /// Event kinds that get a snapshot (empty: all); `None` takes no snapshots.
-    snapshot_kinds: Option<Vec<String>>,
-    record: bool,
-    /// Wait for the worker (file sources) instead of dropping (live sources).
-    block: bool,
-}
-
-/// The media of one pipeline: decides what each frame needs, and hands it to the worker.
-pub struct MediaWriter {
-    tx: Option<Sender<Job>>,
-    thread: Option<JoinHandle<()>>,
-    plans: HashMap<Arc<str>, CameraPlan>,
-    metrics: Arc<Metrics>,
-}
-
-/// Whether `event` gets a snapshot under `kinds` (empty: every kind; objects only when new).
-fn wants_snapshot(event: &Event, kinds: &[String]) -> bool {
-    if let EventKind::Object { change, .. } = &event.kind
-        && *change != ObjectChange::New
-    {
-        return false;
-    }
-    kinds.is_empty() || kinds.iter().any(|k| k == event.kind.name())
-}
-
-impl MediaWriter {
-    /// Starts the media worker when the pipeline stores anything; `None` otherwise.
-    pub fn start(pipeline: &Pipeline, metrics: Arc<Metrics>) -> Option<MediaWriter> {
-        let spec = pipeline.media.clone()?;
-        let mut plans = HashMap::new();
-        let mut cameras = HashMap::new();
-        for cam in &pipeline.cameras {
-            if !spec.stores(&cam.name) {
-                continue;
-            }
-            let Some(privacy) = cam.privacy.clone() else {
-                continue;
-            };
-            let snapshot_kinds = spec
-                .snapshots
-                .as_ref()
-                .filter(|s| s.cameras.contains(&cam.name))
-                .map(|s| s.kinds.clone());
-            let record = spec
-                .recording
-                .as_ref()
-                .is_some_and(|r| r.cameras.contains(&cam.name));
-            let name: Arc<str> = Arc::from(cam.name.as_str());
-            plans.insert(
-                name.clone(),
-                CameraPlan {
-                    snapshot_kinds,
-                    record,
-                    block: cam.queue == QueuePolicy::Block,
-                },
-            );
-            cameras.insert(name, privacy);
-        }
-        if plans.is_empty() {
-            return None;
-        }
-        let (tx, rx) = bounded::<Job>(QUEUE);
-        let models = pipeline.models.clone();
-        let m = Arc::clone(&metrics);
-        let thread = std::thread::Builder::new()
-            .name("media".into())
-            .spawn(move || {
-                let mut worker = Worker::new(spec, cameras, &models, m);
-                for job in rx {
-                    worker.handle(job);
-                }
-                worker.finish();
-            });
-        let thread = match thread {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start the media thread: no media will be stored");
-                return None;
-            }
-        };
-        Some(MediaWriter {
-            tx: Some(tx),
-            thread: Some(thread),
-            plans,
-            metrics,
-        })
-    }
-
-    /// Hands `frame` to the worker if its camera records, or if one of `events` wants a snapshot.
-    pub fn frame(&self, frame: &Frame, detections: &[Detection], events: &[Event]) {
-        let Some(plan) = self.plans.get(&frame.camera) else {
-            return;
-        };
-        let snapshots: Vec<String> = match &plan.snapshot_kinds {
-            Some(kinds) => events
-                .iter()
-                .filter(|e| wants_snapshot(e, kinds))
-                .map(|e| e.id.clone())
-                .collect(),
-            None => Vec::new(),
-        };
-        if snapshots.is_empty() && !plan.record {
-            return;
-        }
-        let Some(tx) = &self.tx else { return };
-        let job = Job {
-            camera: frame.camera.clone(),
-            pts: frame.pts,
-            captured_at: frame.captured_at,
-            image: OwnedImage {
-                format: frame.format,
-                width: frame.width,
-                height: frame.height,
-                planes: frame.planes,
-                data: frame.data[..required_len(&frame.image()).min(frame.data.len())].to_vec(),
-            },
-            // Landmarks (eyes, nose, mouth) are facial geometry: boxes and labels only.
-            detections: detections
-                .iter()
-                .map(|d| Detection {
-                    landmarks: Vec::new(),
-                    ..d.clone()
-                })
-                .collect(),
-            snapshots,
-            record: plan.record,
-        };
-        let refused = if plan.block {
-            tx.send(job).err().map(|e| e.0)
-        } else {
-            match tx.try_send(job) {
-                Ok(()) => None,
-                Err(TrySendError::Full(j) | TrySendError::Disconnected(j)) => Some(j),
-            }
-        };
-        if let Some(job) = refused {
-            count_withheld(&self.metrics, &job, Withheld::Busy);
-        }
-    }
-
-    /// Lets the worker finish what is queued, closes recordings, applies retention, and returns
-    /// what was stored and withheld per camera.
-    pub fn finish(mut self) -> MediaSummary {
-        drop(self.tx.take());
-        if let Some(t) = self.thread.take()
-            && t.join().is_err()
-        {
-            tracing::error!("the media thread panicked");
-        }
-        let cameras = self
-            .plans
-            .keys()
-            .map(|c| {
-                (
-                    c.to_string(),
-                    CameraMediaSummary::from_metrics(&self.metrics, c),
-                )
-            })
-            .collect();
-        MediaSummary { cameras }
-    }
-}
-
-/// What was stored and withheld, per camera, for the run summary.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct MediaSummary {
-    pub cameras: BTreeMap<String, CameraMediaSummary>,
-}
-
-/// One camera's stored media.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct CameraMediaSummary {
-    /// Snapshots written.
-    pub snapshots: u64,
-    /// Frames written to the recording.
-    pub recorded_frames: u64,
-    /// Snapshots and recorded frames not written, by reason.
-    pub withheld: BTreeMap<String, u64>,
-}
-
-impl CameraMediaSummary {
-    /// Reads a camera's totals from the metrics registry.
-    pub fn from_metrics(m: &Metrics, camera: &str) -> Self {
-        let mut withheld = BTreeMap::new();
-        for reason in Withheld::ALL {
-            let n: u64 = [SNAPSHOT, RECORDING]
-                .iter()
-                .map(|k| {
-                    m.media_withheld
-                        .with_label_values(&[camera, k, reason.as_str()])
-                        .get()
-                })
-                .sum();
-            if n > 0 {
-                withheld.insert(reason.as_str().to_string(), n);
-            }
-        }
-        CameraMediaSummary {
-            snapshots: m.media_written.with_label_values(&[camera, SNAPSHOT]).get(),
-            recorded_frames: m
-                .media_written
-                .with_label_values(&[camera, RECORDING])
-                .get(),
-            withheld,
-        }
-    }
-}
-
-fn count_withheld(m: &Metrics, job: &Job, reason: Withheld) {
-    let r = reason.as_str();
-    if !job.snapshots.is_empty() {
-        m.media_withheld
-            .with_label_values(&[&job.camera, SNAPSHOT, r])
-            .inc_by(job.snapshots.len() as u64);
-    }
-    if job.record {
-        m.media_withheld
-            .with_label_values(&[&job.camera, RECORDING, r])
-            .inc();
-    }
-}
-
 /// A recording segment being written.
 #[cfg(feature = "capture")]
 struct Segment {
-    encoder: super::video::VideoEncoder,
+    encoder: crate::privacy::video::VideoEncoder,
     /// Media time of its first frame.
     start: Duration,
     last: Duration,
@@ -351,7 +38,7 @@ struct Segment {
 }
 
 /// The worker thread's state.
-struct Worker {
+pub(super) struct Worker {
     spec: MediaSpec,
     cameras: HashMap<Arc<str>, CameraPrivacy>,
     /// Per GPU adapter choice (that of the camera's face model): the redaction kernels.
@@ -370,10 +57,10 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(
+    pub(super) fn new(
         spec: MediaSpec,
         cameras: HashMap<Arc<str>, CameraPrivacy>,
-        models: &BTreeMap<String, crate::config::models::ModelSpec>,
+        models: &BTreeMap<String, ModelSpec>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let mut finders = HashMap::new();
@@ -387,8 +74,8 @@ impl Worker {
                 .and_then(|f| models.get(f))
                 .map_or_else(String::new, |spec| spec.adapter.clone());
             redactors.entry(adapter.clone()).or_insert_with(|| {
-                let choice = crate::infer::select::adapter_choice(&adapter);
-                let r = crate::infer::select::gpu_context(&choice)
+                let choice = crate::model::select::adapter_choice(&adapter);
+                let r = crate::model::select::gpu_context(&choice)
                     .map_err(|e| e.to_string())
                     .and_then(|ctx| Redactor::new(&ctx).map_err(|e| e.to_string()));
                 match &r {
@@ -419,13 +106,7 @@ impl Worker {
         // The first run of a model or a kernel allocates: pay for it now, not against the
         // deadline of a real frame.
         let (side, black) = (64u32, vec![0u8; 64 * 64 * 4]);
-        let blank = ImageRef {
-            format: PixelFormat::Rgba,
-            width: side,
-            height: side,
-            planes: Planes::packed(PixelFormat::Rgba, side, side),
-            data: &black,
-        };
+        let blank = ImageRef::packed(PixelFormat::Rgba, side, side, &black);
         for f in finders.values_mut().flatten() {
             let _ = f.find(&blank);
         }
@@ -449,7 +130,7 @@ impl Worker {
         w
     }
 
-    fn handle(&mut self, job: Job) {
+    pub(super) fn handle(&mut self, job: Job) {
         let Some(privacy) = self.cameras.get(&job.camera).cloned() else {
             return;
         };
@@ -698,7 +379,7 @@ impl Worker {
         self.last_prune = Instant::now();
     }
 
-    fn finish(mut self) {
+    pub(super) fn finish(mut self) {
         #[cfg(feature = "capture")]
         for (camera, s) in std::mem::take(&mut self.segments) {
             close_segment(&camera, s);
@@ -709,7 +390,7 @@ impl Worker {
 
 /// `<dir>/<camera>/<camera>-<UTC start>.mp4` (with `-2`, `-3`, ... if taken).
 #[cfg(feature = "capture")]
-fn segment_path(spec: &super::config::RecordingSpec, camera: &str, at: SystemTime) -> PathBuf {
+fn segment_path(spec: &RecordingSpec, camera: &str, at: SystemTime) -> PathBuf {
     let stamp: String = crate::events::rfc3339(at)
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -726,12 +407,12 @@ fn segment_path(spec: &super::config::RecordingSpec, camera: &str, at: SystemTim
 
 #[cfg(feature = "capture")]
 fn open_segment(
-    spec: &super::config::RecordingSpec,
+    spec: &RecordingSpec,
     camera: &str,
     at: SystemTime,
     w: u32,
     h: u32,
-) -> Result<super::video::VideoEncoder, PrivacyError> {
+) -> Result<crate::privacy::video::VideoEncoder, PrivacyError> {
     let path = segment_path(spec, camera, at);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| PrivacyError::Io {
@@ -740,7 +421,7 @@ fn open_segment(
         })?;
     }
     tracing::info!(camera, path = %path.display(), "recording segment started");
-    super::video::VideoEncoder::create(&path, w, h, RECORDING_FPS, true)
+    crate::privacy::video::VideoEncoder::create(&path, w, h, RECORDING_FPS, true)
 }
 
 #[cfg(feature = "capture")]
@@ -753,60 +434,5 @@ fn close_segment(camera: &str, s: Segment) {
         Err(e) => {
             tracing::error!(camera, path = %path.display(), error = %e, "recording segment did not close cleanly")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::events::{ObjectSnapshot, SCHEMA_VERSION};
-
-    fn object(change: ObjectChange) -> Event {
-        let snap = ObjectSnapshot {
-            id: "o".into(),
-            track_id: 1,
-            camera: "c".into(),
-            label: "person".into(),
-            score: 0.9,
-            top_score: 0.9,
-            bbox: [0.1, 0.1, 0.2, 0.2],
-            area: 0.01,
-            ratio: 1.0,
-            current_zones: vec![],
-            entered_zones: vec![],
-            start_time: String::new(),
-            end_time: None,
-            start_pts_seconds: None,
-            last_pts_seconds: None,
-        };
-        Event {
-            schema_version: SCHEMA_VERSION,
-            id: "e".into(),
-            camera: "c".into(),
-            kind: EventKind::Object {
-                change,
-                before: Box::new(snap.clone()),
-                after: Box::new(snap),
-            },
-            label: "person".into(),
-            score: Some(0.9),
-            track_id: Some(1),
-            bbox: None,
-            seq: 0,
-            pts_seconds: None,
-            time: String::new(),
-            model: None,
-        }
-    }
-
-    #[test]
-    fn objects_get_a_snapshot_only_when_new() {
-        assert!(wants_snapshot(&object(ObjectChange::New), &[]));
-        assert!(!wants_snapshot(&object(ObjectChange::Update), &[]));
-        assert!(!wants_snapshot(&object(ObjectChange::End), &[]));
-        assert!(!wants_snapshot(
-            &object(ObjectChange::New),
-            &["line_crossed".to_string()]
-        ));
     }
 }

@@ -13,6 +13,8 @@
 //! - `<discovery prefix>/{sensor,binary_sensor}/lookout_<camera>/<id>/config`: Home Assistant
 //!   discovery (retained), so the counts and "person detected" sensors appear by themselves.
 
+pub mod config;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -22,9 +24,9 @@ use rumqttc::{
 };
 use serde_json::json;
 
-use super::catalog::Catalog;
-use super::durable::{Deliver, Delivery};
 use crate::events::{Event, EventKind, ObjectChange};
+use crate::sinks::catalog::Catalog;
+use crate::sinks::durable::{Deliver, Delivery};
 
 /// How long one publish may wait for the broker's PUBACK.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);

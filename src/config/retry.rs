@@ -1,6 +1,59 @@
-//! Exponential backoff with jitter, so many cameras failing together do not reconnect in lockstep.
+//! One retry policy for everything that reconnects (cameras, webhooks, brokers): exponential
+//! backoff with jitter, so many clients failing together do not retry in lockstep.
 
 use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Retry schedule as written in a pipeline file: exponential backoff with jitter, forever.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// First delay after a failure, in milliseconds (default 500).
+    #[serde(default = "default_initial_ms")]
+    pub initial_ms: u64,
+    /// Longest delay, in milliseconds (default 30000).
+    #[serde(default = "default_max_ms")]
+    pub max_ms: u64,
+}
+
+fn default_initial_ms() -> u64 {
+    500
+}
+fn default_max_ms() -> u64 {
+    30_000
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial_ms: default_initial_ms(),
+            max_ms: default_max_ms(),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// Why this schedule cannot work, if it cannot (the message names the fields).
+    pub fn check(&self) -> Result<(), String> {
+        if self.initial_ms == 0 || self.max_ms < self.initial_ms {
+            return Err(format!(
+                "need 0 < initial_ms <= max_ms, got initial_ms {} and max_ms {}",
+                self.initial_ms, self.max_ms
+            ));
+        }
+        Ok(())
+    }
+
+    /// The running backoff this schedule describes.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(
+            Duration::from_millis(self.initial_ms.max(1)),
+            Duration::from_millis(self.max_ms),
+        )
+    }
+}
 
 /// Reconnect delays: `initial * 2^n`, capped at `max`, each drawn uniformly from its upper half.
 #[derive(Debug, Clone)]
@@ -64,6 +117,26 @@ mod tests {
                 .zip(ceilings)
                 .any(|(d, c)| *d != Duration::from_millis(c))
         );
+    }
+
+    #[test]
+    fn config_checks_and_builds() {
+        assert!(RetryConfig::default().check().is_ok());
+        let bad = RetryConfig {
+            initial_ms: 10,
+            max_ms: 5,
+        };
+        assert!(bad.check().unwrap_err().contains("initial_ms <= max_ms"));
+        assert!(
+            RetryConfig {
+                initial_ms: 0,
+                max_ms: 5
+            }
+            .check()
+            .is_err()
+        );
+        let mut b = RetryConfig::default().backoff();
+        assert!(b.next_delay() <= Duration::from_millis(500));
     }
 
     #[test]

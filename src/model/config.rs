@@ -8,9 +8,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::ConfigError;
-use crate::infer::manifest::ModelManifest;
-use crate::infer::select::BackendKind;
+use super::manifest::ModelManifest;
+use super::select::BackendKind;
+use crate::config::{ConfigError, check_name};
 
 /// Storage precision of the GPU engine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -97,17 +97,7 @@ pub fn validate(
 ) -> Result<BTreeMap<String, ModelSpec>, ConfigError> {
     let mut out = BTreeMap::new();
     for (name, m) in models {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-        {
-            return Err(ConfigError::spanned(
-                file,
-                &m.manifest,
-                format!("model name `{name}` must use only letters, digits, `_` and `-`"),
-            ));
-        }
+        check_name("model", &name).map_err(|msg| ConfigError::spanned(file, &m.manifest, msg))?;
         let path = base.join(&m.manifest.value);
         let mut manifest = ModelManifest::load(&path)
             .map_err(|e| ConfigError::spanned(file, &m.manifest, e.to_string()))?;

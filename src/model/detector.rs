@@ -1,11 +1,10 @@
 //! A detector: a model manifest, a backend that runs the model, and the decoder for its outputs.
 
+use super::manifest::ModelManifest;
 use crate::capture::frame::ImageRef;
-use crate::infer::manifest::ModelManifest;
+use crate::detect::decoder::PostProcess;
+use crate::detect::{Decoder, DetectError, Detection};
 use crate::infer::{Backend, BackendInfo, InferOutput};
-
-use super::decoder::PostProcess;
-use super::{Decoder, DetectError, Detection};
 
 /// Pictures in, detections in frame pixels out, on whichever backend was chosen.
 pub struct Detector {

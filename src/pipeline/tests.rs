@@ -1,0 +1,67 @@
+//! Validation of sections that span components (privacy and media against models and cameras),
+//! through the whole pipeline loader.
+
+use std::path::Path;
+
+use super::{Pipeline, load_str};
+use crate::config::ConfigError;
+use crate::privacy::config::{DEFAULT_DEADLINE_MS, DEFAULT_MARGIN};
+
+fn load(privacy: &str, media: &str) -> Result<Pipeline, ConfigError> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = format!(
+        "models:\n  faces: {{manifest: {root}/models/centerface.yaml}}\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml}}\n\
+         cameras:\n  - name: gate\n    source: {root}/pipelines/footage/vtest.avi\n    detect: {{model: objects}}\n    privacy: {privacy}\n{media}"
+    );
+    load_str(&text, Path::new("/tmp/p.yaml"), |_| None)
+}
+
+#[test]
+fn privacy_defaults_and_pixels() {
+    let p = load(
+        "{faces: faces, masks: [[[0.5, 0], [1, 0], [1, 0.5]]]}",
+        "media: {snapshots: {path: snaps}}\n",
+    )
+    .unwrap();
+    let c = p.cameras[0].privacy.clone().unwrap();
+    assert_eq!(c.faces.as_deref(), Some("faces"));
+    assert_eq!(c.margin, DEFAULT_MARGIN);
+    assert_eq!(c.deadline.as_millis(), u128::from(DEFAULT_DEADLINE_MS));
+    assert_eq!(
+        c.masks_in_pixels(200, 100),
+        vec![vec![[100.0, 0.0], [200.0, 0.0], [200.0, 50.0]]]
+    );
+    let media = p.media.unwrap();
+    let s = media.snapshots.unwrap();
+    assert_eq!(s.dir, Path::new("/tmp/snaps"));
+    assert_eq!(s.cameras, vec!["gate".to_string()]);
+    assert_eq!(s.retention.max_bytes, 1 << 30);
+    assert!(media.recording.is_none());
+}
+
+#[test]
+fn privacy_errors_point_at_their_place() {
+    let e = load("{faces: face}", "").unwrap_err();
+    assert_eq!((e.line, e.column), (8, 22), "{e}");
+    assert!(e.message.contains("did you mean `faces`?"), "{e}");
+    let e = load("{faces: faces, margin: 3}", "").unwrap_err();
+    assert_eq!((e.line, e.column), (8, 37), "{e}");
+    let e = load("{masks: [[[0, 0], [1, 1]]]}", "").unwrap_err();
+    assert!(
+        e.message
+            .starts_with("`privacy.masks`: mask 1: a polygon needs at least 3 points"),
+        "{e}"
+    );
+    let e = load(
+        "{faces: faces}",
+        "media: {recording: {path: r, cameras: [gat]}}\n",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("names camera `gat`"), "{e}");
+    let e = load(
+        "{faces: faces}",
+        "media: {snapshots: {path: s, kinds: [crossing]}}\n",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("unknown event kind `crossing`"), "{e}");
+}
