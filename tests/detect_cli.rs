@@ -361,7 +361,7 @@ fn bad_inputs_exit_2() {
     std::fs::write(&broken, bytes).unwrap();
     run(
         broken.to_str().unwrap(),
-        &["broken.png: cannot decode image"],
+        &["broken.png: cannot decode the picture"],
     );
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not a picture").unwrap();

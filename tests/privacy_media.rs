@@ -103,7 +103,7 @@ fn snapshots_and_recordings_are_redacted_or_not_written_at_all() {
     assert_eq!(recs.len(), 1, "{recs:?}");
     let recorded = media["ok"]["recorded_frames"].as_u64().unwrap();
     assert_eq!(recorded, detected("ok"));
-    let mut dec = lookout::privacy::video::VideoDecoder::open(&recs[0]).unwrap();
+    let mut dec = lookout::capture::gst::VideoDecoder::open(&recs[0]).unwrap();
     let mut n = 0;
     while dec.next_frame().unwrap().is_some() {
         n += 1;

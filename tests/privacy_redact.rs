@@ -276,7 +276,7 @@ fn redacted_astronaut_has_no_face_left_and_nothing_else_changed() {
 #[cfg(feature = "capture")]
 #[test]
 fn redacted_carphone_video_has_no_face_left() {
-    use lookout::privacy::video::VideoDecoder;
+    use lookout::capture::gst::VideoDecoder;
 
     let dir = tempfile::tempdir().unwrap();
     let input = common::footage("carphone_pristine.mp4");

@@ -3,6 +3,7 @@
 pub mod frame;
 #[cfg(feature = "capture")]
 pub mod gst;
+pub mod input;
 pub mod pool;
 pub mod queue;
 pub mod source;

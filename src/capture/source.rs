@@ -94,12 +94,13 @@ impl Source {
         }
         let Some((scheme, rest)) = split_scheme(text) else {
             let path = base.join(text);
-            if !path.is_file() {
+            if !path.exists() {
                 return Err(format!(
                     "video file `{}` not found (relative paths are taken from the pipeline file's folder)",
                     path.display()
                 ));
             }
+            check_video_file(&path)?;
             let path = path.canonicalize().unwrap_or(path);
             return Ok(Source::File(path));
         };
@@ -133,9 +134,10 @@ impl Source {
             }
             "file" => {
                 let path = Path::new(authority.trim_start_matches("localhost"));
-                if !path.is_file() {
+                if !path.exists() {
                     return Err(format!("video file `{}` not found", path.display()));
                 }
+                check_video_file(path)?;
                 Ok(Source::Uri(text.to_string()))
             }
             "http" | "https" => {
@@ -152,6 +154,23 @@ impl Source {
             )),
         }
     }
+}
+
+/// A camera's file must be a video: a directory or a picture is refused here, at validation,
+/// instead of leaving a video decoder to fail (or spin) on it at run time.
+fn check_video_file(path: &Path) -> Result<(), String> {
+    use super::input::{Kind, sniff};
+    let format = match sniff(path) {
+        Ok(Kind::Video) => return Ok(()),
+        Ok(Kind::Picture(f)) => f.to_string(),
+        Ok(Kind::OtherPicture(f)) => f,
+        Err(e) => return Err(e.to_string()),
+    };
+    Err(format!(
+        "`{}` is a {format} picture, not a video: a camera source is a video file, a stream or a \
+         device (`lookout detect` reads pictures)",
+        path.display()
+    ))
 }
 
 /// `scheme` and the rest when `text` starts with `scheme:` (RFC 3986 scheme characters).

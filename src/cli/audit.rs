@@ -18,9 +18,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pipeline = lookout::pipeline::load(&args.file)?;
     let report = lookout::pipeline::audit::audit(&pipeline);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{report}");
+        out!("{report}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -310,9 +310,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         kernels,
     };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print_report(&report);
+        print_report(&report)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -347,31 +347,45 @@ fn profile_rows(w: &mut WgpuBackend, tensor: &Tensor) -> anyhow::Result<Vec<Kern
     Ok(rows)
 }
 
-fn print_report(r: &Report) {
-    println!(
+fn print_report(r: &Report) -> std::io::Result<()> {
+    outln!(
         "model {} on {} ({}), {} storage, batch {}, input {} {:?}",
-        r.model, r.backend, r.device, r.precision, r.batch, r.input, r.input_shape
-    );
-    println!(
+        r.model,
+        r.backend,
+        r.device,
+        r.precision,
+        r.batch,
+        r.input,
+        r.input_shape
+    )?;
+    outln!(
         "{} iterations: {:.3} ms mean, {:.3} ms p50, {:.3} ms p99 per call",
-        r.iterations, r.ms_mean, r.ms_p50, r.ms_p99
-    );
-    println!(
+        r.iterations,
+        r.ms_mean,
+        r.ms_p50,
+        r.ms_p99
+    )?;
+    outln!(
         "{:.1} images/s, {:.3} GFLOP per image, {:.1} GFLOP/s",
-        r.images_per_s, r.gflop_per_image, r.gflops
-    );
+        r.images_per_s,
+        r.gflop_per_image,
+        r.gflops
+    )?;
     if !r.kernels.is_empty() {
         let total: f64 = r.kernels.iter().map(|k| k.ms).sum();
-        println!(
+        outln!(
             "slowest kernels (of {} dispatches, {total:.3} ms on the GPU):",
             r.kernels.len()
-        );
-        println!(
+        )?;
+        outln!(
             "  {:>9}  {:>6}  {:>9}  {:>8}  kernel / node",
-            "ms", "%", "GFLOP/s", "GB/s"
-        );
+            "ms",
+            "%",
+            "GFLOP/s",
+            "GB/s"
+        )?;
         for k in r.kernels.iter().take(15) {
-            println!(
+            outln!(
                 "  {:>9.3}  {:>5.1}%  {:>9.1}  {:>8.1}  {} / {}",
                 k.ms,
                 100.0 * k.ms / total.max(1e-12),
@@ -379,7 +393,8 @@ fn print_report(r: &Report) {
                 k.gbytes_per_s,
                 k.kernel,
                 k.name
-            );
+            )?;
         }
     }
+    Ok(())
 }

@@ -65,7 +65,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         max_p99_ms: args.max_p99_ms,
     };
     let mut model_name = String::new();
-    let mut trial = |n: usize| -> Result<LoadReport, load::LoadError> {
+    let mut trial = |n: usize| -> anyhow::Result<LoadReport> {
         let pipeline = load::pipeline(&args.model, &placement, n, args.fps)?;
         if model_name.is_empty()
             && let Some(spec) = pipeline.models.values().next()
@@ -74,16 +74,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         let r = load::drive(&pipeline, &footage, &load)?;
         if !args.json {
-            print_trial(&r);
+            // A closed output stops the search: nobody reads the table any more.
+            print_trial(&r)?;
         }
         Ok(r)
     };
     if !args.json {
-        println!(
+        outln!(
             "synthetic {w}x{h} NV12 cameras at {} fps, at most {max_batch} pictures per inference",
             args.fps
-        );
-        println!(
+        )?;
+        outln!(
             "{:>7}  {:>9}  {:>9}  {:>7}  {:>5}  {:>5}  {:>9}  {:>20}  {:>20}",
             "cameras",
             "offered/s",
@@ -94,16 +95,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "infer p50",
             "frame→result p50/p99",
             "frame→event p50/p99"
-        );
+        )?;
     }
     let (best, trials) = match cameras {
         Some(n) => {
-            let r = trial(n).map_err(|e| BadInput(e.to_string()))?;
+            let r = trial(n)?;
             (r.sustained.then(|| r.clone()), vec![r])
         }
-        None => load::find_max(args.max_cameras, trial)
-            .map_err(|e| BadInput(e.to_string()))
-            .context("pipeline benchmark")?,
+        None => load::find_max(args.max_cameras, trial).context("pipeline benchmark")?,
     };
     let report = Report {
         model: model_name,
@@ -115,9 +114,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         trials,
     };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print_answer(&report, cameras.is_some());
+        print_answer(&report, cameras.is_some())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -136,8 +135,8 @@ fn parse_size(s: &str) -> Result<(u32, u32), BadInput> {
     Ok((w, h))
 }
 
-fn print_trial(r: &LoadReport) {
-    println!(
+fn print_trial(r: &LoadReport) -> std::io::Result<()> {
+    outln!(
         "{:>7}  {:>9.1}  {:>9.1}  {:>7}  {:>5}  {:>5.1}  {:>6.1} ms  {:>7.1} / {:>5.1} ms  {:>7.1} / {:>5.1} ms  {}",
         r.cameras,
         r.cameras as f64 * r.fps,
@@ -155,17 +154,17 @@ fn print_trial(r: &LoadReport) {
         } else {
             "falls behind"
         }
-    );
+    )
 }
 
-fn print_answer(r: &Report, fixed: bool) {
+fn print_answer(r: &Report, fixed: bool) -> std::io::Result<()> {
     let device = r
         .trials
         .first()
         .map(|t| format!("{} ({})", t.backend, t.device))
         .unwrap_or_default();
     match &r.best {
-        Some(b) => println!(
+        Some(b) => outln!(
             "{}: {} {} at {} fps sustained on {device}; frame-to-event p50 {:.1} ms, p99 {:.1} ms ({} events)",
             r.model,
             b.cameras,
@@ -174,16 +173,18 @@ fn print_answer(r: &Report, fixed: bool) {
             b.frame_to_event.p50_ms,
             b.frame_to_event.p99_ms,
             b.frame_to_event.count
-        ),
-        None if fixed => println!(
+        )?,
+        None if fixed => outln!(
             "{}: {} cameras at {} fps are not sustained on {device}",
             r.model,
             r.trials.first().map_or(0, |t| t.cameras),
             r.fps
-        ),
-        None => println!(
+        )?,
+        None => outln!(
             "{}: not even one camera at {} fps is sustained on {device}",
-            r.model, r.fps
-        ),
+            r.model,
+            r.fps
+        )?,
     }
+    Ok(())
 }

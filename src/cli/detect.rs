@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use lookout::capture::frame::{ImageRef, PixelFormat};
+use lookout::capture::input::{self, FileInput};
 use lookout::detect::annotate::{Canvas, draw};
 use lookout::detect::{DetectError, Detection};
 use lookout::infer::InferError;
@@ -70,10 +71,13 @@ struct Picture<'a> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Every input is looked at before the model is loaded: a directory or a GIF is an error at
+    // once, whichever position it has.
     for input in &args.inputs {
-        if !input.is_file() {
+        if !input.exists() {
             return Err(BadInput(format!("{}: no such file", input.display())).into());
         }
+        input::check(input)?;
     }
     let mut manifest = ModelManifest::load(&args.model).map_err(|e| BadInput(e.to_string()))?;
     if let Some((w, h)) = args.size {
@@ -151,19 +155,13 @@ fn detect_error(e: DetectError) -> anyhow::Error {
     }
 }
 
-/// The picture as RGBA when `path` is a PNG or JPEG file; `None` when it is something else.
+/// The picture as RGBA when `path` is a PNG or JPEG file; `None` when it is a video; a clear
+/// error (exit 2) for directories and picture formats lookout does not read.
 fn read_image(path: &Path) -> anyhow::Result<Option<image::RgbaImage>> {
-    let reader = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
-    match reader.format() {
-        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {
-            let img = reader
-                .decode()
-                .map_err(|e| BadInput(format!("{}: cannot decode image: {e}", path.display())))?;
-            Ok(Some(img.to_rgba8()))
-        }
-        _ => Ok(None),
+    match input::open(path) {
+        Ok(FileInput::Picture(p)) => Ok(Some(p)),
+        Ok(FileInput::Video) => Ok(None),
+        Err(e) => Err(BadInput(e.to_string()).into()),
     }
 }
 
@@ -296,12 +294,8 @@ fn write_annotated(path: &Path, img: &ImageRef<'_>, dets: &[Detection]) -> anyho
 mod video {
     use std::path::Path;
 
-    use anyhow::Context;
-    use gstreamer as gst;
-    use gstreamer::prelude::*;
-    use gstreamer_app as gst_app;
-    use gstreamer_video as gst_video;
-    use lookout::capture::frame::{ImageRef, PixelFormat, Planes};
+    use lookout::capture::frame::ImageRef;
+    use lookout::capture::gst::VideoDecoder;
 
     use super::BadInput;
 
@@ -311,89 +305,32 @@ mod video {
         every: u64,
         mut f: impl FnMut(u64, ImageRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        gst::init().context("cannot initialise GStreamer")?;
-        let pipeline = gst::parse::launch(
-            "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! \
-             appsink name=sink sync=false max-buffers=2",
-        )
-        .context("cannot build the decoding pipeline")?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow::anyhow!("the decoding pipeline is not a pipeline"))?;
-        let run = Running(pipeline);
-        let src = run.0.by_name("src").context("no filesrc")?;
-        src.set_property("location", path.to_string_lossy().as_ref());
-        let sink = run
-            .0
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .context("no appsink")?;
         let not_video = |why: String| {
             BadInput(format!(
                 "{}: not a PNG or JPEG picture, and cannot be decoded as video: {why}",
                 path.display()
             ))
         };
-        run.0
-            .set_state(gst::State::Playing)
-            .map_err(|e| not_video(e.to_string()))?;
-        let bus = run.0.bus().context("pipeline without a bus")?;
+        let mut decoder = VideoDecoder::open(path).map_err(|e| not_video(e.to_string()))?;
         // A spinner on stderr when it is a terminal (indicatif hides it otherwise).
         let progress = indicatif::ProgressBar::new_spinner();
         progress.set_message(format!("{}: decoding", path.display()));
-        let mut index = 0u64;
-        loop {
-            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
-                && let gst::MessageView::Error(e) = msg.view()
-            {
-                let detail = e.debug().map(|d| format!(" ({d})")).unwrap_or_default();
-                return Err(not_video(format!("{}{detail}", e.error())).into());
-            }
-            let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) else {
-                if sink.is_eos() {
-                    break;
-                }
-                continue;
-            };
-            let i = index;
-            index += 1;
-            if i.is_multiple_of(25) {
-                progress.set_message(format!("{}: frame {i}", path.display()));
+        let mut frames = 0u64;
+        while let Some(frame) = decoder.next_frame().map_err(|e| not_video(e.to_string()))? {
+            frames += 1;
+            if frame.index.is_multiple_of(25) {
+                progress.set_message(format!("{}: frame {}", path.display(), frame.index));
                 progress.tick();
             }
-            if !i.is_multiple_of(every) {
-                continue;
+            if frame.index.is_multiple_of(every) {
+                progress.suspend(|| f(frame.index, frame.image()))?;
             }
-            let caps = sample.caps().context("frame without caps")?;
-            let info = gst_video::VideoInfo::from_caps(caps).context("frame caps")?;
-            let buffer = sample.buffer().context("sample without buffer")?;
-            let map = buffer.map_readable().context("cannot map frame")?;
-            let stride = usize::try_from(info.stride()[0]).context("negative stride")?;
-            let image = ImageRef {
-                format: PixelFormat::Rgba,
-                width: info.width(),
-                height: info.height(),
-                planes: Planes {
-                    offsets: [info.offset()[0], 0],
-                    strides: [stride, 0],
-                },
-                data: map.as_slice(),
-            };
-            progress.suspend(|| f(i, image))?;
         }
         progress.finish_and_clear();
-        if index == 0 {
+        if frames == 0 {
             return Err(not_video("no video frames".into()).into());
         }
         Ok(())
-    }
-
-    /// Stops the pipeline however the loop ends.
-    struct Running(gst::Pipeline);
-
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.0.set_state(gst::State::Null);
-        }
     }
 }
 

@@ -30,11 +30,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!("no GPU adapters found (install a Vulkan, Metal, DX12 or GL driver)");
+        outln!("no GPU adapters found (install a Vulkan, Metal, DX12 or GL driver)")?;
         return Ok(ExitCode::SUCCESS);
     }
     let yes = |b: bool| if b { "yes" } else { "no" };
@@ -83,9 +83,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .trim_end()
             .to_string()
     };
-    println!("{}", line(&header.map(String::from)));
+    outln!("{}", line(&header.map(String::from)))?;
     for row in &table {
-        println!("{}", line(row));
+        outln!("{}", line(row))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,8 @@
 //! Command-line interface: one file per subcommand.
 
+// First, so that its `out!` and `outln!` macros are in scope in every command's file.
+#[macro_use]
+mod output;
 mod audit;
 mod bench;
 mod bench_pipeline;
@@ -66,6 +69,8 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): nothing more to say, nothing failed.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             if is_bad_input(&e) {
@@ -77,10 +82,37 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Config errors and [`BadInput`] anywhere in the chain mean exit 2.
+/// The exit-code policy of every command: 2 when the input is at fault (a pipeline file, a model
+/// or its manifest, a picture or video, an argument: the message says what to change), 1 when
+/// the machine or the run failed (GPU, network, disk, a source that dies mid-run).
 fn is_bad_input(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.is::<lookout::config::ConfigError>() || c.is::<BadInput>())
+    use lookout::capture::input::InputError;
+    use lookout::config::ConfigError;
+    use lookout::detect::DetectError;
+    use lookout::infer::InferError;
+    use lookout::model::{ManifestError, SelectError};
+    use lookout::privacy::PrivacyError;
+    use lookout::runtime::load::LoadError;
+    e.chain().any(|c| {
+        c.is::<ConfigError>()
+            || c.is::<BadInput>()
+            || c.is::<ManifestError>()
+            || c.is::<InputError>()
+            || matches!(
+                c.downcast_ref::<LoadError>(),
+                Some(LoadError::Config(_) | LoadError::Input(_))
+            )
+            || c.downcast_ref::<InferError>()
+                .is_some_and(InferError::is_bad_model)
+            || c.downcast_ref::<SelectError>()
+                .is_some_and(SelectError::is_bad_model)
+            || c.downcast_ref::<DetectError>()
+                .is_some_and(DetectError::is_bad_model)
+            || matches!(
+                c.downcast_ref::<PrivacyError>(),
+                Some(PrivacyError::FaceModel { cause, .. }) if cause.is_bad_model()
+            )
+    })
 }
 
 fn init_logging(filter: &str) {

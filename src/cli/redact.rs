@@ -1,11 +1,12 @@
 //! `lookout redact INPUT OUTPUT [--model M] [--mask POLYGON]... [--style S] [--margin F]`: faces
 //! (and mask polygons) hidden in a picture or a video file, locally, on the GPU.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use lookout::capture::frame::{ImageRef, PixelFormat};
+use lookout::capture::input::{self, FileInput};
 use lookout::infer::gpu::Precision;
 use lookout::model::manifest::ModelManifest;
 use lookout::model::select::{self, BackendKind, BackendOptions};
@@ -156,9 +157,10 @@ impl Job {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if !args.input.is_file() {
+    if !args.input.exists() {
         return Err(BadInput(format!("{}: no such file", args.input.display())).into());
     }
+    input::check(&args.input)?;
     if !(0.0..=2.0).contains(&args.margin) {
         return Err(BadInput(format!("--margin {} is outside 0..2", args.margin)).into());
     }
@@ -173,7 +175,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|m| parse_polygon(m, units))
         .collect::<Result<Vec<_>, _>>()
         .map_err(BadInput)?;
-    let picture = read_picture(&args.input)?;
+    let picture = match input::open(&args.input) {
+        Ok(FileInput::Picture(p)) => Some(p),
+        Ok(FileInput::Video) => None,
+        Err(e) => return Err(BadInput(e.to_string()).into()),
+    };
     let ext = args
         .output
         .extension()
@@ -214,14 +220,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         precision: Precision::F32,
         max_batch: 1,
     };
-    let finder = FaceFinder::new(manifest, args.backend, &opts).map_err(|e| match e {
-        PrivacyError::FaceModel { ref message, .. }
-            if message.contains("does not detect faces") =>
-        {
-            anyhow::Error::new(BadInput(e.to_string()))
-        }
-        e => anyhow::Error::new(e),
-    })?;
+    let finder = FaceFinder::new(manifest, args.backend, &opts)?;
     let ctx = select::gpu_context(&opts.adapter)
         .context("redaction runs on the GPU through wgpu, and no adapter could be opened")?;
     let redactor = Redactor::new(&ctx)?;
@@ -262,11 +261,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         frames,
     };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
         let with = report.frames.iter().filter(|f| !f.faces.is_empty()).count();
         let faces: usize = report.frames.iter().map(|f| f.faces.len()).sum();
-        println!(
+        outln!(
             "{} -> {}: {} frame{}, {faces} face{} redacted on {with} ({}, margin {}), {} mask{}",
             report.input,
             report.output,
@@ -277,26 +276,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.margin,
             report.masks.len(),
             if report.masks.len() == 1 { "" } else { "s" },
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The picture as RGBA when `path` is a PNG or JPEG file; `None` when it is something else.
-fn read_picture(path: &Path) -> anyhow::Result<Option<image::RgbaImage>> {
-    let reader = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
-    if !matches!(
-        reader.format(),
-        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg)
-    ) {
-        return Ok(None);
-    }
-    let img = reader
-        .decode()
-        .map_err(|e| BadInput(format!("{}: cannot decode picture: {e}", path.display())))?;
-    Ok(Some(img.to_rgba8()))
 }
 
 /// PNG (lossless, alpha kept) or JPEG (quality 95) by the output's extension.
@@ -322,7 +304,8 @@ mod video {
     use std::path::Path;
 
     use anyhow::Context;
-    use lookout::privacy::video::{VideoDecoder, VideoEncoder};
+    use lookout::capture::gst::VideoDecoder;
+    use lookout::privacy::video::VideoEncoder;
 
     use super::{BadInput, FrameReport, Job};
 

@@ -84,11 +84,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|n| (n.clone(), SinkSummary::from_metrics(&metrics, n)))
         .collect();
-    print!("{summary}");
+    // The file first: a closed standard output (`| head`) must not cost the summary file.
     if let Some(path) = &args.summary {
         let json = serde_json::to_string_pretty(&summary)?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write summary to {}", path.display()))?;
+    }
+    if let Err(e) = out!("{summary}")
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e.into());
     }
     let failed = summary
         .cameras

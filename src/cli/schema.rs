@@ -16,6 +16,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         lookout::pipeline::json_schema()
     };
-    println!("{}", serde_json::to_string_pretty(&schema)?);
+    outln!("{}", serde_json::to_string_pretty(&schema)?)?;
     Ok(ExitCode::SUCCESS)
 }

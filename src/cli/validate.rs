@@ -12,25 +12,25 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pipeline = lookout::pipeline::load(&args.file)?;
-    println!(
+    outln!(
         "{}: ok ({} camera{})",
         args.file.display(),
         pipeline.cameras.len(),
         if pipeline.cameras.len() == 1 { "" } else { "s" }
-    );
+    )?;
     for c in &pipeline.cameras {
         let queue = match c.capture.queue {
             lookout::capture::QueuePolicy::Latest => "latest",
             lookout::capture::QueuePolicy::Block => "block",
         };
-        println!(
+        outln!(
             "  camera {}: {} (queue: {queue})",
             c.name(),
             c.capture.source.redacted()
-        );
+        )?;
     }
     for s in &pipeline.sinks {
-        println!("  sink {}: {}", s.name, s.kind.describe());
+        outln!("  sink {}: {}", s.name, s.kind.describe())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -67,3 +67,13 @@ pub enum DetectError {
     #[error(transparent)]
     Infer(#[from] crate::infer::InferError),
 }
+
+impl DetectError {
+    /// Whether the model (or its manifest) is at fault, not the machine.
+    pub fn is_bad_model(&self) -> bool {
+        match self {
+            DetectError::Infer(e) => e.is_bad_model(),
+            _ => true,
+        }
+    }
+}

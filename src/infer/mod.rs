@@ -57,3 +57,19 @@ pub enum InferError {
         message: String,
     },
 }
+
+impl InferError {
+    /// Whether the model or the input is at fault (a file the user can fix), rather than the
+    /// machine (GPU, runtime): the CLI exits 2 for these, 1 for the others.
+    pub fn is_bad_model(&self) -> bool {
+        matches!(
+            self,
+            InferError::BadModel(_)
+                | InferError::Unsupported { .. }
+                | InferError::Shape { .. }
+                | InferError::Input(_)
+                | InferError::Image(_)
+                | InferError::ModelLoad { .. }
+        )
+    }
+}

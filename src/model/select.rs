@@ -61,6 +61,17 @@ pub enum SelectError {
     Infer(#[from] InferError),
 }
 
+impl SelectError {
+    /// Whether the model or the choice of backend is at fault, not the machine.
+    pub fn is_bad_model(&self) -> bool {
+        match self {
+            SelectError::OpencvNotInBuild => true,
+            SelectError::NoBackend(_) => false,
+            SelectError::Infer(e) => e.is_bad_model(),
+        }
+    }
+}
+
 /// How a model is placed on the GPU (ignored by the CPU backend).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendOptions {

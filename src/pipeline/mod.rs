@@ -53,11 +53,16 @@ pub fn load_str(
     path: &Path,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Pipeline, ConfigError> {
-    let text = env::substitute(text, &lookup)
+    let subst = env::substitute(text, &lookup)
         .map_err(|e| ConfigError::at(path, e.line, e.column, e.message))?;
-    crate::privacy::guard::check_text(&text, path)?;
-    let file: PipelineFile = parse_yaml(&text, path)?;
-    validate::validate(file, path, &lookup)
+    let checked = crate::privacy::guard::check_text(&subst.text, path)
+        .and_then(|()| parse_yaml::<PipelineFile>(&subst.text, path))
+        .and_then(|file| validate::validate(file, path, &lookup));
+    // No value from the environment (a password, a token) is ever shown in an error.
+    checked.map_err(|e| ConfigError {
+        message: subst.scrub(&e.message),
+        ..e
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Finding the faces to redact: a face model (CenterFace or BlazeFace) run on the very frame
 //! that is about to be stored.
 
-use super::PrivacyError;
+use super::{FaceModelError, PrivacyError};
 use crate::capture::frame::ImageRef;
 use crate::detect::Detection;
 use crate::model::select::{self, BackendKind, BackendOptions};
@@ -33,15 +33,15 @@ impl FaceFinder {
         opts: &BackendOptions,
     ) -> Result<Self, PrivacyError> {
         let name = manifest.name.clone();
-        let fail = |message: String| PrivacyError::FaceModel {
+        let fail = |cause: FaceModelError| PrivacyError::FaceModel {
             model: name.clone(),
-            message,
+            cause,
         };
         if !detects_faces(&manifest) {
-            return Err(fail("the model does not detect faces".into()));
+            return Err(fail(FaceModelError::NotFaces));
         }
-        let backend = select::create(kind, &manifest, opts).map_err(|e| fail(e.to_string()))?;
-        let detector = Detector::new(manifest, backend).map_err(|e| fail(e.to_string()))?;
+        let backend = select::create(kind, &manifest, opts).map_err(|e| fail(e.into()))?;
+        let detector = Detector::new(manifest, backend).map_err(|e| fail(e.into()))?;
         Ok(FaceFinder { detector })
     }
 
@@ -72,7 +72,7 @@ impl FaceFinder {
             .detect(std::slice::from_ref(image))
             .map_err(|e| PrivacyError::FaceModel {
                 model: self.detector.manifest().name.clone(),
-                message: e.to_string(),
+                cause: e.into(),
             })?;
         Ok(found
             .into_iter()

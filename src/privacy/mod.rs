@@ -32,12 +32,40 @@ pub use regions::{RedactStyle, Regions};
 
 use std::path::PathBuf;
 
+/// What went wrong with a face model.
+#[derive(Debug, thiserror::Error)]
+pub enum FaceModelError {
+    /// The model reports no `face` label.
+    #[error("the model does not detect faces")]
+    NotFaces,
+    /// No backend could load it.
+    #[error(transparent)]
+    Backend(#[from] crate::model::SelectError),
+    /// Its decoder could not be prepared, or it failed on a frame.
+    #[error(transparent)]
+    Detect(#[from] crate::detect::DetectError),
+}
+
+impl FaceModelError {
+    /// Whether the model itself is at fault (not the machine): bad input for the CLI.
+    pub fn is_bad_model(&self) -> bool {
+        match self {
+            FaceModelError::NotFaces => true,
+            FaceModelError::Backend(e) => e.is_bad_model(),
+            FaceModelError::Detect(e) => e.is_bad_model(),
+        }
+    }
+}
+
 /// Why a frame could not be redacted or stored.
 #[derive(Debug, thiserror::Error)]
 pub enum PrivacyError {
     /// The face model could not be loaded or failed on a frame.
-    #[error("face model `{model}`: {message}")]
-    FaceModel { model: String, message: String },
+    #[error("face model `{model}`: {cause}")]
+    FaceModel {
+        model: String,
+        cause: FaceModelError,
+    },
     /// The GPU could not be opened or failed while redacting.
     #[error("GPU redaction: {0}")]
     Gpu(String),

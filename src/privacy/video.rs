@@ -1,5 +1,5 @@
-//! Video files through GStreamer: redacted RGBA frames encoded to H.264 in MP4 on local disk, and
-//! video files decoded to RGBA frames for `lookout redact`.
+//! Redacted RGBA frames encoded to H.264 in MP4 on local disk, through GStreamer (decoding files
+//! is capture's: [`crate::capture::gst::VideoDecoder`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,10 +7,8 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
 
 use super::PrivacyError;
-use crate::capture::frame::{ImageRef, PixelFormat, Planes};
 
 fn video_err(e: impl std::fmt::Display) -> PrivacyError {
     PrivacyError::Encode(e.to_string())
@@ -204,145 +202,10 @@ impl Drop for VideoEncoder {
     }
 }
 
-/// One decoded frame: RGBA, with its timing.
-pub struct DecodedFrame {
-    /// Position in the file, from 0.
-    pub index: u64,
-    pub pts: Option<Duration>,
-    pub duration: Option<Duration>,
-    width: u32,
-    height: u32,
-    offset: usize,
-    stride: usize,
-    map: gst::buffer::MappedBuffer<gst::buffer::Readable>,
-}
-
-impl DecodedFrame {
-    /// The picture, borrowed.
-    pub fn image(&self) -> ImageRef<'_> {
-        ImageRef {
-            format: PixelFormat::Rgba,
-            width: self.width,
-            height: self.height,
-            planes: Planes {
-                offsets: [self.offset, 0],
-                strides: [self.stride, 0],
-            },
-            data: self.map.as_slice(),
-        }
-    }
-}
-
-/// A video file decoded to RGBA frames, one at a time.
-pub struct VideoDecoder {
-    pipeline: gst::Pipeline,
-    sink: gst_app::AppSink,
-    next: u64,
-    fps: Option<(i32, i32)>,
-}
-
-impl VideoDecoder {
-    /// Opens `path`; fails when it is not a video GStreamer can decode.
-    pub fn open(path: &Path) -> Result<Self, PrivacyError> {
-        gst::init().map_err(video_err)?;
-        let pipeline = gst::parse::launch(
-            "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! \
-             appsink name=sink sync=false max-buffers=2",
-        )
-        .map_err(video_err)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| video_err("the decoding pipeline is not a pipeline"))?;
-        let src = pipeline
-            .by_name("src")
-            .ok_or_else(|| video_err("no filesrc"))?;
-        src.set_property("location", path.to_string_lossy().as_ref());
-        let sink = pipeline
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or_else(|| video_err("no appsink"))?;
-        let dec = VideoDecoder {
-            pipeline,
-            sink,
-            next: 0,
-            fps: None,
-        };
-        dec.pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| video_err(format!("{}: cannot decode: {e}", path.display())))?;
-        Ok(dec)
-    }
-
-    /// The next frame, or `None` at the end of the file.
-    pub fn next_frame(&mut self) -> Result<Option<DecodedFrame>, PrivacyError> {
-        let bus = self.pipeline.bus().ok_or_else(|| video_err("no bus"))?;
-        loop {
-            bus_error(&bus)?;
-            let Some(sample) = self
-                .sink
-                .try_pull_sample(gst::ClockTime::from_mseconds(200))
-            else {
-                if self.sink.is_eos() {
-                    return Ok(None);
-                }
-                continue;
-            };
-            let caps = sample
-                .caps()
-                .ok_or_else(|| video_err("frame without caps"))?;
-            let info = gst_video::VideoInfo::from_caps(caps).map_err(video_err)?;
-            let fps = info.fps();
-            if fps.numer() > 0 {
-                self.fps = Some((fps.numer(), fps.denom()));
-            }
-            let buffer = sample
-                .buffer_owned()
-                .ok_or_else(|| video_err("sample without buffer"))?;
-            let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
-            let duration = buffer
-                .duration()
-                .map(|t| Duration::from_nanos(t.nseconds()));
-            let map = buffer
-                .into_mapped_buffer_readable()
-                .map_err(|_| video_err("cannot map frame"))?;
-            let stride =
-                usize::try_from(info.stride()[0]).map_err(|_| video_err("negative stride"))?;
-            let index = self.next;
-            self.next += 1;
-            return Ok(Some(DecodedFrame {
-                index,
-                pts,
-                duration,
-                width: info.width(),
-                height: info.height(),
-                offset: info.offset()[0],
-                stride,
-                map,
-            }));
-        }
-    }
-
-    /// The frame rate the file announces, once the first frame is decoded.
-    pub fn framerate(&self) -> Option<(i32, i32)> {
-        self.fps
-    }
-
-    /// Frames the file should hold (duration x frame rate), once known.
-    pub fn estimated_frames(&self) -> Option<u64> {
-        let (n, d) = self.fps?;
-        let dur = self.pipeline.query_duration::<gst::ClockTime>()?;
-        Some((dur.nseconds() as f64 / 1e9 * n as f64 / d as f64).round() as u64)
-    }
-}
-
-impl Drop for VideoDecoder {
-    fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::gst::VideoDecoder;
 
     fn round_trip(fragmented: bool) -> u64 {
         let dir = tempfile::tempdir().unwrap();

@@ -391,10 +391,10 @@ const POOL_BUFFERS: usize = 4;
 /// The largest camera count a trial sustains: doubling from 1 until one fails (or `cap`), then
 /// bisecting between the last success and the first failure. Returns the best trial (none when
 /// even one camera is too many) and every trial in the order run.
-pub fn find_max(
+pub fn find_max<E>(
     cap: usize,
-    mut trial: impl FnMut(usize) -> Result<LoadReport, LoadError>,
-) -> Result<(Option<LoadReport>, Vec<LoadReport>), LoadError> {
+    mut trial: impl FnMut(usize) -> Result<LoadReport, E>,
+) -> Result<(Option<LoadReport>, Vec<LoadReport>), E> {
     let mut trials: Vec<LoadReport> = Vec::new();
     let mut best: Option<LoadReport> = None;
     let cap = cap.max(1);
@@ -456,11 +456,12 @@ mod tests {
     #[test]
     fn search_finds_the_exact_limit() {
         for limit in [0usize, 1, 2, 3, 37, 64, 100, 129] {
-            let (best, trials) = find_max(1000, |n| Ok(fake(n, n <= limit))).unwrap();
+            let (best, trials) =
+                find_max(1000, |n| Ok::<_, LoadError>(fake(n, n <= limit))).unwrap();
             assert_eq!(best.map_or(0, |b| b.cameras), limit, "limit {limit}");
             assert!(trials.len() <= 2 * 10 + 2, "{} trials", trials.len());
         }
-        let (best, _) = find_max(48, |n| Ok(fake(n, true))).unwrap();
+        let (best, _) = find_max(48, |n| Ok::<_, LoadError>(fake(n, true))).unwrap();
         assert_eq!(best.map(|b| b.cameras), Some(48), "stops at the cap");
     }
 

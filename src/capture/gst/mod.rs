@@ -2,9 +2,11 @@
 
 mod camera;
 mod convert;
+mod decode;
 mod pipeline;
 
 pub use camera::{CameraHandle, CameraReport, spawn_camera};
+pub use decode::{DecodedFrame, STALL, VideoDecoder};
 
 /// Why a camera could not be opened or stopped streaming.
 #[derive(Debug, Clone, thiserror::Error)]
