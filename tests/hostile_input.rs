@@ -268,3 +268,44 @@ fn a_closed_standard_output_ends_quietly_and_files_are_still_written() {
     let s: serde_json::Value = serde_json::from_str(&common::read(&summary)).unwrap();
     assert_eq!(s["cameras"]["a"]["frames_captured"], 20, "{s}");
 }
+
+#[test]
+fn numbers_beyond_their_range_are_refused_by_validate_and_run() {
+    for (extra, at, words) in [
+        (
+            "    queue_capacity: 18446744073709551615\n",
+            ":4:21:",
+            "`cameras.queue_capacity` must be 1 to 1024",
+        ),
+        (
+            "    queue_capacity: 1000000000\n",
+            ":4:21:",
+            "must be 1 to 1024",
+        ),
+        (
+            "sinks:\n  - webhook:\n      url: http://127.0.0.1:9/x\n      outbox: {drain_timeout_s: 18446744073709551615}\n",
+            ":7:33:",
+            "`sinks.webhook.outbox.drain_timeout_s` must be 0 to 3600",
+        ),
+    ] {
+        let (_d, path) = pipeline_file(
+            "n.yaml",
+            &format!("cameras:\n  - name: a\n    source: test:ball?frames=5&live=false\n{extra}"),
+        );
+        for cmd in ["validate", "run"] {
+            let out = run_with_env(&[cmd, path.to_str().unwrap()], &[]);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+            assert!(err.contains(at) && err.contains(words), "{cmd}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    // Every number of the schema that editors see carries its range.
+    let schema = common::lookout_json(&["schema"]);
+    let q = &schema["$defs"]["CameraConfig"]["properties"]["queue_capacity"];
+    assert_eq!(
+        (q["minimum"].as_u64(), q["maximum"].as_u64()),
+        (Some(1), Some(1024)),
+        "{q}"
+    );
+}

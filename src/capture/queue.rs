@@ -88,7 +88,7 @@ pub fn frame_queue(
     capacity: usize,
     metrics: &Metrics,
 ) -> (FrameSender, FrameReceiver) {
-    let (tx, rx) = bounded(capacity.max(1));
+    let (tx, rx) = bounded(capacity.clamp(1, super::spec::MAX_QUEUE_CAPACITY));
     let m = QueueMetrics::new(metrics, camera);
     let alive = Arc::new(());
     (

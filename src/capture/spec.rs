@@ -39,6 +39,7 @@ pub struct ReconnectConfig {
     pub retry: RetryConfig,
     /// A source with no frame for this long (milliseconds) is treated as failed.
     #[serde(default = "default_stall_ms")]
+    #[schemars(range(min = 100, max = 3_600_000))]
     pub stall_timeout_ms: u64,
 }
 
@@ -57,6 +58,8 @@ impl Default for ReconnectConfig {
 
 /// Default frames held between capture and the next stage.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 4;
+/// Most frames a camera's queue may hold (a queue is allocated up front).
+pub const MAX_QUEUE_CAPACITY: usize = 1024;
 /// Default RTSP jitter-buffer latency in milliseconds.
 pub const DEFAULT_LATENCY_MS: u32 = 200;
 

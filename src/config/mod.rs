@@ -5,6 +5,7 @@
 pub mod env;
 pub mod error;
 pub mod names;
+pub mod ranges;
 pub mod redact;
 pub mod retry;
 pub mod suggest;

@@ -12,9 +12,11 @@ use serde::Deserialize;
 pub struct RetryConfig {
     /// First delay after a failure, in milliseconds (default 500).
     #[serde(default = "default_initial_ms")]
+    #[schemars(range(min = 1, max = 3_600_000))]
     pub initial_ms: u64,
     /// Longest delay, in milliseconds (default 30000).
     #[serde(default = "default_max_ms")]
+    #[schemars(range(min = 1, max = 86_400_000))]
     pub max_ms: u64,
 }
 

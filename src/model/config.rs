@@ -44,12 +44,21 @@ pub struct ModelConfig {
     pub precision: Precision,
     /// Most frames (of different cameras) per inference call (default 4).
     #[serde(default = "default_max_batch")]
+    #[schemars(range(min = 1, max = 64))]
     pub max_batch: usize,
     /// Input size `[width, height]` for models with dynamic input (e.g. CenterFace).
+    #[schemars(with = "Option<[InputSide; 2]>")]
     pub input_size: Option<[u32; 2]>,
     /// Minimum detection score, replacing the manifest's threshold.
+    #[schemars(range(min = 0, max = 1))]
     pub score_threshold: Option<f32>,
 }
+
+/// One side of `input_size`, for the JSON Schema.
+#[derive(JsonSchema)]
+#[serde(transparent)]
+#[expect(dead_code, reason = "only its JSON Schema is used")]
+struct InputSide(#[schemars(range(min = 16, max = 8192))] u32);
 
 /// `backend:` as written (kept apart from [`BackendKind`] so the schema lists the choices).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]

@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 use crate::capture::PixelFormat;
 use crate::capture::spec::{
     CaptureConfig, CaptureField, CaptureSpec, DEFAULT_LATENCY_MS, DEFAULT_QUEUE_CAPACITY,
-    QueuePolicy, ReconnectConfig, RtspTransport,
+    MAX_QUEUE_CAPACITY, QueuePolicy, ReconnectConfig, RtspTransport,
 };
 use crate::config::ConfigError;
 use crate::model::ModelSpec;
@@ -33,10 +33,13 @@ pub struct CameraConfig {
     #[schemars(with = "String")]
     pub source: Spanned<String>,
     /// Scale frames to this width (pixels); native size when unset.
+    #[schemars(range(min = 1, max = 16384))]
     pub width: Option<u32>,
     /// Scale frames to this height (pixels); native size when unset.
+    #[schemars(range(min = 1, max = 16384))]
     pub height: Option<u32>,
     /// Frame rate to request (V4L2, test patterns) or to convert to; native rate when unset.
+    #[schemars(range(min = 1, max = 1000))]
     pub fps: Option<u32>,
     /// Pixel format handed to inference: `nv12` (default, what decoders produce) or `rgba`.
     #[serde(default = "default_format")]
@@ -46,12 +49,14 @@ pub struct CameraConfig {
     pub queue: Option<QueuePolicy>,
     /// Frames the queue holds between capture and the next stage.
     #[serde(default = "default_capacity")]
+    #[schemars(range(min = 1, max = MAX_QUEUE_CAPACITY))]
     pub queue_capacity: usize,
     /// RTSP transport: `tcp` (default, works through NAT and firewalls) or `udp`.
     #[serde(default)]
     pub rtsp_transport: RtspTransport,
     /// RTSP jitter-buffer latency in milliseconds.
     #[serde(default = "default_latency_ms")]
+    #[schemars(range(min = 0, max = 60000))]
     pub latency_ms: u32,
     /// Reconnect backoff for live sources.
     #[serde(default)]

@@ -57,7 +57,11 @@ pub fn load_str(
         .map_err(|e| ConfigError::at(path, e.line, e.column, e.message))?;
     let checked = crate::privacy::guard::check_text(&subst.text, path)
         .and_then(|()| parse_yaml::<PipelineFile>(&subst.text, path))
-        .and_then(|file| validate::validate(file, path, &lookup));
+        .and_then(|file| {
+            // Every number against the range its field declares in the schema, with its position.
+            crate::config::ranges::check(&subst.text, &json_schema(), path)?;
+            validate::validate(file, path, &lookup)
+        });
     // No value from the environment (a password, a token) is ever shown in an error.
     checked.map_err(|e| ConfigError {
         message: subst.scrub(&e.message),

@@ -65,3 +65,43 @@ fn privacy_errors_point_at_their_place() {
     .unwrap_err();
     assert!(e.message.contains("unknown event kind `crossing`"), "{e}");
 }
+
+#[test]
+fn every_number_of_a_pipeline_file_has_a_range() {
+    let unbounded = crate::config::ranges::unbounded(&super::json_schema());
+    assert!(
+        unbounded.is_empty(),
+        "numbers without a range: {unbounded:?}"
+    );
+}
+
+#[test]
+fn numbers_out_of_range_are_errors_at_their_place() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let load = |extra: &str| {
+        load_str(
+            &format!(
+                "cameras:\n  - name: a\n    source: {root}/pipelines/footage/vtest.avi\n{extra}"
+            ),
+            Path::new("/tmp/p.yaml"),
+            |_| None,
+        )
+    };
+    let e = load("    queue_capacity: 18446744073709551615\n").unwrap_err();
+    assert_eq!((e.line, e.column), (4, 21), "{e}");
+    assert!(
+        e.message
+            .contains("`cameras.queue_capacity` must be 1 to 1024"),
+        "{e}"
+    );
+    let e = load("    queue_capacity: 1000000000\n").unwrap_err();
+    assert!(e.message.contains("must be 1 to 1024"), "{e}");
+    let e = load("sinks:\n  - webhook: {url: 'http://127.0.0.1:1/x', outbox: {drain_timeout_s: 18446744073709551615}}\n")
+        .unwrap_err();
+    assert_eq!(e.line, 5, "{e}");
+    assert!(
+        e.message.contains("drain_timeout_s` must be 0 to 3600"),
+        "{e}"
+    );
+    assert!(load("    queue_capacity: 16\n").is_ok());
+}

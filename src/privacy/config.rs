@@ -50,7 +50,7 @@ pub struct PrivacyConfig {
     pub faces: Option<Spanned<String>>,
     /// Each face box grows by this fraction of its width (left and right) and height (top and
     /// bottom) before redaction (default 0.25).
-    #[schemars(with = "Option<f32>")]
+    #[schemars(with = "Option<f32>", range(min = 0, max = 2))]
     pub margin: Option<Spanned<f32>>,
     /// How faces are hidden: `blur` (default), `pixelate` or `fill` (black).
     #[serde(default)]
@@ -60,11 +60,11 @@ pub struct PrivacyConfig {
     pub units: Units,
     /// Privacy-mask polygons, filled black on every stored picture (a neighbour's window, a street).
     #[serde(default)]
-    #[schemars(with = "Vec<Vec<[f32; 2]>>")]
+    #[schemars(with = "Vec<Vec<crate::rules::PointSchema>>")]
     pub masks: Vec<Polygon>,
     /// Most milliseconds face detection and redaction of one frame may take; when it takes
     /// longer, nothing of that frame is stored (default 1000).
-    #[schemars(with = "Option<u64>")]
+    #[schemars(with = "Option<u64>", range(min = 1, max = 60000))]
     pub deadline_ms: Option<Spanned<u64>>,
 }
 

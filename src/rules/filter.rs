@@ -12,21 +12,27 @@ use super::Polygon;
 #[serde(deny_unknown_fields)]
 pub struct ObjectFilter {
     /// Detections scoring below this are dropped before tracking.
+    #[schemars(range(min = 0, max = 1))]
     pub min_score: Option<f32>,
     /// Smallest box area kept.
+    #[schemars(range(min = 0, max = 1e10))]
     pub min_area: Option<f32>,
     /// Largest box area kept.
+    #[schemars(range(min = 0, max = 1e10))]
     pub max_area: Option<f32>,
     /// Smallest width / height kept (a standing person is about 0.4).
+    #[schemars(range(min = 0, max = 1000))]
     pub min_ratio: Option<f32>,
     /// Largest width / height kept.
+    #[schemars(range(min = 0, max = 1000))]
     pub max_ratio: Option<f32>,
     /// A track is reported only once the median of its recent scores reaches this (Frigate's
     /// `threshold`): one lucky frame does not make an object.
+    #[schemars(range(min = 0, max = 1))]
     pub threshold: Option<f32>,
     /// Polygons where this label is never reported, judged on the box's bottom centre.
     #[serde(default)]
-    #[schemars(with = "Vec<Vec<[f32; 2]>>")]
+    #[schemars(with = "Vec<Vec<crate::rules::PointSchema>>")]
     pub masks: Vec<Polygon>,
 }
 

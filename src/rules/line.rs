@@ -24,10 +24,10 @@ pub struct LineConfig {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// First end, in the rules' `units`.
-    #[schemars(with = "[f32; 2]")]
+    #[schemars(with = "crate::rules::PointSchema")]
     pub a: Spanned<Point>,
     /// Second end.
-    #[schemars(with = "[f32; 2]")]
+    #[schemars(with = "crate::rules::PointSchema")]
     pub b: Spanned<Point>,
     /// Crossings to report and count: `a_to_b` (from the left of a->b, seen on the image, to its
     /// right), `b_to_a`, or `any` (default).
@@ -39,6 +39,7 @@ pub struct LineConfig {
     pub labels: Vec<Spanned<String>>,
     /// Dead band on each side of the line, as a fraction of the object's box height (default 0.1).
     #[serde(default = "default_hysteresis")]
+    #[schemars(range(min = 0, max = 2))]
     pub hysteresis: f32,
 }
 

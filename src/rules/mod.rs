@@ -49,6 +49,20 @@ pub use zone::{OccupancyConfig, ZoneConfig};
 /// A polygon as written: its corners, each with its place in the file.
 pub type Polygon = Spanned<Vec<Spanned<geometry::Point>>>;
 
+/// How a point is written, for the JSON Schema: `[x, y]`, each a fraction of the frame
+/// (`units: relative`, checked to 0..1 by the rules) or a pixel position.
+#[derive(JsonSchema)]
+#[serde(transparent)]
+#[schemars(rename = "Point")]
+#[expect(dead_code, reason = "only its JSON Schema is used")]
+pub struct PointSchema([Coordinate; 2]);
+
+/// One coordinate of a point, for the JSON Schema.
+#[derive(JsonSchema)]
+#[serde(transparent)]
+#[expect(dead_code, reason = "only its JSON Schema is used")]
+pub struct Coordinate(#[schemars(range(min = 0, max = 65535))] f32);
+
 /// How coordinates in the rules are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -94,7 +108,7 @@ pub struct RulesConfig {
     pub filters: HashMap<Spanned<String>, ObjectFilter>,
     /// Polygons where no object is reported (judged on the box's bottom centre).
     #[serde(default)]
-    #[schemars(with = "Vec<Vec<[f32; 2]>>")]
+    #[schemars(with = "Vec<Vec<crate::rules::PointSchema>>")]
     pub masks: Vec<Polygon>,
     /// Zones: enter/exit, loitering and occupancy events.
     #[serde(default)]

@@ -16,7 +16,7 @@ pub struct ZoneConfig {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Corners of the polygon, at least 3, in the rules' `units`.
-    #[schemars(with = "Vec<[f32; 2]>")]
+    #[schemars(with = "Vec<crate::rules::PointSchema>")]
     pub points: Polygon,
     /// Labels this zone watches; all when empty.
     #[serde(default)]
@@ -25,9 +25,11 @@ pub struct ZoneConfig {
     /// Consecutive frames an object must be inside to count as inside, and outside to count as
     /// outside again (Frigate's `inertia`).
     #[serde(default = "default_inertia")]
+    #[schemars(range(min = 1, max = 10000))]
     pub inertia: u32,
     /// Send a `loitering` event when an object stays longer than this many seconds of media time
     /// (PTS; wall-clock time for sources without timestamps), once per stay.
+    #[schemars(range(min = 0.001, max = 31_536_000))]
     pub loitering_seconds: Option<f64>,
     /// Send `occupancy` events with the count of each label inside.
     pub occupancy: Option<OccupancyConfig>,
@@ -43,6 +45,7 @@ fn default_inertia() -> u32 {
 pub struct OccupancyConfig {
     /// Report only when the count reaches this value from below, or drops below it again; without
     /// it (`occupancy: {}`), every change of the count is reported.
+    #[schemars(range(min = 1, max = 100_000))]
     pub threshold: Option<u32>,
 }
 

@@ -27,6 +27,7 @@ pub struct DetectConfig {
     pub model: Spanned<String>,
     /// Frames per second to run detection on (media time): every frame of a file by default,
     /// 5 for live sources.
+    #[schemars(range(min = 0.001, max = 1000))]
     pub fps: Option<f64>,
 }
 

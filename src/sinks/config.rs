@@ -96,6 +96,7 @@ pub struct OutboxConfig {
     /// Undelivered events kept on disk, in bytes (default 64 MiB). When full, the oldest
     /// undelivered events are dropped and counted in `lookout_outbox_dropped_total`.
     #[serde(default = "default_outbox_bytes")]
+    #[schemars(range(min = 65536, max = 1_099_511_627_776_u64))]
     pub max_bytes: u64,
     /// `always` fsyncs each event (survives power loss); `never` (default) survives process crashes.
     #[serde(default)]
@@ -103,6 +104,7 @@ pub struct OutboxConfig {
     /// On a clean shutdown, wait up to this many seconds for pending events to be delivered; the
     /// rest stay in the outbox for the next start (default 10).
     #[serde(default = "default_drain_s")]
+    #[schemars(range(min = 0, max = 3600))]
     pub drain_timeout_s: u64,
 }
 

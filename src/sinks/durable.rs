@@ -158,7 +158,12 @@ impl DurableSink {
             .shared
             .drain_until
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + drain);
+            .unwrap_or_else(|p| p.into_inner()) = Some(
+            // A drain beyond any real wait must not overflow the clock (a panic at shutdown).
+            Instant::now()
+                .checked_add(drain)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400)),
+        );
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.wake.notify_all();
         if let Some(t) = self.thread.take() {

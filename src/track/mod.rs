@@ -148,24 +148,31 @@ pub struct TrackerConfig {
     /// Detections scoring at least this are matched first and may start tracks (ByteTrack's
     /// `track_thresh`).
     #[serde(default = "default_high")]
+    #[schemars(range(min = 0, max = 1))]
     pub high_score: f32,
     /// Detections between this and `high_score` only keep existing tracks alive; lower ones are ignored.
     #[serde(default = "default_low")]
+    #[schemars(range(min = 0, max = 1))]
     pub low_score: f32,
     /// A new track starts only from a detection scoring at least this.
     #[serde(default = "default_new_track")]
+    #[schemars(range(min = 0, max = 1))]
     pub new_track_score: f32,
     /// Minimum IoU between a track's predicted box and a high-score detection to match.
     #[serde(default = "default_match_iou")]
+    #[schemars(range(min = 0, max = 1))]
     pub match_iou: f32,
     /// Minimum IoU to match a low-score detection (stricter: they are less trustworthy).
     #[serde(default = "default_low_match_iou")]
+    #[schemars(range(min = 0, max = 1))]
     pub low_match_iou: f32,
     /// Consecutive matches before a new track is confirmed and reported.
     #[serde(default = "default_min_hits")]
+    #[schemars(range(min = 1, max = 1000))]
     pub min_hits: u32,
     /// Frames a confirmed track survives without a match before it ends.
     #[serde(default = "default_max_age")]
+    #[schemars(range(min = 1, max = 100_000))]
     pub max_age: u32,
 }
 

@@ -50,12 +50,15 @@ pub struct SnapshotConfig {
     pub kinds: Vec<Spanned<String>>,
     /// JPEG quality, 1..100 (default 85).
     #[serde(default = "default_quality")]
+    #[schemars(range(min = 1, max = 100))]
     pub quality: u8,
     /// Snapshots older than this many seconds are deleted (default 604800, a week; 0 keeps them).
     #[serde(default = "week")]
+    #[schemars(range(min = 0, max = 315_360_000))]
     pub max_age_s: u64,
     /// The oldest snapshots are deleted while the folder holds more bytes (default 1 GiB).
     #[serde(default = "gib")]
+    #[schemars(range(min = 1_048_576, max = 1_125_899_906_842_624_u64))]
     pub max_bytes: u64,
 }
 
@@ -73,15 +76,18 @@ pub struct RecordingConfig {
     pub cameras: Vec<Spanned<String>>,
     /// Start a new file after this many seconds of media time (default 300).
     #[serde(default = "five_minutes")]
+    #[schemars(range(min = 1, max = 86400))]
     pub segment_s: u64,
     /// Draw boxes and labels of the detections (default true).
     #[serde(default = "yes")]
     pub annotate: bool,
     /// Files older than this many seconds are deleted (default 86400, a day; 0 keeps them).
     #[serde(default = "day")]
+    #[schemars(range(min = 0, max = 315_360_000))]
     pub max_age_s: u64,
     /// The oldest files are deleted while the folder holds more bytes (default 4 GiB).
     #[serde(default = "four_gib")]
+    #[schemars(range(min = 1_048_576, max = 1_125_899_906_842_624_u64))]
     pub max_bytes: u64,
 }
 

@@ -24,11 +24,14 @@ pub struct FileConfig {
     pub path: Spanned<PathBuf>,
     /// Rotate when the file would grow past this many bytes (default 100 MiB).
     #[serde(default = "default_file_max_bytes")]
+    #[schemars(range(min = 1024, max = 1_099_511_627_776_u64))]
     pub max_bytes: u64,
     /// Rotate when the file is older than this many seconds (default: never by age).
+    #[schemars(range(min = 1, max = 315_360_000))]
     pub max_age_s: Option<u64>,
     /// Rotated files kept (`events.jsonl.1` is the newest); older ones are deleted (default 5).
     #[serde(default = "default_keep")]
+    #[schemars(range(min = 0, max = 1000))]
     pub keep: u32,
     /// `always`: fsync after each event (survives power loss); `never` (default): leave it to the OS.
     #[serde(default)]

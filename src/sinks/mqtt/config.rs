@@ -22,6 +22,7 @@ pub struct MqttConfig {
     pub host: Spanned<String>,
     /// Broker port (default 1883).
     #[serde(default = "default_mqtt_port")]
+    #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
     /// MQTT client id (default `lookout`); must be unique per broker.
     #[serde(default = "default_client_id")]
@@ -39,6 +40,7 @@ pub struct MqttConfig {
     pub discovery: DiscoveryConfig,
     /// Keep-alive interval in seconds (default 30).
     #[serde(default = "default_keep_alive")]
+    #[schemars(range(min = 5, max = 3600))]
     pub keep_alive_s: u64,
     #[serde(default)]
     pub retry: RetryConfig,

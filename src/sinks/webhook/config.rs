@@ -27,6 +27,7 @@ pub struct WebhookConfig {
     pub secret_env: Option<Spanned<String>>,
     /// Per-request timeout in milliseconds (default 5000).
     #[serde(default = "default_timeout_ms")]
+    #[schemars(range(min = 100, max = 600_000))]
     pub timeout_ms: u64,
     /// Extra request headers (e.g. an `Authorization` header from `${TOKEN}`).
     #[serde(default)]
