@@ -309,3 +309,89 @@ fn numbers_beyond_their_range_are_refused_by_validate_and_run() {
         "{q}"
     );
 }
+
+/// Runs `source` to its end with `--summary` and returns (exit code, stderr, summary).
+#[cfg(feature = "capture")]
+fn run_file(source: &std::path::Path) -> (Option<i32>, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("s.json");
+    let (_d, path) = pipeline_file(
+        "f.yaml",
+        &format!(
+            "cameras:\n  - name: a\n    source: {}\nmetrics: {{enabled: false}}\n",
+            source.display()
+        ),
+    );
+    let out = run_with_env(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--no-progress",
+            "--summary",
+            summary.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let s = serde_json::from_str(&common::read(&summary)).unwrap();
+    (out.status.code(), text(&out.stderr), s)
+}
+
+#[cfg(feature = "capture")]
+#[test]
+fn a_file_that_ends_early_is_reported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    // One flipped byte in the bundled AVI's index (the top byte of entry 131's size: what a
+    // fault run's 2,000 random flips came down to): the demuxer stops early without an error.
+    let mut avi = std::fs::read(common::footage("vtest.avi")).unwrap();
+    let idx1 = avi
+        .windows(4)
+        .rposition(|w| w == b"idx1")
+        .expect("an AVI index");
+    avi[idx1 + 8 + 16 * 131 + 15] ^= 0xff;
+    let flipped = dir.path().join("flipped.avi");
+    std::fs::write(&flipped, &avi).unwrap();
+    // A 10 s MP4 with its index in front, cut at 70 %.
+    let mp4 = dir.path().join("whole.mp4");
+    let status = std::process::Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "num-buffers=250", "pattern=ball", "!"])
+        .args([
+            "video/x-raw,width=320,height=240,framerate=25/1",
+            "!",
+            "videoconvert",
+            "!",
+        ])
+        .args([
+            "x264enc",
+            "speed-preset=ultrafast",
+            "!",
+            "mp4mux",
+            "faststart=true",
+            "!",
+        ])
+        .arg("filesink")
+        .arg(format!("location={}", mp4.display()))
+        .status()
+        .expect("gst-launch-1.0 (gstreamer1.0-tools)");
+    assert!(status.success());
+    let whole = std::fs::read(&mp4).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &whole[..whole.len() * 7 / 10]).unwrap();
+
+    let (code, _, s) = run_file(&mp4);
+    assert_eq!(code, Some(0));
+    assert_eq!(s["cameras"]["a"]["state"], "ended", "{s}");
+    for short in [&flipped, &cut] {
+        let (code, err, s) = run_file(short);
+        let cam = &s["cameras"]["a"];
+        assert_eq!(code, Some(1), "{}: {cam} {err}", short.display());
+        assert_eq!(cam["state"], "truncated", "{cam}");
+        assert_eq!(cam["errors"]["truncated"], 1, "{cam}");
+        assert!(
+            cam["last_error"].as_str().unwrap().contains("ended at"),
+            "{cam}"
+        );
+        assert!(err.contains("the file ended early"), "{err}");
+        let frames = cam["frames_captured"].as_u64().unwrap();
+        assert!(frames > 0 && frames < 795, "{cam}");
+    }
+}

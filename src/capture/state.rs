@@ -17,6 +17,8 @@ pub enum CameraState {
     Backoff,
     /// A file or finite source reached its end: a clean end.
     Ended,
+    /// A file ended well before the duration its container announces (corrupt or cut short).
+    Truncated,
     /// A non-reconnecting source failed (e.g. a corrupt file), or shutdown interrupted it.
     Failed,
     /// Stopped by shutdown.
@@ -25,13 +27,14 @@ pub enum CameraState {
 
 impl CameraState {
     /// All states, for resetting the per-state gauge.
-    pub const ALL: [CameraState; 6] = [
+    pub const ALL: [CameraState; 7] = [
         CameraState::Connecting,
         CameraState::Streaming,
         CameraState::Backoff,
         CameraState::Ended,
         CameraState::Failed,
         CameraState::Stopped,
+        CameraState::Truncated,
     ];
 
     /// The `state` label value.
@@ -41,6 +44,7 @@ impl CameraState {
             CameraState::Streaming => "streaming",
             CameraState::Backoff => "backoff",
             CameraState::Ended => "ended",
+            CameraState::Truncated => "truncated",
             CameraState::Failed => "failed",
             CameraState::Stopped => "stopped",
         }
@@ -50,7 +54,10 @@ impl CameraState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            CameraState::Ended | CameraState::Failed | CameraState::Stopped
+            CameraState::Ended
+                | CameraState::Truncated
+                | CameraState::Failed
+                | CameraState::Stopped
         )
     }
 

@@ -98,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let failed = summary
         .cameras
         .values()
-        .filter(|c| c.state == CameraState::Failed)
+        .filter(|c| matches!(c.state, CameraState::Failed | CameraState::Truncated))
         .count();
     Ok(if failed > 0 {
         ExitCode::from(1)

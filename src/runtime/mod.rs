@@ -100,10 +100,10 @@ pub fn run(
         .map(|(c, h)| (c.name().to_string(), h.state.clone()))
         .collect();
     let ready: ReadyCheck = Arc::new(move || {
-        use crate::capture::CameraState::{Ended, Streaming};
+        use crate::capture::CameraState::{Ended, Streaming, Truncated};
         let waiting: Vec<String> = states
             .iter()
-            .filter(|(_, s)| !matches!(s.get(), Streaming | Ended))
+            .filter(|(_, s)| !matches!(s.get(), Streaming | Ended | Truncated))
             .map(|(name, s)| format!("{name} ({})", s.get().as_str()))
             .collect();
         if waiting.is_empty() {

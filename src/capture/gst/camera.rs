@@ -51,6 +51,8 @@ impl CameraHandle {
 enum Attempt {
     /// End of stream of a finite source.
     Eos,
+    /// End of stream of a file well before its announced duration.
+    Truncated(CaptureError),
     /// Shutdown asked us to stop.
     Stopped,
     /// The consumer went away.
@@ -110,6 +112,15 @@ fn run(
                 tracing::info!(camera = %name, frames = seq, "end of stream");
                 break CameraState::Ended;
             }
+            Attempt::Truncated(err) => {
+                metrics
+                    .source_errors
+                    .with_label_values(&[&cam.name, err.kind()])
+                    .inc();
+                tracing::warn!(camera = %name, %source, frames = seq, error = %err, "the file ended early");
+                last_error = Some(err.to_string());
+                break CameraState::Truncated;
+            }
             Attempt::Stopped | Attempt::ConsumerGone => break CameraState::Stopped,
             Attempt::Failed(err) => {
                 metrics
@@ -135,7 +146,7 @@ fn run(
     CameraReport {
         camera: cam.name.clone(),
         state: final_state,
-        error: if final_state == CameraState::Failed {
+        error: if matches!(final_state, CameraState::Failed | CameraState::Truncated) {
             last_error
         } else {
             None
@@ -200,6 +211,7 @@ fn stream(
     };
     let mut converter = Converter::default();
     let mut last_frame = Instant::now();
+    let mut progress = FileProgress::default();
     let is_stopped = || stop.load(Ordering::Relaxed);
     loop {
         if is_stopped() {
@@ -208,6 +220,7 @@ fn stream(
         if let Some(err) = bus_error_from(&bus) {
             return Attempt::Failed(CaptureError::Stream(err));
         }
+        progress.note_warnings(&bus);
         match sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
             Some(sample) => {
                 let frame = match converter.frame(&sample, name, *seq, cam.format, pool) {
@@ -222,7 +235,13 @@ fn stream(
                     {
                         state.set_expected_frames(n);
                     }
+                    if !cam.source.is_live() {
+                        progress.duration = pipeline
+                            .query_duration::<gst::ClockTime>()
+                            .map(|d| Duration::from_nanos(d.nseconds()));
+                    }
                 }
+                progress.frame(&sample);
                 *seq += 1;
                 last_frame = Instant::now();
                 match tx.push(frame, &is_stopped) {
@@ -236,7 +255,10 @@ fn stream(
                     if cam.source.reconnects() {
                         return Attempt::Failed(CaptureError::Stream("the stream ended".into()));
                     }
-                    return Attempt::Eos;
+                    return match progress.shortfall() {
+                        Some(why) => Attempt::Truncated(CaptureError::Truncated(why)),
+                        None => Attempt::Eos,
+                    };
                 }
                 let idle = last_frame.elapsed();
                 if idle > cam.stall_timeout {
@@ -244,6 +266,58 @@ fn stream(
                 }
             }
         }
+    }
+}
+
+/// How far a file got, to tell a clean end from one that comes early.
+#[derive(Default)]
+struct FileProgress {
+    /// What the container announces.
+    duration: Option<Duration>,
+    /// End of the last frame (its timestamp plus its duration).
+    reached: Duration,
+    /// The last warning a GStreamer element posted (a demuxer's note about bad data).
+    warning: Option<String>,
+}
+
+impl FileProgress {
+    fn frame(&mut self, sample: &gst::Sample) {
+        if let Some(b) = sample.buffer()
+            && let Some(pts) = b.pts()
+        {
+            let end = pts.nseconds() + b.duration().map_or(0, |d| d.nseconds());
+            self.reached = self.reached.max(Duration::from_nanos(end));
+        }
+    }
+
+    fn note_warnings(&mut self, bus: &gst::Bus) {
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Warning]) {
+            if let gst::MessageView::Warning(w) = msg.view() {
+                let from = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
+                self.warning = Some(format!("{from}: {}", w.error()));
+            }
+        }
+    }
+
+    /// Why the end is early: frames stopped more than a second and 2% before the announced
+    /// duration (small differences are container rounding or a longer audio track).
+    fn shortfall(&self) -> Option<String> {
+        let duration = self.duration?;
+        let missing = duration.checked_sub(self.reached)?;
+        if missing < Duration::from_secs(1) || missing.as_secs_f64() < 0.02 * duration.as_secs_f64()
+        {
+            return None;
+        }
+        let decoder = self
+            .warning
+            .as_ref()
+            .map(|w| format!("; the decoder said: {w}"))
+            .unwrap_or_default();
+        Some(format!(
+            "the file ended at {:.1} s of the {:.1} s it announces: it is cut short or corrupt{decoder}",
+            self.reached.as_secs_f64(),
+            duration.as_secs_f64()
+        ))
     }
 }
 

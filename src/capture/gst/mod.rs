@@ -25,6 +25,8 @@ pub enum CaptureError {
     Stall(f64),
     #[error("bad frame from the decoder: {0}")]
     Frame(String),
+    #[error("{0}")]
+    Truncated(String),
 }
 
 impl CaptureError {
@@ -38,6 +40,7 @@ impl CaptureError {
             CaptureError::Stream(_) => "stream",
             CaptureError::Stall(_) => "stall",
             CaptureError::Frame(_) => "frame",
+            CaptureError::Truncated(_) => "truncated",
         }
     }
 }
