@@ -7,9 +7,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Largest picture side lookout decodes, in pixels.
-pub const MAX_PICTURE_SIDE: u32 = 16_384;
+pub const MAX_PICTURE_SIDE: u32 = 8192;
 /// Most memory a picture decoder may allocate.
-pub const MAX_PICTURE_BYTES: u64 = 1 << 30;
+pub const MAX_PICTURE_BYTES: u64 = 512 << 20;
 
 /// Why an input file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -100,22 +100,30 @@ pub fn open(path: &Path) -> Result<FileInput, InputError> {
 }
 
 fn decode(path: &Path) -> Result<image::RgbaImage, InputError> {
-    let fail = |message: String| InputError::Decode {
+    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_bytes(&bytes).map_err(|message| InputError::Decode {
         path: path.to_path_buf(),
         message,
-    };
-    let mut reader = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|source| InputError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    })
+}
+
+/// Decodes a PNG or JPEG held in memory, within [`MAX_PICTURE_SIDE`] and [`MAX_PICTURE_BYTES`];
+/// any other bytes are an error (the decoder's message).
+pub fn decode_bytes(bytes: &[u8]) -> Result<image::RgbaImage, String> {
+    let format = image::guess_format(bytes).map_err(|e| e.to_string())?;
+    if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
+        return Err(format!("{format:?} pictures are not decoded"));
+    }
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_PICTURE_SIDE);
     limits.max_image_height = Some(MAX_PICTURE_SIDE);
     limits.max_alloc = Some(MAX_PICTURE_BYTES);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| fail(e.to_string()))?;
+    let img = reader.decode().map_err(|e| e.to_string())?;
     Ok(img.to_rgba8())
 }
 
