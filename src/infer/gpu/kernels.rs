@@ -8,7 +8,7 @@ use super::shader::{
 use crate::infer::InferError;
 use crate::infer::graph::fuse::per_channel;
 use crate::infer::graph::shape::strides as row_major;
-use crate::infer::graph::{Act, Conv, ConvTranspose, Node, Op, Pool, PoolKind, Resize, ValueId};
+use crate::infer::graph::{Act, Conv, ConvGeom, Node, Op, Pool, PoolKind, Resize, ValueId, Window};
 
 const CONV_GEMM: &str = include_str!("../../../shaders/conv_gemm.wgsl");
 const DEPTHWISE: &str = include_str!("../../../shaders/depthwise.wgsl");
@@ -111,22 +111,18 @@ fn logical_strides(place: &Place, shape: &[usize], rank: usize) -> Vec<i64> {
         .collect()
 }
 
-/// Template values of a sliding window: kernel, stride, dilation, top/left pads.
-fn window_vars(
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    pads: [usize; 2],
-) -> Vec<(&'static str, String)> {
+/// Template values of a sliding window: kernel, stride, dilation, top/left pads (the kernels
+/// need no bottom/right pads: bounds checks cover them).
+fn window_vars(w: &Window) -> Vec<(&'static str, String)> {
     vec![
-        ("KH", kernel[0].to_string()),
-        ("KW", kernel[1].to_string()),
-        ("SH", stride[0].to_string()),
-        ("SW", stride[1].to_string()),
-        ("DH", dilation[0].to_string()),
-        ("DW", dilation[1].to_string()),
-        ("PT", pads[0].to_string()),
-        ("PL", pads[1].to_string()),
+        ("KH", w.kernel[0].to_string()),
+        ("KW", w.kernel[1].to_string()),
+        ("SH", w.stride[0].to_string()),
+        ("SW", w.stride[1].to_string()),
+        ("DH", w.dilation[0].to_string()),
+        ("DW", w.dilation[1].to_string()),
+        ("PT", w.pads[0].to_string()),
+        ("PL", w.pads[1].to_string()),
     ]
 }
 
@@ -174,9 +170,17 @@ impl Planner<'_> {
     pub(super) fn emit(&mut self, n: &Node) -> Result<(), InferError> {
         let y = n.output;
         match &n.op {
-            Op::Conv(c) if c.is_depthwise() => self.depthwise(n, c),
-            Op::Conv(c) => self.conv(n, c),
-            Op::ConvTranspose(c) => self.conv_transpose(n, c),
+            Op::Conv(c) if c.geom.is_depthwise() => self.depthwise(n, c),
+            Op::Conv(c) => {
+                let w = ConvWeights::new(&c.weight, &c.bias, &c.geom);
+                self.gemm(n, w, false, Epilogue::of(c));
+                Ok(())
+            }
+            Op::ConvTranspose(c) => {
+                let w = ConvWeights::new(&c.weight, &c.bias, &c.geom);
+                self.gemm(n, w, true, Epilogue::plain(c.act));
+                Ok(())
+            }
             Op::Pool(p) => self.pool(n, p),
             Op::Resize(r) => self.resize(n, r),
             Op::Unary(a) if self.writer[y] == Writer::Vec4 => {
@@ -288,127 +292,83 @@ impl Planner<'_> {
         out
     }
 
-    fn conv(&mut self, n: &Node, c: &Conv) -> Result<(), InferError> {
+    /// The input and (when fused) residual of a convolution, both NHWC.
+    fn conv_inputs(&mut self, n: &Node, epi: &Epilogue) -> (Place, Option<Place>) {
         let x = self.nhwc_input(n.inputs[0]);
-        let res = c.residual.then(|| self.nhwc_input(n.inputs[1]));
-        let spec = GemmSpec {
-            weight: &c.weight,
-            bias: &c.bias,
-            cin: c.cin,
-            cout: c.cout,
-            group: c.group,
-            geom: Geom::new(c.kernel, c.stride, c.dilation, c.pads),
-            transposed: false,
-            act: c.act,
-            post_act: c.post_act,
-        };
-        self.gemm(n, x, res, spec);
-        Ok(())
-    }
-
-    fn conv_transpose(&mut self, n: &Node, c: &ConvTranspose) -> Result<(), InferError> {
-        let x = self.nhwc_input(n.inputs[0]);
-        let spec = GemmSpec {
-            weight: &c.weight,
-            bias: &c.bias,
-            cin: c.cin,
-            cout: c.cout,
-            group: c.group,
-            geom: Geom::new(c.kernel, c.stride, c.dilation, c.pads),
-            transposed: true,
-            act: c.act,
-            post_act: Act::Identity,
-        };
-        self.gemm(n, x, None, spec);
-        Ok(())
+        let res = epi.residual.then(|| self.nhwc_input(n.inputs[1]));
+        (x, res)
     }
 
     /// A (transposed) convolution as an implicit GEMM. The weights become a
     /// `[kh * kw * cin4 * 4, cout4p * 4]` matrix, padded to whole tiles, grouped convolutions
     /// expanded block-diagonally.
-    fn gemm(&mut self, n: &Node, x: Place, res: Option<Place>, sp: GemmSpec<'_>) {
+    fn gemm(&mut self, n: &Node, w: ConvWeights<'_>, transposed: bool, epi: Epilogue) {
+        let (x, res) = self.conv_inputs(n, &epi);
         let xs = self.shapes[n.inputs[0]].clone();
         let ys = self.shapes[n.output].clone();
         let y = self.vec4_out(n.output);
-        let [kh, kw] = sp.geom.kernel;
-        let cin4 = up4(sp.cin) / 4;
+        let g = w.geom;
+        let win = &g.window;
+        let [kh, kw] = win.kernel;
+        let cin4 = up4(g.cin) / 4;
         let k4 = kh * kw * cin4;
-        let cout4 = up4(sp.cout) / 4;
+        let cout4 = up4(g.cout) / 4;
         let wx = if cout4 <= 4 { 4 } else { 8 };
         let cout4p = cout4.div_ceil(wx) * wx;
-        let (cin_g, cout_g) = (sp.cin / sp.group, sp.cout / sp.group);
+        let (cin_g, cout_g) = (g.cin_per_group(), g.cout_per_group());
         let mut weights = vec![0.0f32; k4.div_ceil(KT) * KT * 4 * cout4p * 4];
-        for g in 0..sp.group {
+        for grp in 0..g.group {
             for icg in 0..cin_g {
                 for ocg in 0..cout_g {
-                    let (ci, co) = (g * cin_g + icg, g * cout_g + ocg);
+                    let (ci, co) = (grp * cin_g + icg, grp * cout_g + ocg);
                     for ky in 0..kh {
                         for kx in 0..kw {
-                            let src = if sp.transposed {
+                            let src = if transposed {
                                 ((ci * cout_g + ocg) * kh + ky) * kw + kx
                             } else {
                                 ((co * cin_g + icg) * kh + ky) * kw + kx
                             };
                             let row = ((ky * kw + kx) * cin4 + ci / 4) * 4 + ci % 4;
-                            weights[row * cout4p * 4 + co] = sp.weight[src];
+                            weights[row * cout4p * 4 + co] = w.weight[src];
                         }
                     }
                 }
             }
         }
-        let a = GemmArgs {
-            x,
-            res,
-            y,
-            xs,
-            ys,
-            weights,
-            bias: sp.bias,
-            cout: sp.cout,
-            cin4,
-            k4,
-            wx,
-            cout4p,
-            geom: sp.geom,
-            transposed: sp.transposed,
-            act: sp.act,
-            post_act: sp.post_act,
-        };
-        let wy = 64 / a.wx;
-        let mut bias = a.bias.to_vec();
-        bias.resize(a.cout4p * 4, 0.0);
-        let wbuf = self.add_const(self.prec.encode(&a.weights));
+        let wy = 64 / wx;
+        let mut bias = w.bias.to_vec();
+        bias.resize(cout4p * 4, 0.0);
+        let wbuf = self.add_const(self.prec.encode(&weights));
         let bbuf = self.add_const(self.prec.encode(&bias));
-        let m = a.ys[0] * a.ys[2] * a.ys[3];
+        let m = ys[0] * ys[2] * ys[3];
         let tiles = m.div_ceil(wy * 4);
         let (ty, tz) = if tiles <= 65535 {
             (tiles, 1)
         } else {
             (65535, tiles.div_ceil(65535))
         };
-        let (in_off4, in_ps4) = a.x.vec4();
-        let (out_off4, out_ps4) = a.y.vec4();
-        let (res_off4, res_ps4) = a.res.map_or((0, 0), |r| r.vec4());
-        let (bufs, mut vars) = self.conv_io(a.x, [wbuf, bbuf], a.res, a.y, a.act, a.post_act);
-        let g = a.geom;
-        vars.extend(window_vars(g.kernel, g.stride, g.dilation, g.pads));
+        let (in_off4, in_ps4) = x.vec4();
+        let (out_off4, out_ps4) = y.vec4();
+        let (res_off4, res_ps4) = res.map_or((0, 0), |r| r.vec4());
+        let (bufs, mut vars) = self.conv_io(x, [wbuf, bbuf], res, y, &epi);
+        vars.extend(window_vars(win));
         vars.extend([
-            ("WX", a.wx.to_string()),
+            ("WX", wx.to_string()),
             ("WY", wy.to_string()),
             ("KT", KT.to_string()),
-            ("TRANSPOSED", a.transposed.to_string()),
+            ("TRANSPOSED", transposed.to_string()),
         ]);
         let src = template(CONV_GEMM, &vars);
         let params = Params::default()
             .u(m)
-            .u(a.k4)
-            .u(a.cin4)
-            .u(a.cout4p)
-            .u(a.cout)
-            .u(a.xs[2])
-            .u(a.xs[3])
-            .u(a.ys[2])
-            .u(a.ys[3])
+            .u(k4)
+            .u(cin4)
+            .u(cout4p)
+            .u(g.cout)
+            .u(xs[2])
+            .u(xs[3])
+            .u(ys[2])
+            .u(ys[3])
             .u(in_ps4 as usize)
             .u(in_off4 as usize)
             .u(out_ps4 as usize)
@@ -417,15 +377,14 @@ impl Planner<'_> {
             .u(res_off4 as usize)
             .u(ty);
         let eb = self.prec.bytes() as u64;
-        let bytes = (a.xs.iter().product::<usize>()
-            + a.ys.iter().product::<usize>()
-            + a.weights.len()) as u64
+        let bytes = (xs.iter().product::<usize>() + ys.iter().product::<usize>() + weights.len())
+            as u64
             * eb;
         self.push(Dispatch {
             name: n.name.clone(),
-            kind: if a.transposed {
+            kind: if transposed {
                 "conv_transpose"
-            } else if g.kernel == [1, 1] {
+            } else if win.kernel == [1, 1] {
                 "conv1x1"
             } else {
                 "conv_gemm"
@@ -433,7 +392,7 @@ impl Planner<'_> {
             src,
             params: params.0,
             bufs,
-            groups: [(a.cout4p / a.wx) as u32, ty as u32, tz as u32],
+            groups: [(cout4p / wx) as u32, ty as u32, tz as u32],
             flops: self.g.node_flops(n),
             bytes,
         });
@@ -447,8 +406,7 @@ impl Planner<'_> {
         [wbuf, bbuf]: [BufRef; 2],
         res: Option<Place>,
         y: Place,
-        act: Act,
-        post_act: Act,
+        epi: &Epilogue,
     ) -> (Vec<BufRef>, Vec<(&'static str, String)>) {
         let mut slots = vec![
             Slot::new("x", x.prec, Access::Vec4),
@@ -471,22 +429,23 @@ impl Planner<'_> {
             ("RESIDUAL", res.is_some().to_string()),
             (
                 "ACT",
-                act_fn("act", act, true) + &act_fn("post_act", post_act, true),
+                act_fn("act", epi.act, true) + &act_fn("post_act", epi.post_act, true),
             ),
         ];
         (bufs, vars)
     }
 
     fn depthwise(&mut self, n: &Node, c: &Conv) -> Result<(), InferError> {
-        let x = self.nhwc_input(n.inputs[0]);
-        let res = c.residual.then(|| self.nhwc_input(n.inputs[1]));
+        let epi = Epilogue::of(c);
+        let (x, res) = self.conv_inputs(n, &epi);
         let xs = self.shapes[n.inputs[0]].clone();
         let ys = self.shapes[n.output].clone();
         let y = self.vec4_out(n.output);
-        let [kh, kw] = c.kernel;
-        let c4 = up4(c.cout) / 4;
+        let (g, win) = (&c.geom, &c.geom.window);
+        let [kh, kw] = win.kernel;
+        let c4 = up4(g.cout) / 4;
         let mut w = vec![0.0f32; kh * kw * c4 * 4];
-        for ch in 0..c.cout {
+        for ch in 0..g.cout {
             for ky in 0..kh {
                 for kx in 0..kw {
                     w[(ky * kw + kx) * c4 * 4 + ch] = c.weight[(ch * kh + ky) * kw + kx];
@@ -498,26 +457,21 @@ impl Planner<'_> {
         let wbuf = self.add_const(self.prec.encode(&w));
         let bbuf = self.add_const(self.prec.encode(&bias));
         let owb = OWB.min(ys[3]);
-        let span = (owb - 1) * c.stride[1] + (kw - 1) * c.dilation[1] + 1;
+        let span = (owb - 1) * win.stride[1] + (kw - 1) * win.dilation[1] + 1;
         let owseg = ys[3].div_ceil(owb);
         let total = ys[0] * ys[2] * owseg * c4;
         let (groups, row) = grid(total);
         let (in_off4, in_ps4) = x.vec4();
         let (out_off4, out_ps4) = y.vec4();
         let (res_off4, res_ps4) = res.map_or((0, 0), |r| r.vec4());
-        let (bufs, mut vars) = self.conv_io(x, [wbuf, bbuf], res, y, c.act, c.post_act);
-        vars.extend(window_vars(
-            c.kernel,
-            c.stride,
-            c.dilation,
-            [c.pads[0], c.pads[1]],
-        ));
+        let (bufs, mut vars) = self.conv_io(x, [wbuf, bbuf], res, y, &epi);
+        vars.extend(window_vars(win));
         vars.extend([("OWB", owb.to_string()), ("SPAN", span.to_string())]);
         let src = template(DEPTHWISE, &vars);
         let params = Params::default()
             .u(total)
             .u(c4)
-            .u(c.cout)
+            .u(g.cout)
             .u(xs[2])
             .u(xs[3])
             .u(ys[2])
@@ -550,10 +504,10 @@ impl Planner<'_> {
             PoolKind::Max => (true, false),
             PoolKind::Avg { count_include_pad } => (false, count_include_pad),
         };
-        let mut vars = window_vars(p.kernel, p.stride, p.dilation, [p.pads[0], p.pads[1]]);
+        let mut vars = window_vars(&p.window);
         vars.push(("MAX", max.to_string()));
         vars.push(("INCLUDE_PAD", incl.to_string()));
-        let extra = [p.pads[2] as u32, p.pads[3] as u32];
+        let extra = [p.window.pads[2] as u32, p.window.pads[3] as u32];
         self.pixelwise(n, "pool", POOL, vars, extra)
     }
 
@@ -1118,59 +1072,46 @@ enum EltB {
     Channel(BufRef),
 }
 
-/// Spatial geometry shared by the GEMM convolutions.
+/// What the convolution kernels read of a (transposed) convolution: its constants and geometry.
 #[derive(Clone, Copy)]
-struct Geom {
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    /// Top and left (the kernel needs no bottom/right pads: bounds checks cover them).
-    pads: [usize; 2],
-}
-
-impl Geom {
-    fn new(kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2], pads: [usize; 4]) -> Self {
-        Geom {
-            kernel,
-            stride,
-            dilation,
-            pads: [pads[0], pads[1]],
-        }
-    }
-}
-
-/// A (transposed) convolution as the GEMM emitter takes it.
-struct GemmSpec<'a> {
+struct ConvWeights<'a> {
     /// `[cout, cin / group, kh, kw]`, or `[cin, cout / group, kh, kw]` when transposed.
     weight: &'a [f32],
     bias: &'a [f32],
-    cin: usize,
-    cout: usize,
-    group: usize,
-    geom: Geom,
-    transposed: bool,
+    geom: &'a ConvGeom,
+}
+
+impl<'a> ConvWeights<'a> {
+    fn new(weight: &'a [f32], bias: &'a [f32], geom: &'a ConvGeom) -> Self {
+        ConvWeights { weight, bias, geom }
+    }
+}
+
+/// The fused epilogue of a convolution kernel: `post_act(act(acc + bias) + residual)`.
+struct Epilogue {
     act: Act,
+    residual: bool,
     post_act: Act,
 }
 
-/// Everything the GEMM kernel needs about one (transposed) convolution.
-struct GemmArgs<'a> {
-    x: Place,
-    res: Option<Place>,
-    y: Place,
-    xs: Vec<usize>,
-    ys: Vec<usize>,
-    weights: Vec<f32>,
-    bias: &'a [f32],
-    cout: usize,
-    cin4: usize,
-    k4: usize,
-    wx: usize,
-    cout4p: usize,
-    geom: Geom,
-    transposed: bool,
-    act: Act,
-    post_act: Act,
+impl Epilogue {
+    /// A convolution's epilogue as fusion left it.
+    fn of(c: &Conv) -> Self {
+        Epilogue {
+            act: c.act,
+            residual: c.residual,
+            post_act: c.post_act,
+        }
+    }
+
+    /// One activation, no residual.
+    fn plain(act: Act) -> Self {
+        Epilogue {
+            act,
+            residual: false,
+            post_act: Act::Identity,
+        }
+    }
 }
 
 fn b_op(op: &Op) -> &crate::infer::graph::BinOp {

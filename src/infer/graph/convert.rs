@@ -6,7 +6,8 @@ use super::build::Builder;
 use super::constant::Const;
 use super::shape::{axis, broadcast, window_out};
 use super::{
-    Act, BinOp, Conv, ConvTranspose, CoordMode, NearestMode, Op, Pool, PoolKind, Resize, ValueId,
+    Act, BinOp, Conv, ConvGeom, ConvTranspose, CoordMode, NearestMode, Op, Pool, PoolKind, Resize,
+    ValueId, Window as IrWindow,
 };
 use crate::infer::InferError;
 use crate::infer::onnx::Attrs;
@@ -474,13 +475,17 @@ fn conv(
     let op = Op::Conv(Box::new(Conv {
         weight: Arc::new(wc.to_f32()),
         bias: Arc::new(bias),
-        cin: xs[1],
-        cout,
-        kernel: [kh, kw],
-        stride: win.stride,
-        pads,
-        dilation: win.dilation,
-        group,
+        geom: ConvGeom {
+            cin: xs[1],
+            cout,
+            group,
+            window: IrWindow {
+                kernel: [kh, kw],
+                stride: win.stride,
+                pads,
+                dilation: win.dilation,
+            },
+        },
         act: Act::Identity,
         residual: false,
         post_act: Act::Identity,
@@ -565,13 +570,17 @@ fn conv_transpose(
     let op = Op::ConvTranspose(Box::new(ConvTranspose {
         weight: Arc::new(wc.to_f32()),
         bias: Arc::new(bias),
-        cin,
-        cout,
-        kernel: [kh, kw],
-        stride: win.stride,
-        pads,
-        dilation: win.dilation,
-        group,
+        geom: ConvGeom {
+            cin,
+            cout,
+            group,
+            window: IrWindow {
+                kernel: [kh, kw],
+                stride: win.stride,
+                pads,
+                dilation: win.dilation,
+            },
+        },
         act: Act::Identity,
     }));
     b.add_node(
@@ -670,10 +679,12 @@ fn pool(b: &mut Builder<'_>, cx: &Ctx<'_>, x: ValueId) -> Result<(), InferError>
     };
     let op = Op::Pool(Pool {
         kind,
-        kernel: win.kernel,
-        stride: win.stride,
-        pads,
-        dilation: win.dilation,
+        window: IrWindow {
+            kernel: win.kernel,
+            stride: win.stride,
+            pads,
+            dilation: win.dilation,
+        },
     });
     b.add_node(
         cx.name(),
@@ -696,10 +707,12 @@ fn global_pool(b: &mut Builder<'_>, cx: &Ctx<'_>, x: ValueId) -> Result<(), Infe
     };
     let op = Op::Pool(Pool {
         kind,
-        kernel: [xs[2], xs[3]],
-        stride: [1, 1],
-        pads: [0; 4],
-        dilation: [1, 1],
+        window: IrWindow {
+            kernel: [xs[2], xs[3]],
+            stride: [1, 1],
+            pads: [0; 4],
+            dilation: [1, 1],
+        },
     });
     b.add_node(cx.name(), op, vec![x], cx.out(0)?, vec![xs[0], xs[1], 1, 1])?;
     Ok(())
