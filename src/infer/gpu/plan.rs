@@ -5,7 +5,7 @@
 //! 1. layouts: which values live in NHWC (spatial ops) and which are plain row-major;
 //! 2. placement: which Concat parts their producers can write directly at their channel offset
 //!    (and Split/Slice parts that are just views);
-//! 3. emission: storage slots and one or more dispatches per node ([`super::kernels`]).
+//! 3. emission: storage slots and one or more dispatches per node ([`super::emit`]).
 //!
 //! Storage slots are then packed into buffers by liveness: two slots share a buffer when their
 //! lifetimes do not overlap.
