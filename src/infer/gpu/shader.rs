@@ -181,11 +181,38 @@ pub fn unary_op_fn(act: Act, vec4: bool) -> String {
         + &format!("fn op(a: {t}, b: {t}) -> {t} {{ return unary_fn(a); }}\n")
 }
 
-/// Substitutes `$NAME` placeholders (longest names first, so none is a prefix of another).
+/// WGSL snippets that shaders share, by the name a `#include "name"` line gives.
+const SNIPPETS: &[(&str, &str)] = &[
+    (
+        "common/grid.wgsl",
+        include_str!("../../../shaders/common/grid.wgsl"),
+    ),
+    (
+        "common/nhwc.wgsl",
+        include_str!("../../../shaders/common/nhwc.wgsl"),
+    ),
+    (
+        "common/window.wgsl",
+        include_str!("../../../shaders/common/window.wgsl"),
+    ),
+];
+
+/// The snippet a `#include "name"` line asks for, if the line is one and the name is known.
+fn included(line: &str) -> Option<&'static str> {
+    let name = line.trim().strip_prefix("#include \"")?.strip_suffix('"')?;
+    SNIPPETS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Splices the shared snippets into `src` where a line `#include "common/....wgsl"` asks for one
+/// (an unknown name stays, and fails to compile as WGSL), then substitutes `$NAME` placeholders
+/// (longest names first, so none is a prefix of another), in the snippets too.
 pub fn template(src: &str, vars: &[(&str, String)]) -> String {
+    let mut s = String::with_capacity(src.len());
+    for line in src.split_inclusive('\n') {
+        s.push_str(included(line).unwrap_or(line));
+    }
     let mut vars: Vec<&(&str, String)> = vars.iter().collect();
     vars.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
-    let mut s = src.to_string();
     for (k, v) in vars {
         s = s.replace(&format!("${k}"), v);
     }
@@ -251,6 +278,42 @@ mod tests {
     fn template_replaces_longest_names_first() {
         let s = template("$K $KT $KTu", &[("K", "1".into()), ("KT", "8".into())]);
         assert_eq!(s, "1 8 8u");
+    }
+
+    #[test]
+    fn includes_are_spliced_before_substitution() {
+        let s = template(
+            "a\n  #include \"common/window.wgsl\"\nb",
+            &[("KH", "3".into())],
+        );
+        assert!(s.starts_with("a\n"));
+        assert!(s.ends_with("const PL: i32 = $PL;\nb"));
+        assert!(s.contains("const KH: u32 = 3u;"));
+        assert!(s.lines().all(|l| included(l).is_none()));
+        // An unknown snippet is left for the WGSL compiler to reject.
+        assert!(template("#include \"nope.wgsl\"", &[]).contains("#include"));
+    }
+
+    #[test]
+    fn every_shader_include_resolves() {
+        let shaders = [
+            include_str!("../../../shaders/conv_gemm.wgsl"),
+            include_str!("../../../shaders/depthwise.wgsl"),
+            include_str!("../../../shaders/eltwise.wgsl"),
+            include_str!("../../../shaders/generic.wgsl"),
+            include_str!("../../../shaders/pool.wgsl"),
+            include_str!("../../../shaders/preprocess.wgsl"),
+            include_str!("../../../shaders/resize.wgsl"),
+            include_str!("../../../shaders/softmax.wgsl"),
+        ];
+        for src in shaders {
+            for line in src
+                .lines()
+                .filter(|l| l.trim_start().starts_with("#include"))
+            {
+                assert!(included(line).is_some(), "unknown snippet: {line}");
+            }
+        }
     }
 
     #[test]
