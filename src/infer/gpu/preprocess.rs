@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::context::GpuContext;
 use super::layout::{Layout, Place};
-use super::shader::{Access, PipelineCache, Prec, Slot, bindings, template};
+use super::shader::{Access, PipelineCache, Prec, Slot, bindings, either_width_stores, template};
 use crate::capture::frame::{ImageRef, PixelFormat};
 use crate::infer::InferError;
 use crate::infer::preprocess::{BoxTransform, ChannelOrder, Preprocess, check_image, required_len};
@@ -99,22 +99,8 @@ impl PreprocessStage {
                 Slot::new("y", Prec::F32, Access::Scalar),
             ),
         };
-        let slots = [Slot::new("src", Prec::F32, Access::Scalar), out_slot];
-        // `src` is read as raw u32 words: declare it by hand instead of the f32 accessor.
-        let decl = bindings(&slots).replace(
-            "var<storage, read_write> src: array<f32>;",
-            "var<storage, read_write> src: array<u32>;",
-        );
-        let mut decl = decl
-            .lines()
-            .filter(|l| !l.starts_with("fn ld_src") && !l.starts_with("fn st_src"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        decl += if layout == 0 {
-            "\nfn out4(i: u32, v: vec4<f32>) { st_y(i, v); }\nfn out1(i: u32, v: f32) {}\n"
-        } else {
-            "\nfn out4(i: u32, v: vec4<f32>) {}\nfn out1(i: u32, v: f32) { st_y(i, v); }\n"
-        };
+        let slots = [Slot::words("src"), out_slot];
+        let decl = bindings(&slots) + &either_width_stores("out", &out_slot);
         let src = template(
             PREPROCESS,
             &[("BINDINGS", decl), ("LAYOUT", layout.to_string())],

@@ -3,7 +3,7 @@
 
 use super::super::layout::{Place, up4};
 use super::super::plan::{BufRef, Dispatch, Planner};
-use super::super::shader::{Access, Slot, absent, act_fn, bindings, template};
+use super::super::shader::{Access, Slot, act_fn, bindings, template};
 use super::{Params, window_vars};
 use crate::infer::InferError;
 use crate::infer::graph::{Act, Conv, ConvGeom, Node};
@@ -162,24 +162,18 @@ impl Planner<'_> {
         bias.resize(bias_len, 0.0);
         let wbuf = self.add_const(self.prec.encode(weights));
         let bbuf = self.add_const(self.prec.encode(&bias));
-        let mut slots = vec![
+        let slots = [
             Slot::new("x", x.prec, Access::Vec4),
             Slot::new("wt", self.prec, Access::Vec4),
             Slot::new("bias", self.prec, Access::Vec4),
+            Slot::optional("res", res.map(|r| r.prec), Access::Vec4),
+            Slot::new("y", y.prec, Access::Vec4),
         ];
         let mut bufs = vec![BufRef::Slot(x.slot), wbuf, bbuf];
-        let mut decl = String::new();
-        match res {
-            Some(r) => {
-                slots.push(Slot::new("res", r.prec, Access::Vec4));
-                bufs.push(BufRef::Slot(r.slot));
-            }
-            None => decl = absent("res", Access::Vec4),
-        }
-        slots.push(Slot::new("y", y.prec, Access::Vec4));
+        bufs.extend(res.map(|r| BufRef::Slot(r.slot)));
         bufs.push(BufRef::Slot(y.slot));
         let vars = vec![
-            ("BINDINGS", bindings(&slots) + &decl),
+            ("BINDINGS", bindings(&slots)),
             ("RESIDUAL", res.is_some().to_string()),
             (
                 "ACT",

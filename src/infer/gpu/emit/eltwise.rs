@@ -3,7 +3,7 @@
 
 use super::super::layout::{Place, up4};
 use super::super::plan::{BufRef, Dispatch, Planner};
-use super::super::shader::{Access, Prec, Slot, absent, bindings, binop_fn, template, unary_op_fn};
+use super::super::shader::{Access, Prec, Slot, bindings, binop_fn, template, unary_op_fn};
 use super::{Params, grid};
 use crate::infer::InferError;
 use crate::infer::graph::fuse::per_channel;
@@ -95,35 +95,24 @@ impl Planner<'_> {
         let c4 = up4(c) / 4;
         let total = shape[0] * shape[2] * shape[3] * c4;
         let (groups, row) = grid(total);
-        let mut slots = vec![Slot::new("a", a.prec, Access::Vec4)];
-        let mut bufs = vec![BufRef::Slot(a.slot)];
-        let (mode, b_view) = match b {
-            None => (0, None),
-            Some(EltB::Tensor(bp)) => {
-                slots.push(Slot::new("b", bp.prec, Access::Vec4));
-                bufs.push(BufRef::Slot(bp.slot));
-                (1, Some(bp))
-            }
-            Some(EltB::Channel(buf)) => {
-                slots.push(Slot::new("b", Prec::F32, Access::Vec4));
-                bufs.push(buf);
-                (2, None)
-            }
+        // B_MODE, the second operand's storage and buffer, and its view (a tensor's only).
+        let (mode, b_prec, b_buf, b_view) = match b {
+            None => (0, None, None, None),
+            Some(EltB::Tensor(bp)) => (1, Some(bp.prec), Some(BufRef::Slot(bp.slot)), Some(bp)),
+            Some(EltB::Channel(buf)) => (2, Some(Prec::F32), Some(buf), None),
         };
-        slots.push(Slot::new("y", out.prec, Access::Vec4));
+        let slots = [
+            Slot::new("a", a.prec, Access::Vec4),
+            Slot::optional("b", b_prec, Access::Vec4),
+            Slot::new("y", out.prec, Access::Vec4),
+        ];
+        let mut bufs = vec![BufRef::Slot(a.slot)];
+        bufs.extend(b_buf);
         bufs.push(BufRef::Slot(out.slot));
         let src = template(
             ELTWISE,
             &[
-                (
-                    "BINDINGS",
-                    bindings(&slots)
-                        + &if mode == 0 {
-                            absent("b", Access::Vec4)
-                        } else {
-                            String::new()
-                        },
-                ),
+                ("BINDINGS", bindings(&slots)),
                 ("B_MODE", mode.to_string()),
                 ("SWAP", swap.to_string()),
                 ("OP", op),

@@ -3,7 +3,7 @@
 
 use super::super::layout::{Layout, Place, up4};
 use super::super::plan::{BufRef, Dispatch, Planner};
-use super::super::shader::{Access, Prec, Slot, absent, bindings, template, unary_op_fn};
+use super::super::shader::{Access, Prec, Slot, bindings, template, unary_op_fn};
 use super::{Params, grid};
 use crate::infer::InferError;
 use crate::infer::graph::shape::strides as row_major;
@@ -150,26 +150,18 @@ impl Planner<'_> {
     ) {
         let total: usize = o.dims.iter().product();
         let (groups, row) = grid(total);
-        let mut slots = vec![Slot::new("a", a.prec, Access::Scalar)];
+        let slots = [
+            Slot::new("a", a.prec, Access::Scalar),
+            Slot::optional("b", b.as_ref().map(|b| b.prec), Access::Scalar),
+            Slot::new("y", Prec::F32, Access::Scalar),
+        ];
         let mut bufs = vec![a.buf];
-        if let Some(b) = &b {
-            slots.push(Slot::new("b", b.prec, Access::Scalar));
-            bufs.push(b.buf);
-        }
-        slots.push(Slot::new("y", Prec::F32, Access::Scalar));
+        bufs.extend(b.as_ref().map(|b| b.buf));
         bufs.push(o.buf);
         let src = template(
             GENERIC,
             &[
-                (
-                    "BINDINGS",
-                    bindings(&slots)
-                        + &if b.is_none() {
-                            absent("b", Access::Scalar)
-                        } else {
-                            String::new()
-                        },
-                ),
+                ("BINDINGS", bindings(&slots)),
                 ("NB", if b.is_some() { "2" } else { "1" }.to_string()),
                 ("OP", op),
             ],
