@@ -15,10 +15,38 @@ const UNIFORM_STRIDE: u64 = 256;
 
 /// Upload buffers and parameters reused between calls (grown when frames get larger).
 pub(super) struct PreprocessStage {
-    upload: Option<wgpu::Buffer>,
-    upload_cap: u64,
-    uniform: Option<wgpu::Buffer>,
-    uniform_cap: u64,
+    upload: Grown,
+    uniform: Grown,
+}
+
+/// A buffer kept between calls and replaced by a larger one when a call needs more.
+#[derive(Default)]
+struct Grown {
+    buffer: Option<wgpu::Buffer>,
+}
+
+impl Grown {
+    /// The buffer, replaced first by one of `size()` bytes when it holds fewer than `need`.
+    fn at_least(
+        &mut self,
+        device: &wgpu::Device,
+        need: u64,
+        size: impl FnOnce() -> u64,
+        label: &str,
+        usage: wgpu::BufferUsages,
+    ) -> &wgpu::Buffer {
+        if self.buffer.as_ref().is_some_and(|b| b.size() < need) {
+            self.buffer = None;
+        }
+        self.buffer.get_or_insert_with(|| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size(),
+                usage: usage | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
+    }
 }
 
 /// Where the pre-processed batch goes: the plan's input.
@@ -57,10 +85,8 @@ fn needed_bytes(img: &ImageRef<'_>) -> usize {
 impl PreprocessStage {
     pub fn new() -> Self {
         PreprocessStage {
-            upload: None,
-            upload_cap: 0,
-            uniform: None,
-            uniform_cap: 0,
+            upload: Grown::default(),
+            uniform: Grown::default(),
         }
     }
 
@@ -122,29 +148,21 @@ impl PreprocessStage {
                 images.len()
             )));
         }
-        if self.upload.is_none() || total > self.upload_cap {
-            let cap = total.max(1 << 16).next_power_of_two().min(max_binding);
-            self.upload = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("frames"),
-                size: cap,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }));
-            self.upload_cap = cap;
-        }
+        let upload = self.upload.at_least(
+            &ctx.device,
+            total,
+            || total.max(1 << 16).next_power_of_two().min(max_binding),
+            "frames",
+            wgpu::BufferUsages::STORAGE,
+        );
         let ubytes = UNIFORM_STRIDE * images.len() as u64;
-        if self.uniform.is_none() || ubytes > self.uniform_cap {
-            self.uniform = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("preprocess params"),
-                size: ubytes,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }));
-            self.uniform_cap = ubytes;
-        }
-        let (Some(upload), Some(uniform)) = (self.upload.as_ref(), self.uniform.as_ref()) else {
-            return Err(InferError::Gpu("upload buffers missing".into()));
-        };
+        let uniform = self.uniform.at_least(
+            &ctx.device,
+            ubytes,
+            || ubytes,
+            "preprocess params",
+            wgpu::BufferUsages::UNIFORM,
+        );
         let mut params_bytes = vec![0u8; ubytes as usize];
         let mut transforms = Vec::with_capacity(images.len());
         let mut groups = Vec::with_capacity(images.len());
