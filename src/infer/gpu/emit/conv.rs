@@ -13,6 +13,14 @@ const CONV_GEMM: &str = include_str!("../../../../shaders/conv_gemm.wgsl");
 /// Inner-dimension tile of the GEMM kernel, in vec4 rows (32 scalar inputs).
 const KT: usize = 8;
 
+/// The NHWC views a convolution kernel reads and writes.
+#[derive(Clone, Copy)]
+pub(super) struct ConvViews {
+    pub x: Place,
+    pub res: Option<Place>,
+    pub y: Place,
+}
+
 /// The fused epilogue of a convolution kernel: `post_act(act(acc + bias) + residual)`.
 pub(super) struct Epilogue {
     act: Act,
@@ -41,11 +49,12 @@ impl Epilogue {
 }
 
 impl Planner<'_> {
-    /// The input and (when fused) residual of a convolution, both NHWC.
-    pub(super) fn conv_inputs(&mut self, n: &Node, epi: &Epilogue) -> (Place, Option<Place>) {
+    /// The NHWC views a convolution kernel binds: input, residual when fused, and output.
+    pub(super) fn conv_views(&mut self, n: &Node, epi: &Epilogue) -> ConvViews {
         let x = self.nhwc_input(n.inputs[0]);
         let res = epi.residual.then(|| self.nhwc_input(n.inputs[1]));
-        (x, res)
+        let y = self.vec4_out(n.output);
+        ConvViews { x, res, y }
     }
 
     /// A (transposed) convolution as an implicit GEMM. The weights (`[cout, cin / group, kh, kw]`,
@@ -59,10 +68,9 @@ impl Planner<'_> {
         transposed: bool,
         epi: Epilogue,
     ) -> Result<(), InferError> {
-        let (x, res) = self.conv_inputs(n, &epi);
+        let v = self.conv_views(n, &epi);
         let xs = self.shapes[n.inputs[0]].clone();
         let ys = self.shapes[n.output].clone();
-        let y = self.vec4_out(n.output);
         let win = &g.window;
         let [kh, kw] = win.kernel;
         let cin4 = up4(g.cin) / 4;
@@ -91,7 +99,7 @@ impl Planner<'_> {
             }
         }
         let wy = 64 / wx;
-        let (bufs, mut vars) = self.conv_io(x, &weights, bias, cout4p * 4, res, y, &epi);
+        let (bufs, mut vars) = self.conv_io(&v, &weights, bias, cout4p * 4, &epi);
         let m = ys[0] * ys[2] * ys[3];
         let tiles = m.div_ceil(wy * 4);
         let (ty, tz) = if tiles <= 65535 {
@@ -117,9 +125,9 @@ impl Planner<'_> {
             .u(xs[3])
             .u(ys[2])
             .u(ys[3])
-            .view4(Some(x))
-            .view4(Some(y))
-            .view4(res)
+            .view4(Some(v.x))
+            .view4(Some(v.y))
+            .view4(v.res)
             .u(ty);
         let eb = self.prec.bytes() as u64;
         let bytes = (xs.iter().product::<usize>() + ys.iter().product::<usize>() + weights.len())
@@ -147,17 +155,15 @@ impl Planner<'_> {
     /// Uploads a convolution kernel's repacked weights and its bias (zero-padded to `bias_len`),
     /// and returns its buffers and shared template values: bindings (input, weights, bias,
     /// optional residual, output) and the epilogue's activations.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn conv_io(
         &mut self,
-        x: Place,
+        v: &ConvViews,
         weights: &[f32],
         bias: &[f32],
         bias_len: usize,
-        res: Option<Place>,
-        y: Place,
         epi: &Epilogue,
     ) -> (Vec<BufRef>, Vec<(&'static str, String)>) {
+        let ConvViews { x, res, y } = *v;
         let mut bias = bias.to_vec();
         bias.resize(bias_len, 0.0);
         let wbuf = self.add_const(self.prec.encode(weights));

@@ -19,10 +19,9 @@ impl Planner<'_> {
     /// output pixels of a row and vec4 of channels.
     pub(super) fn depthwise(&mut self, n: &Node, c: &Conv) -> Result<(), InferError> {
         let epi = Epilogue::of(c);
-        let (x, res) = self.conv_inputs(n, &epi);
+        let v = self.conv_views(n, &epi);
         let xs = self.shapes[n.inputs[0]].clone();
         let ys = self.shapes[n.output].clone();
-        let y = self.vec4_out(n.output);
         let (g, win) = (&c.geom, &c.geom.window);
         let [kh, kw] = win.kernel;
         let c4 = up4(g.cout) / 4;
@@ -34,7 +33,7 @@ impl Planner<'_> {
                 }
             }
         }
-        let (bufs, mut vars) = self.conv_io(x, &w, &c.bias, c4 * 4, res, y, &epi);
+        let (bufs, mut vars) = self.conv_io(&v, &w, &c.bias, c4 * 4, &epi);
         let owb = OWB.min(ys[3]);
         let span = (owb - 1) * win.stride[1] + (kw - 1) * win.dilation[1] + 1;
         let owseg = ys[3].div_ceil(owb);
@@ -52,9 +51,9 @@ impl Planner<'_> {
             .u(ys[2])
             .u(ys[3])
             .u(owseg)
-            .view4(Some(x))
-            .view4(Some(y))
-            .view4(res)
+            .view4(Some(v.x))
+            .view4(Some(v.y))
+            .view4(v.res)
             .u(row)
             .u(0);
         self.push(Dispatch {
