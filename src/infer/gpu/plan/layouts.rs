@@ -24,13 +24,7 @@ pub(in crate::infer::gpu) fn slice_is_view(g: &Graph, layout: &[Layout], n: &Nod
 
 /// Whether an NHWC binary op can run as a vec4 kernel: the other operand is the same NHWC shape,
 /// a per-channel constant or a scalar constant.
-pub(super) fn vec4_binary(
-    g: &Graph,
-    layout: &[Layout],
-    a: ValueId,
-    b: ValueId,
-    out: ValueId,
-) -> bool {
+fn binary_fits_vec4(g: &Graph, layout: &[Layout], a: ValueId, b: ValueId, out: ValueId) -> bool {
     let os = g.shape(out);
     let fits = |x: ValueId, y: ValueId| {
         layout[x] == Layout::Nhwc
@@ -43,7 +37,7 @@ pub(super) fn vec4_binary(
 }
 
 /// True when the input is an image in NCHW order (4-D, at most 4 channels).
-pub(super) fn is_image_input(s: &[usize]) -> bool {
+fn is_image_input(s: &[usize]) -> bool {
     s.len() == 4 && s[1] <= 4
 }
 
@@ -73,7 +67,7 @@ impl Planner<'_> {
                     (Layout::Nhwc, Writer::Vec4)
                 }
                 Op::Unary(_) if nhwc(n.inputs[0]) => (Layout::Nhwc, Writer::Vec4),
-                Op::Binary(_) if vec4_binary(g, &self.layout, n.inputs[0], n.inputs[1], y) => {
+                Op::Binary(_) if binary_fits_vec4(g, &self.layout, n.inputs[0], n.inputs[1], y) => {
                     (Layout::Nhwc, Writer::Vec4)
                 }
                 Op::Unary(_) | Op::Binary(_) | Op::Pad { .. } => {
