@@ -34,14 +34,9 @@ struct Params {
 
 $BINDINGS
 
-const KH: u32 = $KHu;
-const KW: u32 = $KWu;
-const SH: i32 = $SH;
-const SW: i32 = $SW;
-const DH: i32 = $DH;
-const DW: i32 = $DW;
-const PT: i32 = $PT;
-const PL: i32 = $PL;
+#include "common/nhwc.wgsl"
+#include "common/window.wgsl"
+
 const WX: u32 = $WXu;
 const WY: u32 = $WYu;
 const KT: u32 = $KTu;
@@ -108,12 +103,10 @@ fn main(
         let e = t + r * WX * WY;
         let m = tile_m + e / KT;
         a_ok[r] = m < p.m;
-        let mm = min(m, p.m - 1u);
-        let ox = mm % p.ow;
-        let rest = mm / p.ow;
-        a_x[r] = i32(ox);
-        a_y[r] = i32(rest % p.oh);
-        a_n[r] = rest / p.oh;
+        let px = pixel_at(min(m, p.m - 1u), p.oh, p.ow);
+        a_x[r] = i32(px.x);
+        a_y[r] = i32(px.y);
+        a_n[r] = px.n;
     }
 
     var acc: array<vec4<f32>, 4>;
@@ -156,8 +149,6 @@ fn main(
         return;
     }
     let bias = ld_bias(co4);
-    let lanes = vec4<u32>(0u, 1u, 2u, 3u) + co4 * 4u;
-    let live = lanes < vec4<u32>(p.cout);
     for (var i = 0u; i < 4u; i++) {
         let m = tile_m + ty + i * WY;
         if m >= p.m {
@@ -167,6 +158,6 @@ fn main(
         if RESIDUAL {
             v = post_act(v + ld_res(m * p.res_ps4 + p.res_off4 + co4));
         }
-        st_y(m * p.out_ps4 + p.out_off4 + co4, select(vec4<f32>(0.0), v, live));
+        st_y(m * p.out_ps4 + p.out_off4 + co4, live_lanes(v, co4, p.cout));
     }
 }

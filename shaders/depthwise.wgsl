@@ -26,14 +26,10 @@ struct Params {
 
 $BINDINGS
 
-const KH: u32 = $KHu;
-const KW: u32 = $KWu;
-const SH: i32 = $SH;
-const SW: i32 = $SW;
-const DH: i32 = $DH;
-const DW: i32 = $DW;
-const PT: i32 = $PT;
-const PL: i32 = $PL;
+#include "common/grid.wgsl"
+#include "common/nhwc.wgsl"
+#include "common/window.wgsl"
+
 const OWB: u32 = $OWBu;
 const SPAN: u32 = $SPANu;
 const RESIDUAL: bool = $RESIDUAL;
@@ -42,17 +38,16 @@ $ACT
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x + gid.y * p.row_threads;
+    let idx = thread_index(gid);
     if idx >= p.total {
         return;
     }
     let c4 = idx % p.c4;
-    var rest = idx / p.c4;
-    let seg = rest % p.owseg;
-    rest = rest / p.owseg;
-    let oy = rest % p.oh;
-    let n = rest / p.oh;
-    let ox0 = seg * OWB;
+    // Threads walk [N, OH, OWSEG, C4]: a row segment of OWB pixels is one "pixel" here.
+    let px = pixel_at(idx / p.c4, p.oh, p.owseg);
+    let n = px.n;
+    let oy = px.y;
+    let ox0 = px.x * OWB;
 
     var acc: array<vec4<f32>, OWB>;
     for (var o = 0u; o < OWB; o++) {
@@ -83,8 +78,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 
     let bias = ld_bias(c4);
-    let lanes = vec4<u32>(0u, 1u, 2u, 3u) + c4 * 4u;
-    let live = lanes < vec4<u32>(p.cout);
     for (var o = 0u; o < OWB; o++) {
         let ox = ox0 + o;
         if ox >= p.ow {
@@ -95,6 +88,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         if RESIDUAL {
             v = post_act(v + ld_res(m * p.res_ps4 + p.res_off4 + c4));
         }
-        st_y(m * p.out_ps4 + p.out_off4 + c4, select(vec4<f32>(0.0), v, live));
+        st_y(m * p.out_ps4 + p.out_off4 + c4, live_lanes(v, c4, p.cout));
     }
 }

@@ -19,6 +19,9 @@ struct Params {
 
 $BINDINGS
 
+#include "common/grid.wgsl"
+#include "common/nhwc.wgsl"
+
 const B_MODE: u32 = $B_MODEu;
 const SWAP: bool = $SWAP;
 
@@ -26,7 +29,7 @@ $OP
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x + gid.y * p.row_threads;
+    let idx = thread_index(gid);
     if idx >= p.total {
         return;
     }
@@ -52,6 +55,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    let live = (vec4<u32>(0u, 1u, 2u, 3u) + c4 * 4u) < vec4<u32>(p.c);
-    st_y(m * p.out_ps4 + p.out_off4 + c4, select(vec4<f32>(0.0), r, live));
+    st_y(m * p.out_ps4 + p.out_off4 + c4, live_lanes(r, c4, p.c));
 }

@@ -20,29 +20,25 @@ struct Params {
 
 $BINDINGS
 
-const KH: u32 = $KHu;
-const KW: u32 = $KWu;
-const SH: i32 = $SH;
-const SW: i32 = $SW;
-const DH: i32 = $DH;
-const DW: i32 = $DW;
-const PT: i32 = $PT;
-const PL: i32 = $PL;
+#include "common/grid.wgsl"
+#include "common/nhwc.wgsl"
+#include "common/window.wgsl"
+
 const MAX: bool = $MAX;
 const INCLUDE_PAD: bool = $INCLUDE_PAD;
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x + gid.y * p.row_threads;
+    let idx = thread_index(gid);
     if idx >= p.total {
         return;
     }
     let c4 = idx % p.c4;
     let m = idx / p.c4;
-    let ox = m % p.ow;
-    let rest = m / p.ow;
-    let oy = rest % p.oh;
-    let n = rest / p.oh;
+    let px = pixel_at(m, p.oh, p.ow);
+    let n = px.n;
+    let oy = px.y;
+    let ox = px.x;
     var best = vec4<f32>(-3.0e38);
     var sum = vec4<f32>(0.0);
     var count = 0u;
@@ -71,6 +67,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         r = sum / f32(max(count, 1u));
     }
-    let live = (vec4<u32>(0u, 1u, 2u, 3u) + c4 * 4u) < vec4<u32>(p.c);
-    st_y(m * p.out_ps4 + p.out_off4 + c4, select(vec4<f32>(0.0), r, live));
+    st_y(m * p.out_ps4 + p.out_off4 + c4, live_lanes(r, c4, p.c));
 }

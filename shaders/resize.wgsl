@@ -23,6 +23,9 @@ struct Params {
 
 $BINDINGS
 
+#include "common/grid.wgsl"
+#include "common/nhwc.wgsl"
+
 const COORD: u32 = $COORDu;
 const NEAREST: u32 = $NEARESTu;
 
@@ -54,16 +57,16 @@ fn at(n: u32, y: u32, x: u32, c4: u32) -> vec4<f32> {
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x + gid.y * p.row_threads;
+    let idx = thread_index(gid);
     if idx >= p.total {
         return;
     }
     let c4 = idx % p.c4;
     let m = idx / p.c4;
-    let ox = m % p.ow;
-    let rest = m / p.ow;
-    let oy = rest % p.oh;
-    let n = rest / p.oh;
+    let px = pixel_at(m, p.oh, p.ow);
+    let n = px.n;
+    let oy = px.y;
+    let ox = px.x;
     let sy = source(oy, p.scale_h, p.h, p.oh);
     let sx = source(ox, p.scale_w, p.w, p.ow);
     var r: vec4<f32>;
@@ -82,6 +85,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let bot = at(n, y1, x0, c4) * (1.0 - fx) + at(n, y1, x1, c4) * fx;
         r = top * (1.0 - fy) + bot * fy;
     }
-    let live = (vec4<u32>(0u, 1u, 2u, 3u) + c4 * 4u) < vec4<u32>(p.c);
-    st_y(m * p.out_ps4 + p.out_off4 + c4, select(vec4<f32>(0.0), r, live));
+    st_y(m * p.out_ps4 + p.out_off4 + c4, live_lanes(r, c4, p.c));
 }

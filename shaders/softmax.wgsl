@@ -17,9 +17,11 @@ struct Params {
 
 $BINDINGS
 
+#include "common/grid.wgsl"
+
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x + gid.y * p.row_threads;
+    let idx = thread_index(gid);
     if idx >= p.total {
         return;
     }

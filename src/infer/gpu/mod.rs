@@ -1,7 +1,7 @@
-//! The wgpu backend: context, kernels, static plans.
+//! The wgpu backend: context, dispatch emission, static plans.
 
 pub mod context;
-mod kernels;
+mod emit;
 pub mod layout;
 pub mod plan;
 pub mod shader;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::context::GpuContext;
 use super::layout::{Layout, Place};
-use super::shader::{Access, PipelineCache, Prec, Slot, bindings, template};
+use super::shader::{Access, PipelineCache, Prec, Slot, bindings, either_width_stores, template};
 use crate::capture::frame::{ImageRef, PixelFormat};
 use crate::infer::InferError;
 use crate::infer::preprocess::{BoxTransform, ChannelOrder, Preprocess};
@@ -15,10 +15,38 @@ const UNIFORM_STRIDE: u64 = 256;
 
 /// Upload buffers and parameters reused between calls (grown when frames get larger).
 pub(super) struct PreprocessStage {
-    upload: Option<wgpu::Buffer>,
-    upload_cap: u64,
-    uniform: Option<wgpu::Buffer>,
-    uniform_cap: u64,
+    upload: Grown,
+    uniform: Grown,
+}
+
+/// A buffer kept between calls and replaced by a larger one when a call needs more.
+#[derive(Default)]
+struct Grown {
+    buffer: Option<wgpu::Buffer>,
+}
+
+impl Grown {
+    /// The buffer, replaced first by one of `size()` bytes when it holds fewer than `need`.
+    fn at_least(
+        &mut self,
+        device: &wgpu::Device,
+        need: u64,
+        size: impl FnOnce() -> u64,
+        label: &str,
+        usage: wgpu::BufferUsages,
+    ) -> &wgpu::Buffer {
+        if self.buffer.as_ref().is_some_and(|b| b.size() < need) {
+            self.buffer = None;
+        }
+        self.buffer.get_or_insert_with(|| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size(),
+                usage: usage | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
+    }
 }
 
 /// Where the pre-processed batch goes: the plan's input.
@@ -52,10 +80,8 @@ impl PreparedFrames {
 impl PreprocessStage {
     pub fn new() -> Self {
         PreprocessStage {
-            upload: None,
-            upload_cap: 0,
-            uniform: None,
-            uniform_cap: 0,
+            upload: Grown::default(),
+            uniform: Grown::default(),
         }
     }
 
@@ -94,22 +120,8 @@ impl PreprocessStage {
                 Slot::new("y", Prec::F32, Access::Scalar),
             ),
         };
-        let slots = [Slot::new("src", Prec::F32, Access::Scalar), out_slot];
-        // `src` is read as raw u32 words: declare it by hand instead of the f32 accessor.
-        let decl = bindings(&slots).replace(
-            "var<storage, read_write> src: array<f32>;",
-            "var<storage, read_write> src: array<u32>;",
-        );
-        let mut decl = decl
-            .lines()
-            .filter(|l| !l.starts_with("fn ld_src") && !l.starts_with("fn st_src"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        decl += if layout == 0 {
-            "\nfn out4(i: u32, v: vec4<f32>) { st_y(i, v); }\nfn out1(i: u32, v: f32) {}\n"
-        } else {
-            "\nfn out4(i: u32, v: vec4<f32>) {}\nfn out1(i: u32, v: f32) { st_y(i, v); }\n"
-        };
+        let slots = [Slot::words("src"), out_slot];
+        let decl = bindings(&slots) + &either_width_stores("out", &out_slot);
         let src = template(
             PREPROCESS,
             &[("BINDINGS", decl), ("LAYOUT", layout.to_string())],
@@ -131,29 +143,21 @@ impl PreprocessStage {
                 images.len()
             )));
         }
-        if self.upload.is_none() || total > self.upload_cap {
-            let cap = total.max(1 << 16).next_power_of_two().min(max_binding);
-            self.upload = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("frames"),
-                size: cap,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }));
-            self.upload_cap = cap;
-        }
+        let upload = self.upload.at_least(
+            &ctx.device,
+            total,
+            || total.max(1 << 16).next_power_of_two().min(max_binding),
+            "frames",
+            wgpu::BufferUsages::STORAGE,
+        );
         let ubytes = UNIFORM_STRIDE * images.len() as u64;
-        if self.uniform.is_none() || ubytes > self.uniform_cap {
-            self.uniform = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("preprocess params"),
-                size: ubytes,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }));
-            self.uniform_cap = ubytes;
-        }
-        let (Some(upload), Some(uniform)) = (self.upload.as_ref(), self.uniform.as_ref()) else {
-            return Err(InferError::Gpu("upload buffers missing".into()));
-        };
+        let uniform = self.uniform.at_least(
+            &ctx.device,
+            ubytes,
+            || ubytes,
+            "preprocess params",
+            wgpu::BufferUsages::UNIFORM,
+        );
         let mut params_bytes = vec![0u8; ubytes as usize];
         let mut transforms = Vec::with_capacity(images.len());
         let mut groups = Vec::with_capacity(images.len());

@@ -57,36 +57,84 @@ pub enum Access {
     Scalar,
 }
 
-/// One storage binding of a kernel: name in WGSL, element type, access width.
+/// What a storage binding holds: it decides the WGSL element type and the accessors, so no
+/// kernel edits declarations by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// A tensor in `prec`, read and written through `ld_{name}` / `st_{name}` of `access` width.
+    Tensor { prec: Prec, access: Access },
+    /// Raw bytes as `array<u32>` that the kernel indexes itself (uploaded frames); no accessors.
+    Words,
+    /// An optional tensor input that this dispatch does not have: no binding, and an
+    /// `ld_{name}` returning zeros (WGSL needs every name defined, even in branches that a
+    /// template constant disables).
+    Absent(Access),
+}
+
+/// One storage binding of a kernel: its name in WGSL and what it holds.
 #[derive(Debug, Clone, Copy)]
 pub struct Slot {
     pub name: &'static str,
-    pub prec: Prec,
-    pub access: Access,
+    pub kind: SlotKind,
 }
 
 impl Slot {
-    /// Shorthand constructor.
+    /// A tensor binding, the form most kernels use.
     pub fn new(name: &'static str, prec: Prec, access: Access) -> Self {
-        Slot { name, prec, access }
+        Slot {
+            name,
+            kind: SlotKind::Tensor { prec, access },
+        }
+    }
+
+    /// An optional tensor input: bound in `prec` when the dispatch has it, absent otherwise.
+    pub fn optional(name: &'static str, prec: Option<Prec>, access: Access) -> Self {
+        match prec {
+            Some(prec) => Slot::new(name, prec, access),
+            None => Slot {
+                name,
+                kind: SlotKind::Absent(access),
+            },
+        }
+    }
+
+    /// A binding of raw u32 words, for kernels that decode bytes themselves.
+    pub fn words(name: &'static str) -> Self {
+        Slot {
+            name,
+            kind: SlotKind::Words,
+        }
     }
 }
 
-/// Declarations of the uniform `p` (binding 0) and the storage bindings (1..) with accessors.
+/// Declarations of the uniform `p` (binding 0) and of the bound storage slots (1.., in order,
+/// absent ones skipped) with their accessors.
+///
+/// Every storage binding is `read_write`, inputs too: a dispatch may bind one buffer as both an
+/// input and its output (a view into a concat's storage, buffers shared by liveness), and WebGPU
+/// rejects a read-only and a writable binding of the same buffer in one dispatch.
 pub fn bindings(slots: &[Slot]) -> String {
     let mut s = String::from("@group(0) @binding(0) var<uniform> p: Params;\n");
-    for (i, b) in slots.iter().enumerate() {
-        let (n, bi) = (b.name, i + 1);
-        let decl = |ty: &str| {
+    let mut bi = 0;
+    for b in slots {
+        let n = b.name;
+        let mut decl = |ty: &str| {
+            bi += 1;
             format!("@group(0) @binding({bi}) var<storage, read_write> {n}: array<{ty}>;\n")
         };
-        match (b.access, b.prec) {
-            (Access::Vec4, Prec::F32) => {
+        match b.kind {
+            SlotKind::Tensor {
+                prec: Prec::F32,
+                access: Access::Vec4,
+            } => {
                 s += &decl("vec4<f32>");
                 s += &format!("fn ld_{n}(i: u32) -> vec4<f32> {{ return {n}[i]; }}\n");
                 s += &format!("fn st_{n}(i: u32, v: vec4<f32>) {{ {n}[i] = v; }}\n");
             }
-            (Access::Vec4, Prec::F16) => {
+            SlotKind::Tensor {
+                prec: Prec::F16,
+                access: Access::Vec4,
+            } => {
                 s += &decl("vec2<u32>");
                 s += &format!(
                     "fn ld_{n}(i: u32) -> vec4<f32> {{ let q = {n}[i]; return vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)); }}\n"
@@ -95,29 +143,56 @@ pub fn bindings(slots: &[Slot]) -> String {
                     "fn st_{n}(i: u32, v: vec4<f32>) {{ {n}[i] = vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }}\n"
                 );
             }
-            (Access::Scalar, Prec::F32) => {
+            SlotKind::Tensor {
+                prec: Prec::F32,
+                access: Access::Scalar,
+            } => {
                 s += &decl("f32");
                 s += &format!("fn ld_{n}(i: u32) -> f32 {{ return {n}[i]; }}\n");
                 s += &format!("fn st_{n}(i: u32, v: f32) {{ {n}[i] = v; }}\n");
             }
-            (Access::Scalar, Prec::F16) => {
+            SlotKind::Tensor {
+                prec: Prec::F16,
+                access: Access::Scalar,
+            } => {
                 s += &decl("u32");
                 s += &format!(
                     "fn ld_{n}(i: u32) -> f32 {{ return unpack2x16float({n}[i >> 1u])[i & 1u]; }}\n"
                 );
+            }
+            SlotKind::Words => s += &decl("u32"),
+            SlotKind::Absent(Access::Vec4) => {
+                s += &format!("fn ld_{n}(i: u32) -> vec4<f32> {{ return vec4<f32>(0.0); }}\n");
+            }
+            SlotKind::Absent(Access::Scalar) => {
+                s += &format!("fn ld_{n}(i: u32) -> f32 {{ return 0.0; }}\n");
             }
         }
     }
     s
 }
 
-/// A stand-in `ld_{name}` for an absent optional input (WGSL needs every name defined, even in
-/// branches that a constant disables).
-pub fn absent(name: &str, access: Access) -> String {
-    match access {
-        Access::Vec4 => format!("fn ld_{name}(i: u32) -> vec4<f32> {{ return vec4<f32>(0.0); }}\n"),
-        Access::Scalar => format!("fn ld_{name}(i: u32) -> f32 {{ return 0.0; }}\n"),
-    }
+/// `fn {prefix}4(i, vec4)` and `fn {prefix}1(i, f32)` for a kernel that stores either width
+/// depending on a template constant: the one matching the slot's access stores through
+/// `st_{name}`, the other is a no-op (both must exist for the kernel to compile).
+pub fn either_width_stores(prefix: &str, slot: &Slot) -> String {
+    let n = slot.name;
+    let width = match slot.kind {
+        SlotKind::Tensor { access, .. } => Some(access),
+        SlotKind::Words | SlotKind::Absent(_) => None,
+    };
+    let body = |w: Access| {
+        if width == Some(w) {
+            format!("st_{n}(i, v);")
+        } else {
+            String::new()
+        }
+    };
+    format!(
+        "fn {prefix}4(i: u32, v: vec4<f32>) {{ {} }}\nfn {prefix}1(i: u32, v: f32) {{ {} }}\n",
+        body(Access::Vec4),
+        body(Access::Scalar)
+    )
 }
 
 /// A WGSL float literal (infinities clamped to the largest finite f32).
@@ -181,11 +256,38 @@ pub fn unary_op_fn(act: Act, vec4: bool) -> String {
         + &format!("fn op(a: {t}, b: {t}) -> {t} {{ return unary_fn(a); }}\n")
 }
 
-/// Substitutes `$NAME` placeholders (longest names first, so none is a prefix of another).
+/// WGSL snippets that shaders share, by the name a `#include "name"` line gives.
+const SNIPPETS: &[(&str, &str)] = &[
+    (
+        "common/grid.wgsl",
+        include_str!("../../../shaders/common/grid.wgsl"),
+    ),
+    (
+        "common/nhwc.wgsl",
+        include_str!("../../../shaders/common/nhwc.wgsl"),
+    ),
+    (
+        "common/window.wgsl",
+        include_str!("../../../shaders/common/window.wgsl"),
+    ),
+];
+
+/// The snippet a `#include "name"` line asks for, if the line is one and the name is known.
+fn included(line: &str) -> Option<&'static str> {
+    let name = line.trim().strip_prefix("#include \"")?.strip_suffix('"')?;
+    SNIPPETS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Splices the shared snippets into `src` where a line `#include "common/....wgsl"` asks for one
+/// (an unknown name stays, and fails to compile as WGSL), then substitutes `$NAME` placeholders
+/// (longest names first, so none is a prefix of another), in the snippets too.
 pub fn template(src: &str, vars: &[(&str, String)]) -> String {
+    let mut s = String::with_capacity(src.len());
+    for line in src.split_inclusive('\n') {
+        s.push_str(included(line).unwrap_or(line));
+    }
     let mut vars: Vec<&(&str, String)> = vars.iter().collect();
     vars.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
-    let mut s = src.to_string();
     for (k, v) in vars {
         s = s.replace(&format!("${k}"), v);
     }
@@ -251,6 +353,69 @@ mod tests {
     fn template_replaces_longest_names_first() {
         let s = template("$K $KT $KTu", &[("K", "1".into()), ("KT", "8".into())]);
         assert_eq!(s, "1 8 8u");
+    }
+
+    #[test]
+    fn includes_are_spliced_before_substitution() {
+        let s = template(
+            "a\n  #include \"common/window.wgsl\"\nb",
+            &[("KH", "3".into())],
+        );
+        assert!(s.starts_with("a\n"));
+        assert!(s.ends_with("const PL: i32 = $PL;\nb"));
+        assert!(s.contains("const KH: u32 = 3u;"));
+        assert!(s.lines().all(|l| included(l).is_none()));
+        // An unknown snippet is left for the WGSL compiler to reject.
+        assert!(template("#include \"nope.wgsl\"", &[]).contains("#include"));
+    }
+
+    #[test]
+    fn every_shader_include_resolves() {
+        let shaders = [
+            include_str!("../../../shaders/conv_gemm.wgsl"),
+            include_str!("../../../shaders/depthwise.wgsl"),
+            include_str!("../../../shaders/eltwise.wgsl"),
+            include_str!("../../../shaders/generic.wgsl"),
+            include_str!("../../../shaders/pool.wgsl"),
+            include_str!("../../../shaders/preprocess.wgsl"),
+            include_str!("../../../shaders/resize.wgsl"),
+            include_str!("../../../shaders/softmax.wgsl"),
+        ];
+        for src in shaders {
+            for line in src
+                .lines()
+                .filter(|l| l.trim_start().starts_with("#include"))
+            {
+                assert!(included(line).is_some(), "unknown snippet: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn bindings_number_bound_slots_and_stand_in_for_absent_ones() {
+        let s = bindings(&[
+            Slot::new("x", Prec::F16, Access::Vec4),
+            Slot::optional("res", None, Access::Vec4),
+            Slot::words("src"),
+            Slot::optional("y", Some(Prec::F32), Access::Scalar),
+        ]);
+        assert!(s.contains("@binding(1) var<storage, read_write> x: array<vec2<u32>>;"));
+        assert!(s.contains("fn ld_res(i: u32) -> vec4<f32> { return vec4<f32>(0.0); }"));
+        assert!(!s.contains("res: array"));
+        assert!(s.contains("@binding(2) var<storage, read_write> src: array<u32>;"));
+        assert!(!s.contains("ld_src"));
+        assert!(s.contains("@binding(3) var<storage, read_write> y: array<f32>;"));
+        assert!(s.contains("fn st_y(i: u32, v: f32)"));
+    }
+
+    #[test]
+    fn either_width_stores_go_through_the_slot_width() {
+        let s = either_width_stores("out", &Slot::new("y", Prec::F16, Access::Vec4));
+        assert!(s.contains("fn out4(i: u32, v: vec4<f32>) { st_y(i, v); }"));
+        assert!(s.contains("fn out1(i: u32, v: f32) {  }"));
+        let s = either_width_stores("out", &Slot::new("y", Prec::F32, Access::Scalar));
+        assert!(s.contains("fn out4(i: u32, v: vec4<f32>) {  }"));
+        assert!(s.contains("fn out1(i: u32, v: f32) { st_y(i, v); }"));
     }
 
     #[test]

@@ -49,8 +49,8 @@ pub fn fold_affine_into_conv(g: &mut Graph) {
                     continue;
                 }
                 let cout = match &g.nodes[pi].op {
-                    Op::Conv(c) if c.act == Act::Identity && !c.residual => c.cout,
-                    Op::ConvTranspose(c) if c.act == Act::Identity => c.cout,
+                    Op::Conv(c) if c.act == Act::Identity && !c.residual => c.geom.cout,
+                    Op::ConvTranspose(c) if c.act == Act::Identity => c.geom.cout,
                     _ => continue,
                 };
                 let Some(s) = per_channel(g, k, cout) else {
@@ -67,7 +67,7 @@ pub fn fold_affine_into_conv(g: &mut Graph) {
         let out = g.nodes[ni].output;
         match &mut g.nodes[pi].op {
             Op::Conv(c) => {
-                let per_oc = c.weight.len() / c.cout;
+                let per_oc = c.weight.len() / c.geom.cout;
                 apply_affine(
                     op,
                     &s,
@@ -77,8 +77,8 @@ pub fn fold_affine_into_conv(g: &mut Graph) {
                 );
             }
             Op::ConvTranspose(c) => {
-                let (cout_g, k) = (c.cout / c.group, c.kernel[0] * c.kernel[1]);
-                let cin_g = c.cin / c.group;
+                let (cout_g, k) = (c.geom.cout_per_group(), c.geom.window.area());
+                let cin_g = c.geom.cin_per_group();
                 apply_affine(
                     op,
                     &s,

@@ -108,6 +108,53 @@ impl BinOp {
     }
 }
 
+/// A 2-D sliding window (NCHW semantics): one type for convolutions and pooling, so that shape
+/// inference, the reference executor and the GPU emitters read the same fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Top, left, bottom, right.
+    pub pads: [usize; 4],
+    pub dilation: [usize; 2],
+}
+
+impl Window {
+    /// Cells of one window position, for FLOP counts.
+    pub fn area(&self) -> usize {
+        self.kernel[0] * self.kernel[1]
+    }
+}
+
+/// The geometry of a convolution or transposed convolution: both ops and every consumer
+/// (reference executor, weight repacking, GPU emitters) share it instead of near-copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub cin: usize,
+    pub cout: usize,
+    pub group: usize,
+    /// For a transposed convolution the pads are removed from the full output.
+    pub window: Window,
+}
+
+impl ConvGeom {
+    /// Input channels each filter sees, which sizes the weight tensor.
+    pub fn cin_per_group(&self) -> usize {
+        self.cin / self.group
+    }
+
+    /// Output channels of each group, which sizes the weight tensor.
+    pub fn cout_per_group(&self) -> usize {
+        self.cout / self.group
+    }
+
+    /// True when every input channel has its own filter (and one output channel per filter):
+    /// the GPU runs these with a dedicated kernel.
+    pub fn is_depthwise(&self) -> bool {
+        self.group == self.cin && self.group == self.cout && self.group > 1
+    }
+}
+
 /// A 2-D convolution (NCHW semantics), with its fused epilogue.
 ///
 /// Output = `post_act(act(conv(x) + bias) + residual)` where the residual (a second input of the
@@ -118,24 +165,10 @@ pub struct Conv {
     pub weight: Arc<Vec<f32>>,
     /// One per output channel (zeros when the model has none).
     pub bias: Arc<Vec<f32>>,
-    pub cin: usize,
-    pub cout: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    /// Top, left, bottom, right.
-    pub pads: [usize; 4],
-    pub dilation: [usize; 2],
-    pub group: usize,
+    pub geom: ConvGeom,
     pub act: Act,
     pub residual: bool,
     pub post_act: Act,
-}
-
-impl Conv {
-    /// True when every input channel has its own filter (and one output channel per filter).
-    pub fn is_depthwise(&self) -> bool {
-        self.group == self.cin && self.group == self.cout && self.group > 1
-    }
 }
 
 /// A 2-D transposed convolution (NCHW semantics).
@@ -144,14 +177,7 @@ pub struct ConvTranspose {
     /// `[cin, cout / group, kh, kw]` as in ONNX.
     pub weight: Arc<Vec<f32>>,
     pub bias: Arc<Vec<f32>>,
-    pub cin: usize,
-    pub cout: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    /// Top, left, bottom, right: removed from the full output.
-    pub pads: [usize; 4],
-    pub dilation: [usize; 2],
-    pub group: usize,
+    pub geom: ConvGeom,
     pub act: Act,
 }
 
@@ -159,11 +185,7 @@ pub struct ConvTranspose {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pool {
     pub kind: PoolKind,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    /// Top, left, bottom, right.
-    pub pads: [usize; 4],
-    pub dilation: [usize; 2],
+    pub window: Window,
 }
 
 /// Which reduction a pooling window applies.
@@ -383,12 +405,12 @@ impl Graph {
     pub fn node_flops(&self, n: &Node) -> u64 {
         let out: u64 = self.shape(n.output).iter().product::<usize>() as u64;
         match &n.op {
-            Op::Conv(c) => out * 2 * (c.cin / c.group * c.kernel[0] * c.kernel[1]) as u64,
+            Op::Conv(c) => out * 2 * (c.geom.cin_per_group() * c.geom.window.area()) as u64,
             Op::ConvTranspose(c) => {
                 let inp: u64 = self.shape(n.inputs[0]).iter().product::<usize>() as u64;
-                inp * 2 * (c.cout / c.group * c.kernel[0] * c.kernel[1]) as u64
+                inp * 2 * (c.geom.cout_per_group() * c.geom.window.area()) as u64
             }
-            Op::Pool(p) => out * (p.kernel[0] * p.kernel[1]) as u64,
+            Op::Pool(p) => out * p.window.area() as u64,
             Op::MatMul => {
                 let a = self.shape(n.inputs[0]);
                 out * 2 * a.last().copied().unwrap_or(1) as u64

@@ -117,34 +117,36 @@ pub fn binary<T: Copy>(
 pub fn conv(c: &Conv, x: &Tensor, residual: Option<&Tensor>, out_shape: &[usize]) -> Vec<f32> {
     let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3]);
     let (oh, ow) = (out_shape[2], out_shape[3]);
-    let (cin_g, cout_g) = (c.cin / c.group, c.cout / c.group);
-    let [kh, kw] = c.kernel;
-    let mut out = vec![0.0f32; n * c.cout * oh * ow];
+    let g = &c.geom;
+    let win = &g.window;
+    let (cin_g, cout_g) = (g.cin_per_group(), g.cout_per_group());
+    let [kh, kw] = win.kernel;
+    let mut out = vec![0.0f32; n * g.cout * oh * ow];
     for b in 0..n {
-        for oc in 0..c.cout {
-            let g = oc / cout_g;
-            let plane = &mut out[(b * c.cout + oc) * oh * ow..][..oh * ow];
+        for oc in 0..g.cout {
+            let grp = oc / cout_g;
+            let plane = &mut out[(b * g.cout + oc) * oh * ow..][..oh * ow];
             plane.fill(c.bias[oc]);
             for icg in 0..cin_g {
-                let ic = g * cin_g + icg;
-                let src = &x.data[(b * c.cin + ic) * h * w..][..h * w];
+                let ic = grp * cin_g + icg;
+                let src = &x.data[(b * g.cin + ic) * h * w..][..h * w];
                 for ky in 0..kh {
                     for kx in 0..kw {
                         let wv = c.weight[((oc * cin_g + icg) * kh + ky) * kw + kx];
                         // Output columns whose input column is inside the row.
                         let (lo, hi) =
-                            valid_range(ow, w, c.stride[1], kx * c.dilation[1], c.pads[1]);
+                            valid_range(ow, w, win.stride[1], kx * win.dilation[1], win.pads[1]);
                         for y in 0..oh {
-                            let iy =
-                                (y * c.stride[0] + ky * c.dilation[0]) as i64 - c.pads[0] as i64;
+                            let iy = (y * win.stride[0] + ky * win.dilation[0]) as i64
+                                - win.pads[0] as i64;
                             if iy < 0 || iy >= h as i64 || lo >= hi {
                                 continue;
                             }
                             let row = &src[iy as usize * w..][..w];
                             let orow = &mut plane[y * ow..][..ow];
-                            let x0 = lo * c.stride[1] + kx * c.dilation[1] - c.pads[1];
+                            let x0 = lo * win.stride[1] + kx * win.dilation[1] - win.pads[1];
                             for (i, o) in orow[lo..hi].iter_mut().enumerate() {
-                                *o += wv * row[x0 + i * c.stride[1]];
+                                *o += wv * row[x0 + i * win.stride[1]];
                             }
                         }
                     }
@@ -183,34 +185,36 @@ fn valid_range(
 pub fn conv_transpose(c: &ConvTranspose, x: &Tensor, out_shape: &[usize]) -> Vec<f32> {
     let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3]);
     let (oh, ow) = (out_shape[2], out_shape[3]);
-    let (cin_g, cout_g) = (c.cin / c.group, c.cout / c.group);
-    let [kh, kw] = c.kernel;
-    let mut out = vec![0.0f32; n * c.cout * oh * ow];
+    let g = &c.geom;
+    let win = &g.window;
+    let (cin_g, cout_g) = (g.cin_per_group(), g.cout_per_group());
+    let [kh, kw] = win.kernel;
+    let mut out = vec![0.0f32; n * g.cout * oh * ow];
     for b in 0..n {
-        for oc in 0..c.cout {
-            out[(b * c.cout + oc) * oh * ow..][..oh * ow].fill(c.bias[oc]);
+        for oc in 0..g.cout {
+            out[(b * g.cout + oc) * oh * ow..][..oh * ow].fill(c.bias[oc]);
         }
-        for ic in 0..c.cin {
-            let g = ic / cin_g;
+        for ic in 0..g.cin {
+            let grp = ic / cin_g;
             for y in 0..h {
                 for xx in 0..w {
-                    let v = x.data[((b * c.cin + ic) * h + y) * w + xx];
+                    let v = x.data[((b * g.cin + ic) * h + y) * w + xx];
                     for ocg in 0..cout_g {
-                        let oc = g * cout_g + ocg;
+                        let oc = grp * cout_g + ocg;
                         for ky in 0..kh {
-                            let oy =
-                                (y * c.stride[0] + ky * c.dilation[0]) as i64 - c.pads[0] as i64;
+                            let oy = (y * win.stride[0] + ky * win.dilation[0]) as i64
+                                - win.pads[0] as i64;
                             if oy < 0 || oy >= oh as i64 {
                                 continue;
                             }
                             for kx in 0..kw {
-                                let ox = (xx * c.stride[1] + kx * c.dilation[1]) as i64
-                                    - c.pads[1] as i64;
+                                let ox = (xx * win.stride[1] + kx * win.dilation[1]) as i64
+                                    - win.pads[1] as i64;
                                 if ox < 0 || ox >= ow as i64 {
                                     continue;
                                 }
                                 let wv = c.weight[((ic * cout_g + ocg) * kh + ky) * kw + kx];
-                                out[((b * c.cout + oc) * oh + oy as usize) * ow + ox as usize] +=
+                                out[((b * g.cout + oc) * oh + oy as usize) * ow + ox as usize] +=
                                     wv * v;
                             }
                         }
@@ -227,6 +231,7 @@ pub fn conv_transpose(c: &ConvTranspose, x: &Tensor, out_shape: &[usize]) -> Vec
 
 /// Max or average pooling; padded cells never win a max and count in an average only if asked.
 pub fn pool(p: &Pool, x: &Tensor, out_shape: &[usize]) -> Vec<f32> {
+    let win = &p.window;
     let (n, ch, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     let (oh, ow) = (out_shape[2], out_shape[3]);
     let mut out = Vec::with_capacity(n * ch * oh * ow);
@@ -235,12 +240,14 @@ pub fn pool(p: &Pool, x: &Tensor, out_shape: &[usize]) -> Vec<f32> {
             for xo in 0..ow {
                 let mut max = f32::NEG_INFINITY;
                 let (mut sum, mut count, mut cells) = (0.0f32, 0usize, 0usize);
-                for ky in 0..p.kernel[0] {
-                    let iy = (y * p.stride[0] + ky * p.dilation[0]) as i64 - p.pads[0] as i64;
-                    for kx in 0..p.kernel[1] {
-                        let ix = (xo * p.stride[1] + kx * p.dilation[1]) as i64 - p.pads[1] as i64;
+                for ky in 0..win.kernel[0] {
+                    let iy = (y * win.stride[0] + ky * win.dilation[0]) as i64 - win.pads[0] as i64;
+                    for kx in 0..win.kernel[1] {
+                        let ix =
+                            (xo * win.stride[1] + kx * win.dilation[1]) as i64 - win.pads[1] as i64;
                         // Cells of the window inside input + padding (for count_include_pad).
-                        if iy < h as i64 + p.pads[2] as i64 && ix < w as i64 + p.pads[3] as i64 {
+                        if iy < h as i64 + win.pads[2] as i64 && ix < w as i64 + win.pads[3] as i64
+                        {
                             cells += 1;
                         }
                         if iy < 0 || ix < 0 || iy >= h as i64 || ix >= w as i64 {
