@@ -1,7 +1,7 @@
 # Two commands do all the set-up: `make demo` and `make test` (see README.md).
 CARGO ?= cargo
 
-.PHONY: deps build demo test lint
+.PHONY: deps build demo test lint fuzz
 
 deps:
 	./deps.sh
@@ -18,3 +18,10 @@ test: deps
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Coverage-guided fuzzing (cargo-fuzz + libFuzzer), each target for FUZZ_SECONDS (default 60).
+# Findings are written to fuzz/artifacts/<target>/ and make the run fail.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = pipeline_file onnx_model outbox_records picture event_json
+fuzz:
+	./fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -194,6 +194,13 @@ impl PostProcess {
         if let Some(keep) = &self.keep {
             candidates.retain(|c| keep.contains(&c.class_id));
         }
+        // A model that outputs NaN or infinity (a broken or hostile file) reports nothing there,
+        // rather than boxes no event, tracker or JSON consumer can use.
+        candidates.retain(|c| {
+            c.score.is_finite()
+                && c.bbox.iter().all(|v| v.is_finite())
+                && c.landmarks.iter().flatten().all(|v| v.is_finite())
+        });
         let kept = nms::class_wise(candidates, self.nms_iou, self.max_detections);
         kept.into_iter()
             .map(|c| Detection {
@@ -264,6 +271,20 @@ mod tests {
         assert_eq!(&*d[0].label, "car");
         assert_eq!(d[0].bbox, [20.0, 20.0, 60.0, 100.0]);
         assert_eq!(d[0].landmarks, vec![[20.0, 20.0]]);
+    }
+
+    #[test]
+    fn finish_drops_candidates_with_numbers_that_are_not_finite() {
+        let d = post(None).finish(
+            vec![
+                cand(1, f32::NAN, [10.0, 114.0, 30.0, 154.0]),
+                cand(1, 0.9, [10.0, f32::INFINITY, 30.0, 154.0]),
+                cand(1, 0.8, [10.0, 114.0, 30.0, 154.0]),
+            ],
+            &transform(),
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].score, 0.8);
     }
 
     #[test]

@@ -256,6 +256,65 @@ impl CrossingCounts {
     }
 }
 
+/// Why bytes are not an event.
+#[derive(Debug, thiserror::Error)]
+pub enum EventJsonError {
+    #[error("not an event: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A number that JSON cannot carry back (it would be written as `null`).
+    #[error("event {id}: a number is not finite (too large for its type, or NaN)")]
+    NotFinite { id: String },
+}
+
+impl Event {
+    /// Reads an event from JSON (an outbox record, a message from a broker). Numbers too large for
+    /// their type (`1e55` as a box corner becomes infinity) are refused: written back, they would
+    /// be `null` and no longer an event.
+    pub fn from_json(bytes: &[u8]) -> Result<Event, EventJsonError> {
+        let event: Event = serde_json::from_slice(bytes)?;
+        if event.numbers().all(f64::is_finite) {
+            Ok(event)
+        } else {
+            Err(EventJsonError::NotFinite { id: event.id })
+        }
+    }
+
+    /// Every floating-point number of the event.
+    fn numbers(&self) -> impl Iterator<Item = f64> + '_ {
+        let common = self
+            .score
+            .map(f64::from)
+            .into_iter()
+            .chain(self.bbox.iter().flatten().map(|&v| f64::from(v)))
+            .chain(self.pts_seconds);
+        let kind: Vec<f64> = match &self.kind {
+            EventKind::Object { before, after, .. } => {
+                [before, after].iter().flat_map(|o| o.numbers()).collect()
+            }
+            EventKind::ZoneExit {
+                duration_seconds, ..
+            } => duration_seconds.iter().copied().collect(),
+            EventKind::Loitering {
+                duration_seconds, ..
+            } => vec![*duration_seconds],
+            _ => Vec::new(),
+        };
+        common.chain(kind)
+    }
+}
+
+impl ObjectSnapshot {
+    fn numbers(&self) -> Vec<f64> {
+        [self.score, self.top_score, self.area, self.ratio]
+            .into_iter()
+            .chain(self.bbox)
+            .map(f64::from)
+            .chain(self.start_pts_seconds)
+            .chain(self.last_pts_seconds)
+            .collect()
+    }
+}
+
 impl std::fmt::Display for Event {
     /// One readable line, for consoles and logs: `[gate t=12.300s] person #4 crossed door (a_to_b)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -335,4 +394,22 @@ pub fn json_schema() -> serde_json::Value {
         v["const"] = serde_json::Value::from(SCHEMA_VERSION);
     }
     schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the `event_json` fuzz target found: a box corner too large for f32.
+    const HUGE_CORNER: &str = r#"{"schema_version":1,"id":"01a21337-ee16-7727-b00d-5fcb825452c5","camera":"vtest","kind":"line_crossed","line":"footpath","direction":"b_to_a","counts":{"a_to_b":0,"b_to_a":1},"label":"person","score":0.74,"track_id":2,"box":[0.43,2.2e55,0.48,0.49],"seq":14,"pts_seconds":1.4,"time":"2026-11-25T14:59:21.456Z","model":"objects"}"#;
+
+    #[test]
+    fn events_read_back_only_when_they_round_trip() {
+        let e = Event::from_json(HUGE_CORNER.as_bytes()).unwrap_err();
+        assert!(matches!(e, EventJsonError::NotFinite { .. }), "{e}");
+        let fine = HUGE_CORNER.replace("2.2e55", "0.2");
+        let event = Event::from_json(fine.as_bytes()).unwrap();
+        let again = Event::from_json(&serde_json::to_vec(&event).unwrap()).unwrap();
+        assert_eq!(again, event);
+    }
 }

@@ -66,7 +66,10 @@ pub(super) fn conv(b: &mut Builder<'_>, cx: &Ctx<'_>) -> Result<(), InferError> 
     }
     let group = group(cx)?;
     if group < 1 || cin_g == 0 || cout == 0 {
-        return Err(cx.shape_err(format!("group {group}, weights {:?}", wc.shape)));
+        return Err(cx.shape_err(format!(
+            "group {group} must be at least 1 and the weights {:?} non-empty",
+            wc.shape
+        )));
     }
     let group = group as usize;
     if cin_g * group != xs[1] || cout % group != 0 {
@@ -102,7 +105,11 @@ pub(super) fn conv_transpose(b: &mut Builder<'_>, cx: &Ctx<'_>) -> Result<(), In
     let (x, w, bias) = (cx.input(0)?, cx.input(1)?, cx.opt_input(2));
     let xs = cx.rank4(b, x)?;
     let wc = conv_weights(b, cx, w)?;
-    let group = group(cx)?.max(1) as usize;
+    let group = group(cx)?;
+    if group < 1 {
+        return Err(cx.shape_err(format!("group {group} must be at least 1")));
+    }
+    let group = group as usize;
     let (cin, cout_g, kh, kw) = (wc.shape[0], wc.shape[1], wc.shape[2], wc.shape[3]);
     if cin != xs[1] || cin % group != 0 || cout_g == 0 {
         return Err(cx.shape_err(format!("input {xs:?} vs weights {:?}", wc.shape)));
