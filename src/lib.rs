@@ -7,16 +7,17 @@
 //! 1. [`config`]: the leaf: positioned errors, YAML, `${VAR}`, names, "did you mean", retry policy.
 //! 2. [`events`], [`metrics`]: what leaves the device; the Prometheus registry.
 //! 3. [`capture`]: GStreamer sources, frames, pooled buffers, queues.
-//! 4. [`infer`]: ONNX IR, wgpu compute shaders, the CPU backends, pre-processing.
-//! 5. [`detect`]: decoders of raw model outputs, NMS, drawing.
-//! 6. [`model`]: manifests, the `models:` section, backend choice, the detector.
-//! 7. [`schedule`]: which frames are detected, batching across cameras.
-//! 8. [`track`]: multi-object tracking.
-//! 9. [`rules`]: zones, lines, loitering, occupancy, filters, masks.
-//! 10. [`sinks`]: where events go (stdout, file, webhook, MQTT), durable outboxes.
-//! 11. [`privacy`]: redaction, stored media, the egress guard.
-//! 12. [`pipeline`]: the pipeline file, its validation, the per-camera bundle, the audit.
-//! 13. [`runtime`]: running a pipeline, analytics, benchmarks of the whole pipeline.
+//! 4. [`motion`]: where something moves in a camera's picture, to detect only there.
+//! 5. [`infer`]: ONNX IR, wgpu compute shaders, the CPU backends, pre-processing.
+//! 6. [`detect`]: decoders of raw model outputs, NMS, drawing.
+//! 7. [`model`]: manifests, the `models:` section, backend choice, the detector.
+//! 8. [`schedule`]: which frames are detected, batching across cameras.
+//! 9. [`track`]: multi-object tracking.
+//! 10. [`rules`]: zones, lines, loitering, occupancy, filters, masks.
+//! 11. [`sinks`]: where events go (stdout, file, webhook, MQTT), durable outboxes.
+//! 12. [`privacy`]: redaction, stored media, the egress guard.
+//! 13. [`pipeline`]: the pipeline file, its validation, the per-camera bundle, the audit.
+//! 14. [`runtime`]: running a pipeline, analytics, benchmarks of the whole pipeline.
 //!
 //! The binary's `cli` sits above them all. Each component's configuration lives beside it; the
 //! pipeline assembles them.
@@ -28,6 +29,7 @@ pub mod events;
 pub mod infer;
 pub mod metrics;
 pub mod model;
+pub mod motion;
 pub mod pipeline;
 pub mod privacy;
 pub mod rules;

@@ -343,3 +343,39 @@ fn non_finite_detections_are_ignored() {
     assert!(tracks[0].bbox.iter().all(|v| v.is_finite()));
     assert_eq!(tracks[0].hits, 10);
 }
+
+#[test]
+fn tracks_outside_the_detected_regions_are_left_as_they_are() {
+    // A person standing still on the left, a walker on the right; only the right half is
+    // detected for 100 frames (motion there), far longer than `max_age`.
+    let config = TrackerConfig::default();
+    let mut tracker = Tracker::new(config.clone());
+    let still = rect(100.0, 200.0, 50.0, 120.0);
+    let walker = |k: u64| rect(600.0 + 2.0 * k as f32, 200.0, 50.0, 120.0);
+    for k in 0..3 {
+        tracker.update(
+            &frame(k),
+            &[det("person", 0.9, still), det("person", 0.9, walker(k))],
+        );
+    }
+    let right = [[500.0, 0.0, 1000.0, 600.0]];
+    let mut ended = Vec::new();
+    for k in 3..103 {
+        let out = tracker.update_in(&frame(k), &[det("person", 0.9, walker(k))], Some(&right));
+        ended.extend(out.ended);
+    }
+    assert!(ended.is_empty(), "{ended:?}");
+    assert_eq!(tracker.tracks().count(), 2);
+    // Looked for and not found, it ages out as usual.
+    let left = [[0.0, 0.0, 500.0, 600.0]];
+    for k in 103..(104 + u64::from(config.max_age)) {
+        let out = tracker.update_in(&frame(k), &[], Some(&left));
+        ended.extend(out.ended);
+    }
+    assert_eq!(
+        ended.len(),
+        1,
+        "the stationary person ends once looked for and gone"
+    );
+    assert!(iou(ended[0].bbox, still) > 0.9);
+}

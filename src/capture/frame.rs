@@ -98,6 +98,36 @@ impl<'a> ImageRef<'a> {
         }
     }
 
+    /// The `width` x `height` part of the picture at `(x, y)`, borrowing the same bytes: plane
+    /// offsets move, strides stay. For NV12 the corner is rounded down to even pixels (chroma is
+    /// shared by 2x2 pixels). The rectangle is clipped to the picture.
+    pub fn crop(&self, x: u32, y: u32, width: u32, height: u32) -> ImageRef<'a> {
+        let (x, y) = match self.format {
+            PixelFormat::Nv12 => (x & !1, y & !1),
+            PixelFormat::Rgba => (x, y),
+        };
+        let (x, y) = (x.min(self.width), y.min(self.height));
+        let width = width.min(self.width - x);
+        let height = height.min(self.height - y);
+        let (xs, ys) = (x as usize, y as usize);
+        let [o0, o1] = self.planes.offsets;
+        let [s0, s1] = self.planes.strides;
+        let offsets = match self.format {
+            PixelFormat::Rgba => [o0 + ys * s0 + xs * 4, 0],
+            PixelFormat::Nv12 => [o0 + ys * s0 + xs, o1 + (ys / 2) * s1 + xs],
+        };
+        ImageRef {
+            format: self.format,
+            width,
+            height,
+            planes: Planes {
+                offsets,
+                strides: self.planes.strides,
+            },
+            data: self.data,
+        }
+    }
+
     /// Bytes of `data` that the planes span (what sampling may read); 0 for an empty picture.
     pub fn required_len(&self) -> usize {
         let (w, h) = (self.width as usize, self.height as usize);
@@ -190,6 +220,30 @@ mod tests {
         assert_eq!(PixelFormat::Nv12.packed_len(4, 2), 8 + 4);
         assert_eq!(PixelFormat::Nv12.packed_len(3, 3), 9 + 2 * 2 * 2);
         assert_eq!(PixelFormat::Rgba.packed_len(3, 3), 36);
+    }
+
+    #[test]
+    fn crops_read_the_same_pixels() {
+        // RGBA 4x3 whose red is the pixel index; NV12 4x4 whose Y is the pixel index.
+        let rgba: Vec<u8> = (0..12u8).flat_map(|i| [i, 0, 0, 255]).collect();
+        let img = ImageRef::packed(PixelFormat::Rgba, 4, 3, &rgba);
+        let c = img.crop(1, 1, 2, 2);
+        assert!(c.check().is_ok());
+        assert_eq!((c.width, c.height), (2, 2));
+        assert_eq!(c.data[c.planes.offsets[0]], 5);
+        assert_eq!(c.data[c.planes.offsets[0] + c.planes.strides[0]], 9);
+        let mut nv12: Vec<u8> = (0..16u8).collect();
+        nv12.extend((0..8u8).map(|i| 100 + i));
+        let img = ImageRef::packed(PixelFormat::Nv12, 4, 4, &nv12);
+        let c = img.crop(3, 3, 9, 9);
+        assert_eq!(
+            (c.width, c.height),
+            (2, 2),
+            "corner rounded to (2, 2), clipped"
+        );
+        assert_eq!(c.data[c.planes.offsets[0]], 10);
+        assert_eq!(c.data[c.planes.offsets[1]], 106, "chroma row 1, pair 1");
+        assert!(c.check().is_ok());
     }
 
     #[test]

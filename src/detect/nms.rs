@@ -1,6 +1,6 @@
 //! Class-wise greedy non-maximum suppression.
 
-use super::Candidate;
+use super::{Candidate, Detection};
 
 /// Candidates beyond this many (best first) are dropped before NMS, which is quadratic per class.
 pub const MAX_CANDIDATES: usize = 4096;
@@ -20,22 +20,49 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 ///
 /// Boxes of different classes never suppress each other (a person in front of a car keeps both).
 pub fn class_wise(
-    mut candidates: Vec<Candidate>,
+    candidates: Vec<Candidate>,
     iou_threshold: f32,
     max_out: usize,
 ) -> Vec<Candidate> {
+    greedy(
+        candidates,
+        |c| (c.class_id, c.score, c.bbox),
+        iou_threshold,
+        max_out,
+    )
+}
+
+/// [`class_wise`] for detections already in frame pixels: detections of several regions of one
+/// frame merged (an object seen from two regions is kept once).
+pub fn merge(detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+    greedy(
+        detections,
+        |d| (d.class_id, d.score, d.bbox),
+        iou_threshold,
+        usize::MAX,
+    )
+}
+
+fn greedy<T>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> (u32, f32, [f32; 4]),
+    iou_threshold: f32,
+    max_out: usize,
+) -> Vec<T> {
     // NaN scores (a broken model) sort last and never win.
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-    candidates.retain(|c| !c.score.is_nan());
-    candidates.truncate(MAX_CANDIDATES);
-    let mut kept: Vec<Candidate> = Vec::new();
-    for c in candidates {
+    items.sort_by(|a, b| key(b).1.total_cmp(&key(a).1));
+    items.retain(|c| !key(c).1.is_nan());
+    items.truncate(MAX_CANDIDATES);
+    let mut kept: Vec<T> = Vec::new();
+    for c in items {
         if kept.len() >= max_out {
             break;
         }
-        let suppressed = kept
-            .iter()
-            .any(|k| k.class_id == c.class_id && iou(&k.bbox, &c.bbox) > iou_threshold);
+        let (class, _, bbox) = key(&c);
+        let suppressed = kept.iter().any(|k| {
+            let (kc, _, kb) = key(k);
+            kc == class && iou(&kb, &bbox) > iou_threshold
+        });
         if !suppressed {
             kept.push(c);
         }

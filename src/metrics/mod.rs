@@ -99,6 +99,12 @@ pub struct Metrics {
     pub frames_detected: IntCounterVec,
     /// Frames not run through a detector because of the camera's detection rate.
     pub frames_skipped: IntCounterVec,
+    /// Frames by motion state (`moving`, `still`, `calibrating`).
+    pub motion_frames: IntCounterVec,
+    /// Regions detected instead of whole frames.
+    pub detection_regions: IntCounterVec,
+    /// Share of the picture in motion.
+    pub motion_fraction: HistogramVec,
     /// Detections kept after decoding, per camera and label.
     pub detections: IntCounterVec,
     /// Events produced, per camera and kind.
@@ -258,9 +264,36 @@ impl Metrics {
             frames_skipped: counter(
                 &registry,
                 "lookout_frames_skipped_total",
-                "Frames skipped by the camera's detection rate",
+                "Frames not detected: by the camera's detection rate, for no motion, or over the runaway-motion budget",
+                &["camera", "reason"],
+            ),
+            motion_frames: counter(
+                &registry,
+                "lookout_motion_frames_total",
+                "Frames by what motion detection made of them",
+                &["camera", "state"],
+            ),
+            detection_regions: counter(
+                &registry,
+                "lookout_detection_regions_total",
+                "Regions around motion and tracked objects run through a detector (full frames not counted)",
                 &["camera"],
             ),
+            motion_fraction: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "lookout_motion_fraction",
+                        "Fraction of the picture in motion, per frame",
+                    )
+                    .buckets(vec![0.0, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0]),
+                    &["camera"],
+                )
+                .expect("valid metric");
+                registry
+                    .register(Box::new(h.clone()))
+                    .expect("unique metric");
+                h
+            },
             detections: counter(
                 &registry,
                 "lookout_detections_total",

@@ -15,6 +15,7 @@ use crate::capture::spec::{
 };
 use crate::config::ConfigError;
 use crate::model::ModelSpec;
+use crate::motion::MotionConfig;
 use crate::privacy::{CameraPrivacy, PrivacyConfig};
 use crate::rules::RulesConfig;
 use crate::schedule::{CameraDetect, DetectConfig};
@@ -72,6 +73,9 @@ pub struct CameraConfig {
     /// What is hidden on every picture stored from this camera: faces (a face model from
     /// `models:`), privacy-mask polygons, the redaction style.
     pub privacy: Option<PrivacyConfig>,
+    /// Motion gating of detection: where and how motion is found (on by default).
+    #[serde(default)]
+    pub motion: MotionConfig,
 }
 
 fn default_format() -> PixelFormat {
@@ -95,6 +99,8 @@ pub struct Camera {
     pub rules: RulesConfig,
     /// Redaction of stored media; `None` when the camera has no `privacy:` section.
     pub privacy: Option<CameraPrivacy>,
+    /// Motion gating of detection.
+    pub motion: MotionConfig,
 }
 
 impl Camera {
@@ -153,12 +159,16 @@ impl CameraConfig {
             Some(p) => Some(p.validate(file, models)?),
             None => None,
         };
+        self.motion
+            .check()
+            .map_err(|(i, m)| ConfigError::spanned(file, &self.motion.masks[i], m))?;
         Ok(Camera {
             capture,
             detect,
             tracker: self.tracker.clone(),
             rules: self.rules.clone(),
             privacy,
+            motion: self.motion.clone(),
         })
     }
 }

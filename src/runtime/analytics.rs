@@ -10,16 +10,20 @@ use serde::Serialize;
 
 use super::FrameConsumer;
 use crate::capture::Frame;
+use crate::capture::ImageRef;
 use crate::capture::QueuePolicy;
-use crate::detect::{DetectError, Detection};
+use crate::detect::{DetectError, Detection, nms};
 use crate::infer::BackendInfo;
 use crate::metrics::Metrics;
 use crate::model::Detector;
 use crate::model::select::{self, SelectError};
+use crate::motion::MotionState;
 use crate::pipeline::Pipeline;
 use crate::privacy::media::{MediaWriter, StoringCamera};
 use crate::rules::{Counters, RuleEngine};
 use crate::schedule::RateGate;
+use crate::schedule::gate::{FullReason, MotionGate, Plan, SkipReason};
+use crate::schedule::regions::Region;
 use crate::sinks::{CameraCatalog, Catalog, Sinks};
 use crate::track::{FrameInfo, Tracker};
 
@@ -30,6 +34,25 @@ pub enum AnalyticsError {
     Backend { model: String, source: SelectError },
     #[error("model `{model}`: {source}")]
     Detector { model: String, source: DetectError },
+}
+
+/// Detections of one object seen from two regions of a frame overlap at least this much.
+const REGION_MERGE_IOU: f32 = 0.5;
+
+/// A detection in a region's pixels, moved to the frame's.
+fn shifted(mut d: Detection, r: Region) -> Detection {
+    let (dx, dy) = (r.x as f32, r.y as f32);
+    d.bbox = [
+        d.bbox[0] + dx,
+        d.bbox[1] + dy,
+        d.bbox[2] + dx,
+        d.bbox[3] + dy,
+    ];
+    for p in &mut d.landmarks {
+        p[0] += dx;
+        p[1] += dy;
+    }
+    d
 }
 
 /// Samples kept per stage for the summary's percentiles (the newest win).
@@ -94,7 +117,14 @@ pub struct AnalyticsSummary {
 pub struct CameraAnalyticsSummary {
     pub model: String,
     pub frames_detected: u64,
+    /// Frames skipped by the camera's detection rate.
     pub frames_skipped: u64,
+    /// Frames skipped because nothing moved and no tracked object was due for a re-check.
+    pub frames_skipped_still: u64,
+    /// Frames skipped by the runaway-motion fallback's rate.
+    pub frames_skipped_budget: u64,
+    /// Regions around motion and tracked objects detected (full frames not counted).
+    pub regions: u64,
     /// Detections the model found, before filters and masks (= `detections` kept plus
     /// `detections_filtered`, below).
     pub detections_found: u64,
@@ -115,14 +145,33 @@ struct ModelRunner {
 struct CameraAnalytics {
     model: usize,
     gate: RateGate,
+    motion: MotionGate,
+    /// Plans of admitted frames not yet detected, by sequence number, in order.
+    plans: VecDeque<(u64, Plan)>,
+    /// The detector's input side, the least a region is.
+    model_side: u32,
+    /// Clock of frames without timestamps.
+    origin: Instant,
     tracker: Tracker,
     engine: RuleEngine,
     detections: u64,
     tracks_seen: u64,
     detected: IntCounter,
     skipped: IntCounter,
+    skipped_still: IntCounter,
+    skipped_budget: IntCounter,
+    regions: IntCounter,
+    motion_frames: [IntCounter; 3],
+    motion_fraction: Histogram,
     frame_to_event: Histogram,
     active: IntGauge,
+}
+
+/// One inference item: a frame, whole or one of its regions.
+struct Item<'f> {
+    frame: usize,
+    image: ImageRef<'f>,
+    region: Option<Region>,
 }
 
 /// Detection, tracking and rules for every camera of a pipeline; plugged into the run as its
@@ -222,17 +271,33 @@ impl Analyzer {
                 continue;
             };
             let name = cam.name();
+            let input = &models[model].detector.manifest().input;
+            let state =
+                |s: MotionState| metrics.motion_frames.with_label_values(&[name, s.as_str()]);
             cameras.insert(
                 Arc::from(name),
                 CameraAnalytics {
                     model,
                     gate: RateGate::new(d.fps),
+                    motion: MotionGate::new(cam.motion.clone()),
+                    plans: VecDeque::new(),
+                    model_side: input.width.max(input.height),
+                    origin: Instant::now(),
                     tracker: Tracker::new(cam.tracker.clone()),
                     engine: RuleEngine::new(cam.rules.clone(), Some(d.model.clone())),
                     detections: 0,
                     tracks_seen: 0,
                     detected: metrics.frames_detected.with_label_values(&[name]),
-                    skipped: metrics.frames_skipped.with_label_values(&[name]),
+                    skipped: metrics.frames_skipped.with_label_values(&[name, "rate"]),
+                    skipped_still: metrics.frames_skipped.with_label_values(&[name, "still"]),
+                    skipped_budget: metrics.frames_skipped.with_label_values(&[name, "budget"]),
+                    regions: metrics.detection_regions.with_label_values(&[name]),
+                    motion_frames: [
+                        state(MotionState::Moving),
+                        state(MotionState::Still),
+                        state(MotionState::Calibrating),
+                    ],
+                    motion_fraction: metrics.motion_fraction.with_label_values(&[name]),
                     frame_to_event: metrics.frame_to_event.with_label_values(&[name]),
                     active: metrics.tracks_active.with_label_values(&[name]),
                 },
@@ -303,8 +368,14 @@ impl Analyzer {
         }
     }
 
-    /// Tracks, judges and publishes one frame's detections.
-    fn analyze(&mut self, frame: &Frame, mut detections: Vec<Detection>) {
+    /// Tracks, judges and publishes one frame's detections; `covered` are the regions the
+    /// detector looked at (`None`: the whole frame).
+    fn analyze(
+        &mut self,
+        frame: &Frame,
+        mut detections: Vec<Detection>,
+        covered: Option<&[[f32; 4]]>,
+    ) {
         let Some(cam) = self.cameras.get_mut(&frame.camera) else {
             return;
         };
@@ -318,7 +389,7 @@ impl Analyzer {
         }
         let t = Instant::now();
         cam.engine.filter(&info, &mut detections);
-        let tracks = cam.tracker.update(&info, &detections);
+        let tracks = cam.tracker.update_in(&info, &detections, covered);
         cam.tracks_seen += tracks.new.len() as u64;
         cam.active.set(cam.tracker.tracks().count() as i64);
         let t_track = t.elapsed().as_secs_f64();
@@ -384,6 +455,9 @@ impl Analyzer {
                         model: self.models[c.model].name.clone(),
                         frames_detected: c.detected.get(),
                         frames_skipped: c.skipped.get(),
+                        frames_skipped_still: c.skipped_still.get(),
+                        frames_skipped_budget: c.skipped_budget.get(),
+                        regions: c.regions.get(),
                         detections_found: c.detections,
                         tracks: c.tracks_seen,
                         counters: c.engine.counters().clone(),
@@ -413,11 +487,45 @@ impl FrameConsumer for Analyzer {
         let Some(cam) = self.cameras.get_mut(&frame.camera) else {
             return false;
         };
-        if cam.gate.admit(frame) {
-            true
-        } else {
+        if !cam.gate.admit(frame) {
             cam.skipped.inc();
-            false
+            return false;
+        }
+        let t = frame
+            .pts
+            .unwrap_or_else(|| frame.arrived.saturating_duration_since(cam.origin));
+        let tracks: Vec<[f32; 4]> = cam.tracker.tracks().map(|t| t.bbox).collect();
+        let tentative: Vec<[f32; 4]> = cam.tracker.tentative().collect();
+        let (motion, plan) = cam.motion.plan(
+            &frame.camera,
+            &frame.image(),
+            t,
+            &tracks,
+            &tentative,
+            cam.model_side,
+        );
+        if let Some(m) = motion {
+            let i = match m.state {
+                MotionState::Moving => 0,
+                MotionState::Still => 1,
+                MotionState::Calibrating => 2,
+            };
+            cam.motion_frames[i].inc();
+            cam.motion_fraction.observe(f64::from(m.fraction));
+        }
+        match plan {
+            Plan::Skip(SkipReason::Still) => {
+                cam.skipped_still.inc();
+                false
+            }
+            Plan::Skip(SkipReason::Budget) => {
+                cam.skipped_budget.inc();
+                false
+            }
+            plan => {
+                cam.plans.push_back((frame.seq, plan));
+                true
+            }
         }
     }
 
@@ -426,16 +534,52 @@ impl FrameConsumer for Analyzer {
     }
 
     fn batch(&mut self, frames: Vec<Frame>) {
-        // Group by model, keeping each camera's order.
-        let mut groups: BTreeMap<usize, Vec<Frame>> = BTreeMap::new();
-        for f in frames {
-            if let Some(cam) = self.cameras.get(&f.camera) {
-                groups.entry(cam.model).or_default().push(f);
+        // Each frame's plan: the whole frame, or its regions.
+        let plans: Vec<Plan> = frames
+            .iter()
+            .map(|f| {
+                self.cameras
+                    .get_mut(&f.camera)
+                    .and_then(|cam| {
+                        while let Some((seq, plan)) = cam.plans.pop_front() {
+                            if seq == f.seq {
+                                return Some(plan);
+                            }
+                        }
+                        None
+                    })
+                    .unwrap_or(Plan::Full(FullReason::Disabled))
+            })
+            .collect();
+        // Inference items grouped by model, keeping each camera's order.
+        let mut groups: BTreeMap<usize, Vec<Item<'_>>> = BTreeMap::new();
+        for (i, (f, plan)) in frames.iter().zip(&plans).enumerate() {
+            let Some(cam) = self.cameras.get(&f.camera) else {
+                continue;
+            };
+            let items = groups.entry(cam.model).or_default();
+            match plan {
+                Plan::Regions(regions) => {
+                    cam.regions.inc_by(regions.len() as u64);
+                    for r in regions {
+                        items.push(Item {
+                            frame: i,
+                            image: r.view(&f.image()),
+                            region: Some(*r),
+                        });
+                    }
+                }
+                _ => items.push(Item {
+                    frame: i,
+                    image: f.image(),
+                    region: None,
+                }),
             }
         }
-        for (m, frames) in groups {
-            for chunk in frames.chunks(self.models[m].max_batch.max(1)) {
-                let images: Vec<_> = chunk.iter().map(Frame::image).collect();
+        let mut found: Vec<Option<Vec<Detection>>> = vec![None; frames.len()];
+        for (m, items) in groups {
+            for chunk in items.chunks(self.models[m].max_batch.max(1)) {
+                let images: Vec<_> = chunk.iter().map(|it| it.image).collect();
                 let t = Instant::now();
                 let runner = &mut self.models[m];
                 runner.batch_size.observe(chunk.len() as f64);
@@ -456,18 +600,34 @@ impl FrameConsumer for Analyzer {
                 let t = Instant::now();
                 let decoded = self.models[m].detector.decode_all(&outputs);
                 self.time("decode", t);
-                for (frame, decoded) in chunk.iter().zip(decoded) {
-                    if let Some(cam) = self.cameras.get(&frame.camera) {
-                        cam.detected.inc();
-                    }
+                for (item, decoded) in chunk.iter().zip(decoded) {
                     match decoded {
-                        Ok(dets) => self.analyze(frame, dets),
+                        Ok(dets) => found[item.frame].get_or_insert_with(Vec::new).extend(
+                            dets.into_iter().map(|d| match item.region {
+                                Some(r) => shifted(d, r),
+                                None => d,
+                            }),
+                        ),
                         Err(e) => {
                             self.models[m].errors.inc();
                             tracing::error!(model = %self.models[m].name, error = %e, "cannot decode model outputs");
                         }
                     }
                 }
+            }
+        }
+        for ((frame, plan), dets) in frames.iter().zip(&plans).zip(found) {
+            let Some(dets) = dets else { continue };
+            if let Some(cam) = self.cameras.get(&frame.camera) {
+                cam.detected.inc();
+            }
+            match plan {
+                Plan::Regions(regions) => {
+                    let covered: Vec<[f32; 4]> = regions.iter().map(Region::bbox).collect();
+                    let dets = nms::merge(dets, REGION_MERGE_IOU);
+                    self.analyze(frame, dets, Some(&covered));
+                }
+                _ => self.analyze(frame, dets, None),
             }
         }
     }

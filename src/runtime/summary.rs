@@ -89,10 +89,20 @@ fn write_camera_analytics(
         .unwrap_or_default();
     writeln!(
         f,
-        "  detection: model {}{on}: {} frames detected, {} skipped by rate; {} detections ({} filtered out), {} tracks",
+        "  detection: model {}{on}: {} frames detected ({} regions), {} skipped by rate, {} for no motion{}; {} detections ({} filtered out), {} tracks",
         a.model,
         a.frames_detected,
+        a.regions,
         a.frames_skipped,
+        a.frames_skipped_still,
+        if a.frames_skipped_budget > 0 {
+            format!(
+                ", {} over the runaway-motion budget",
+                a.frames_skipped_budget
+            )
+        } else {
+            String::new()
+        },
         a.detections_found,
         a.counters.detections_filtered,
         a.tracks

@@ -7,6 +7,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub mod gate;
+pub mod regions;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

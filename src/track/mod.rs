@@ -295,10 +295,43 @@ impl Tracker {
             .map(|s| &s.track)
     }
 
+    /// Boxes of tracks not confirmed yet: seen, waiting for `min_hits` matches. Motion gating
+    /// looks at them on the next frame, so a new object is confirmed (or dropped) quickly.
+    pub fn tentative(&self) -> impl Iterator<Item = [f32; 4]> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.state == State::Tentative)
+            .map(|s| s.track.bbox)
+    }
+
     /// Advances by one frame with its detections.
     pub fn update(&mut self, frame: &FrameInfo, detections: &[Detection]) -> TrackerOutput {
+        self.update_in(frame, detections, None)
+    }
+
+    /// Advances by one frame whose detector looked only at `covered` (boxes in frame pixels;
+    /// `None` is the whole frame). Tracks whose centre lies outside every covered box are left as
+    /// they are: not predicted, not aged, not missed, since nobody looked for them.
+    pub fn update_in(
+        &mut self,
+        frame: &FrameInfo,
+        detections: &[Detection],
+        covered: Option<&[[f32; 4]]>,
+    ) -> TrackerOutput {
+        let in_view: Vec<bool> = self
+            .slots
+            .iter()
+            .map(|s| {
+                let b = s.track.bbox;
+                let (cx, cy) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
+                covered.is_none_or(|rs| {
+                    rs.iter()
+                        .any(|r| cx >= r[0] && cx < r[2] && cy >= r[1] && cy < r[3])
+                })
+            })
+            .collect();
         let cfg = &self.config;
-        for slot in &mut self.slots {
+        for (slot, _) in self.slots.iter_mut().zip(&in_view).filter(|(_, v)| **v) {
             slot.filter.predict(slot.state == State::Lost);
             slot.track.bbox = slot.filter.bbox();
             slot.track.age += 1;
@@ -322,7 +355,7 @@ impl Tracker {
         let mut pairs: Vec<(usize, &Detection)> = Vec::new();
 
         // 1. High-score detections against confirmed tracks, seen lately or not.
-        let confirmed: Vec<usize> = self.indices(|s| s != State::Tentative);
+        let confirmed: Vec<usize> = self.indices(&in_view, |s| s != State::Tentative);
         self.associate(
             &confirmed,
             &high,
@@ -333,7 +366,7 @@ impl Tracker {
         );
         // 2. Low-score detections rescue confirmed tracks seen on the last frame.
         let tracked: Vec<usize> = self
-            .indices(|s| s == State::Tracked)
+            .indices(&in_view, |s| s == State::Tracked)
             .into_iter()
             .filter(|&i| !slot_matched[i])
             .collect();
@@ -346,7 +379,7 @@ impl Tracker {
             &mut pairs,
         );
         // 3. Tentative tracks against the high-score detections left.
-        let tentative: Vec<usize> = self.indices(|s| s == State::Tentative);
+        let tentative: Vec<usize> = self.indices(&in_view, |s| s == State::Tentative);
         self.associate(
             &tentative,
             &high,
@@ -391,11 +424,12 @@ impl Tracker {
         // Unmatched tracks: tentative ones are dropped, confirmed ones coast until `max_age`.
         let max_age = self.config.max_age;
         let mut kept = Vec::with_capacity(self.slots.len());
-        for (slot, matched) in std::mem::take(&mut self.slots)
+        for ((slot, matched), looked) in std::mem::take(&mut self.slots)
             .into_iter()
             .zip(slot_matched)
+            .zip(in_view)
         {
-            if matched {
+            if matched || !looked {
                 kept.push(slot);
                 continue;
             }
@@ -464,9 +498,9 @@ impl Tracker {
         }
     }
 
-    fn indices(&self, keep: impl Fn(State) -> bool) -> Vec<usize> {
+    fn indices(&self, in_view: &[bool], keep: impl Fn(State) -> bool) -> Vec<usize> {
         (0..self.slots.len())
-            .filter(|&i| keep(self.slots[i].state))
+            .filter(|&i| in_view[i] && keep(self.slots[i].state))
             .collect()
     }
 

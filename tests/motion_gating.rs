@@ -1,0 +1,184 @@
+//! Motion-gated detection through the real binary on clips made here with GStreamer: a static
+//! scene with sensor noise and a lighting change is detected on few frames and its people stay
+//! tracked; noise over the whole picture stays within the fallback budget while another camera
+//! keeps its rate.
+#![cfg(feature = "capture")]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use lookout::privacy::video::VideoEncoder;
+use serde_json::Value;
+
+/// A deterministic source of noise (xorshift) with roughly Gaussian samples.
+struct Noise(u64);
+
+impl Noise {
+    fn uniform(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Mean 0, standard deviation about `sigma` (a sum of four uniforms).
+    fn gauss(&mut self, sigma: f32) -> f32 {
+        let s: f32 = (0..4).map(|_| self.uniform()).sum::<f32>() - 2.0;
+        s * sigma * 1.73
+    }
+}
+
+/// Writes `frames` RGBA frames of `w` x `h` at `fps`, each made by `make(index, buffer)`.
+fn write_clip(
+    path: &Path,
+    w: u32,
+    h: u32,
+    fps: u32,
+    frames: u32,
+    mut make: impl FnMut(u32, &mut [u8]),
+) {
+    let mut enc = VideoEncoder::create(path, w, h, (fps as i32, 1), false).expect("H.264 encoder");
+    let mut buf = vec![0u8; (w * h * 4) as usize];
+    for i in 0..frames {
+        make(i, &mut buf);
+        let pts = Duration::from_secs_f64(f64::from(i) / f64::from(fps));
+        enc.push(
+            &buf,
+            w,
+            pts,
+            Some(Duration::from_secs_f64(1.0 / f64::from(fps))),
+        )
+        .unwrap();
+    }
+    enc.finish().unwrap();
+}
+
+fn run(dir: &Path, yaml: &str) -> (Value, Vec<Value>) {
+    let path = dir.join("p.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let summary = dir.join("summary.json");
+    let out = common::lookout_cmd()
+        .args(["run", path.to_str().unwrap(), "--no-progress", "--summary"])
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        serde_json::from_str(&common::read(&summary)).unwrap(),
+        events,
+    )
+}
+
+#[test]
+fn a_static_scene_is_detected_on_few_frames_and_its_people_stay_tracked() {
+    let dir = tempfile::tempdir().unwrap();
+    let still = image::open(common::footage("vtest-frame300.jpg"))
+        .unwrap()
+        .to_rgba8();
+    let (w, h) = still.dimensions();
+    let clip = dir.path().join("static.mp4");
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    // 20 s at 10 fps; from 8 s to 11 s the light is 30 % brighter.
+    write_clip(&clip, w, h, 10, 200, |i, buf| {
+        let gain = if (80..110).contains(&i) { 1.3 } else { 1.0 };
+        for (o, p) in buf.chunks_exact_mut(4).zip(still.pixels()) {
+            for c in 0..3 {
+                o[c] = (f32::from(p[c]) * gain + noise.gauss(3.0)).clamp(0.0, 255.0) as u8;
+            }
+            o[3] = 255;
+        }
+    });
+    let root = common::root();
+    let yaml = format!(
+        "models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml}}\n\
+         cameras:\n  - name: hall\n    source: {clip}\n    detect: {{model: objects}}\n\
+         \x20   rules:\n      objects: [person]\n      zones:\n        - {{name: all, points: [[0, 0], [1, 0], [1, 1], [0, 1]], occupancy: {{}}}}\n\
+         sinks:\n  - file: {{path: events.jsonl}}\nmetrics: {{enabled: false}}\n",
+        root = root.display(),
+        clip = clip.display()
+    );
+    let (summary, events) = run(dir.path(), &yaml);
+    let cam = &summary["analytics"]["cameras"]["hall"];
+    let detected = cam["frames_detected"].as_u64().unwrap();
+    let still_skipped = cam["frames_skipped_still"].as_u64().unwrap();
+    assert_eq!(summary["cameras"]["hall"]["frames_captured"], 200);
+    assert!(
+        detected <= 20,
+        "detector ran on {detected} of 200 frames: {cam}"
+    );
+    assert!(still_skipped >= 170, "{cam}");
+    // The people standing there are confirmed early and stay tracked to the end.
+    let tracks = cam["tracks"].as_u64().unwrap();
+    assert!(tracks >= 3, "{cam}");
+    let ends: Vec<f64> = events
+        .iter()
+        .filter(|e| e["kind"] == "object" && e["type"] == "end")
+        .map(|e| e["pts_seconds"].as_f64().unwrap_or(0.0))
+        .collect();
+    // (An end carries the time the object was last seen: the last re-check, every 2 s.)
+    assert!(
+        ends.iter().all(|t| *t >= 17.9),
+        "tracks ended mid-clip at {ends:?}"
+    );
+    // No event storm at the lighting change: a new and an end per track, occupancy settling.
+    let others = events.iter().filter(|e| e["kind"] != "object").count();
+    assert!(
+        others <= 2 * tracks as usize + 4,
+        "{others} rule events for {tracks} tracks"
+    );
+    let news = events
+        .iter()
+        .filter(|e| e["kind"] == "object" && e["type"] == "new")
+        .count();
+    assert_eq!(news as u64, tracks, "no track restarts");
+}
+
+#[test]
+fn noise_everywhere_stays_within_the_budget_and_another_camera_keeps_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("noise.mp4");
+    let mut noise = Noise(7);
+    // 10 s at 10 fps of fresh noise on every pixel.
+    write_clip(&clip, 320, 240, 10, 100, |_, buf| {
+        for p in buf.chunks_exact_mut(4) {
+            let v = (noise.uniform() * 255.0) as u8;
+            p.copy_from_slice(&[v, v, v, 255]);
+        }
+    });
+    let root = common::root();
+    let yaml = format!(
+        "models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml}}\n\
+         cameras:\n  - name: rain\n    source: {clip}\n    detect: {{model: objects}}\n\
+         \x20 - name: ball\n    source: test:ball?frames=40&live=false\n    width: 320\n    height: 240\n    fps: 10\n    detect: {{model: objects}}\n\
+         metrics: {{enabled: false}}\n",
+        root = root.display(),
+        clip = clip.display()
+    );
+    let (summary, _) = run(dir.path(), &yaml);
+    let rain = &summary["analytics"]["cameras"]["rain"];
+    let detected = rain["frames_detected"].as_u64().unwrap();
+    // Full frames at the frame rate for `runaway_seconds` (2 s), then 1 per second.
+    assert!(
+        detected <= 32,
+        "noise detected on {detected} of 100 frames: {rain}"
+    );
+    assert!(
+        rain["frames_skipped_budget"].as_u64().unwrap() >= 65,
+        "{rain}"
+    );
+    // The moving ball is detected on every frame but the first calibration's neighbours.
+    let ball = &summary["analytics"]["cameras"]["ball"];
+    assert!(ball["frames_detected"].as_u64().unwrap() >= 35, "{ball}");
+}
