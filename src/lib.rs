@@ -4,7 +4,8 @@
 //! folders on the lines above its own, never one on its own line or below (`tests/layers.rs`
 //! reads this list and every `crate::` path in `src/`, and fails on an upward import).
 //!
-//! 1. [`config`]: the leaf: positioned errors, YAML, `${VAR}`, names, "did you mean", retry policy.
+//! 1. [`config`], [`geometry`]: the leaves: positioned errors, YAML, `${VAR}`, names, "did you
+//!    mean", retry policy; points, polygons and segments.
 //! 2. [`events`], [`metrics`]: what leaves the device; the Prometheus registry.
 //! 3. [`capture`]: GStreamer sources, frames, pooled buffers, queues.
 //! 4. [`motion`]: where something moves in a camera's picture, to detect only there.
@@ -26,6 +27,7 @@ pub mod capture;
 pub mod config;
 pub mod detect;
 pub mod events;
+pub mod geometry;
 pub mod infer;
 pub mod metrics;
 pub mod model;

@@ -55,30 +55,15 @@ fn write_clip(
     enc.finish().unwrap();
 }
 
+/// Runs `yaml` to its end: the summary, and the events its file sink wrote.
 fn run(dir: &Path, yaml: &str) -> (Value, Vec<Value>) {
-    let path = dir.join("p.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let summary = dir.join("summary.json");
-    let out = common::lookout_cmd()
-        .args(["run", path.to_str().unwrap(), "--no-progress", "--summary"])
-        .arg(&summary)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_, summary) = common::run_pipeline(dir, yaml);
     let events = std::fs::read_to_string(dir.join("events.jsonl"))
         .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    (
-        serde_json::from_str(&common::read(&summary)).unwrap(),
-        events,
-    )
+    (summary, events)
 }
 
 #[test]

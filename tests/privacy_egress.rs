@@ -95,7 +95,7 @@ fn every_sink_type_carries_events_and_no_pixels() {
         hook = hook.addr,
         port = broker.port,
     );
-    let (out, summary) = privacy_common::run_pipeline(d, &yaml);
+    let (out, summary) = common::run_pipeline(d, &yaml);
 
     let mut payloads: Vec<(String, Vec<u8>)> = Vec::new();
     let stdout = out.stdout;

@@ -55,7 +55,7 @@ fn snapshots_and_recordings_are_redacted_or_not_written_at_all() {
         broken = camera("broken", "{faces: broken}"),
         late = camera("late", "{faces: faces, deadline_ms: 0}"),
     );
-    let (out, summary) = privacy_common::run_pipeline(d, &yaml);
+    let (out, summary) = common::run_pipeline(d, &yaml);
     let media = &summary["analytics"]["media"]["cameras"];
     let events: Vec<Value> = common::read(&d.join("events.jsonl"))
         .lines()

@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::capture::input::{self, FileInput};
+use lookout::geometry::Point;
 use lookout::infer::gpu::Precision;
 use lookout::model::manifest::ModelManifest;
 use lookout::model::select::{self, BackendKind, BackendOptions};
 use lookout::privacy::regions::{PixelBox, grow};
 use lookout::privacy::{FaceFinder, PrivacyError, RedactStyle, Redactor, Regions, snapshot};
 use lookout::rules::Units;
-use lookout::rules::geometry::Point;
 
 use super::BadInput;
 

@@ -177,28 +177,11 @@ impl MotionDetector {
                     ((i % w) as f32 + 0.5) / w as f32,
                     ((i / w) as f32 + 0.5) / h as f32,
                 ];
-                polys.iter().any(|poly| inside(poly, p))
+                polys.iter().any(|poly| crate::geometry::inside(poly, p))
             })
             .collect();
         (w, h)
     }
-}
-
-/// Even-odd point-in-polygon test.
-fn inside(poly: &[[f32; 2]], p: [f32; 2]) -> bool {
-    let mut inside = false;
-    let mut j = poly.len().wrapping_sub(1);
-    for i in 0..poly.len() {
-        let (a, b) = (poly[i], poly[j]);
-        if (a[1] > p[1]) != (b[1] > p[1]) {
-            let x = a[0] + (p[1] - a[1]) * (b[0] - a[0]) / (b[1] - a[1]);
-            if p[0] < x {
-                inside = !inside;
-            }
-        }
-        j = i;
-    }
-    inside
 }
 
 #[cfg(test)]

@@ -31,8 +31,8 @@ use serde_saphyr::Spanned;
 
 use super::regions::RedactStyle;
 use crate::config::{ConfigError, did_you_mean};
+use crate::geometry::Point;
 use crate::model::ModelSpec;
-use crate::rules::geometry::Point;
 use crate::rules::{Polygon, RulesConfig, Units};
 
 /// Default growth of each face box, as a fraction of its width and height per side.

@@ -1,7 +1,7 @@
 //! What to redact on one frame, in frame pixels: face boxes grown by a margin and merged until
 //! disjoint, and privacy-mask polygons.
 
-use crate::rules::geometry::Point;
+use crate::geometry::Point;
 
 /// How the pixels of a face box are hidden.
 #[derive(
@@ -166,7 +166,7 @@ impl Regions {
             || self
                 .masks
                 .iter()
-                .any(|m| crate::rules::geometry::inside(m, centre))
+                .any(|m| crate::geometry::inside(m, centre))
     }
 }
 

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::geometry::{self, Point, Segment};
 use super::zone::ZoneChange;
 use super::{LineConfig, RulesConfig, ZoneConfig, line::LineTrack, zone::ZoneTrack};
 use crate::detect::Detection;
 use crate::events::{
     self, CrossingCounts, Event, EventKind, ObjectChange, ObjectSnapshot, SCHEMA_VERSION,
 };
+use crate::geometry::{self, Point, Segment};
 use crate::track::{FrameInfo, Seen, Track, Tracker, TrackerConfig, TrackerOutput};
 
 /// Events an object may produce before it is confirmed by its median score; older ones are dropped.

@@ -13,8 +13,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::geometry::{Point, Segment};
 use crate::events::Crossing;
+use crate::geometry::{Point, Segment};
 
 /// One counting line of a camera.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

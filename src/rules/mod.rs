@@ -29,7 +29,6 @@
 mod check;
 pub mod engine;
 pub mod filter;
-pub mod geometry;
 pub mod line;
 pub mod zone;
 
@@ -41,6 +40,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::config::ConfigError;
+use crate::geometry;
 pub use engine::{Analytics, Counters, RuleEngine, ZoneCounters};
 pub use filter::ObjectFilter;
 pub use line::{LineConfig, LineDirection};

@@ -90,6 +90,27 @@ pub fn lookout_json_lines(args: &[&str]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Writes `yaml` as `dir/p.yaml`, runs it to the end (exit 0 expected) and returns the process
+/// output and the run summary.
+pub fn run_pipeline(dir: &Path, yaml: &str) -> (Output, serde_json::Value) {
+    let path = dir.join("p.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let summary = dir.join("summary.json");
+    let out = lookout_cmd()
+        .args(["run", path.to_str().unwrap(), "--no-progress", "--summary"])
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = serde_json::from_str(&read(&summary)).unwrap();
+    (out, summary)
+}
+
 /// A command for the `lookout` binary, with quiet logs.
 pub fn lookout_cmd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lookout"));

@@ -3,32 +3,10 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use serde_json::Value;
 
 use crate::common;
-
-/// Writes `yaml` as `dir/p.yaml`, runs it to the end (exit 0 expected) and returns the process
-/// output and the run summary.
-pub fn run_pipeline(dir: &Path, yaml: &str) -> (Output, Value) {
-    let path = dir.join("p.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let summary = dir.join("summary.json");
-    let out = common::lookout_cmd()
-        .args(["run", path.to_str().unwrap(), "--no-progress", "--summary"])
-        .arg(&summary)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary = serde_json::from_str(&common::read(&summary)).unwrap();
-    (out, summary)
-}
 
 /// `lookout redact INPUT OUTPUT --backend opencv --json EXTRA...`: the JSON report.
 pub fn redact(input: &Path, output: &Path, extra: &[&str]) -> Value {

@@ -1,4 +1,5 @@
-//! Plane geometry for rules, in frame pixels: points in polygons, sides of lines, segment crossings.
+//! Plane geometry shared by motion masks, rules and privacy masks: points in polygons, sides of
+//! lines, segment crossings. Pure functions; it imports nothing of the crate.
 
 /// A point `[x, y]`; y grows downwards, as in images.
 pub type Point = [f32; 2];
