@@ -3,17 +3,20 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::capture::input::{self, FileInput};
 use lookout::detect::annotate::{Canvas, draw};
-use lookout::detect::{DetectError, Detection};
+use lookout::detect::{DetectError, Detection, nms};
 use lookout::infer::InferError;
 use lookout::infer::gpu::Precision;
 use lookout::model::Detector;
 use lookout::model::manifest::ModelManifest;
 use lookout::model::select::{self, BackendKind, SelectError};
+use lookout::motion::MotionConfig;
+use lookout::schedule::gate::{MotionGate, Plan};
 
 use super::BadInput;
 
@@ -42,6 +45,11 @@ pub struct Args {
     /// Video: run on every N-th frame only (frames 0, N, 2N, ...).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     every: u64,
+    /// Video: gate detection by motion as `lookout run` does (default `motion:` settings): each
+    /// report (and each --annotate picture) shows the motion boxes, the regions detected and
+    /// whether the frame was detected whole, in regions or skipped: tune `motion:` by looking.
+    #[arg(long)]
+    motion: bool,
     /// Model input size for models with a dynamic input (e.g. CenterFace: multiples of 32).
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     size: Option<(u32, u32)>,
@@ -62,12 +70,27 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((num(w)?, num(h)?))
 }
 
+/// What motion gating decided on a frame, for reports and drawings.
+#[derive(serde::Serialize)]
+struct MotionView {
+    /// `moving`, `still` or `calibrating`.
+    state: &'static str,
+    /// Motion boxes, frame pixels.
+    boxes: Vec<[f32; 4]>,
+    /// Regions detected, `[x1, y1, x2, y2]`.
+    regions: Vec<[f32; 4]>,
+    /// `full`, `regions` or `skipped`.
+    detected: &'static str,
+}
+
 /// One decoded picture and where it came from.
 struct Picture<'a> {
     input: &'a Path,
     /// Frame index for video inputs.
     frame: Option<u64>,
     image: ImageRef<'a>,
+    /// Media time of a video frame.
+    pts: Option<Duration>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -106,19 +129,61 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "detector ready"
     );
     let several = args.inputs.len() > 1;
+    let model_side = {
+        let i = &detector.manifest().input;
+        i.width.max(i.height)
+    };
     let mut out = std::io::stdout().lock();
     for input in &args.inputs {
+        let mut gate = args
+            .motion
+            .then(|| MotionGate::new(MotionConfig::default()));
+        let mut previous: Vec<[f32; 4]> = Vec::new();
         let mut handle = |pic: Picture<'_>| -> anyhow::Result<()> {
-            let dets = detector
-                .detect(std::slice::from_ref(&pic.image))
-                .map_err(detect_error)?
-                .into_iter()
-                .next()
-                .unwrap_or_default();
-            report(&mut out, &args, &pic, &dets)?;
+            let (dets, view) = match (gate.as_mut(), pic.pts) {
+                (Some(g), Some(t)) => {
+                    let (motion, plan) =
+                        g.plan("detect", &pic.image, t, &previous, &[], model_side);
+                    let (dets, regions, detected) = match &plan {
+                        Plan::Skip(_) => (Vec::new(), Vec::new(), "skipped"),
+                        Plan::Full(_) => {
+                            (detect_one(&mut detector, &pic.image)?, Vec::new(), "full")
+                        }
+                        Plan::Regions(rs) => {
+                            let mut all = Vec::new();
+                            for r in rs {
+                                let found = detect_one(&mut detector, &r.view(&pic.image))?;
+                                all.extend(found.into_iter().map(|d| r.to_frame(d)));
+                            }
+                            (
+                                nms::merge(all, 0.5),
+                                rs.iter().map(|r| r.bbox()).collect(),
+                                "regions",
+                            )
+                        }
+                    };
+                    if !matches!(plan, Plan::Skip(_)) {
+                        previous = dets.iter().map(|d| d.bbox).collect();
+                    }
+                    let motion = motion.map(|m| (m.state.as_str(), m.boxes));
+                    let (state, boxes) = motion.unwrap_or(("still", Vec::new()));
+                    let view = MotionView {
+                        state,
+                        boxes,
+                        regions,
+                        detected,
+                    };
+                    (dets, Some(view))
+                }
+                _ => (detect_one(&mut detector, &pic.image)?, None),
+            };
+            if pic.frame.is_some_and(|f| !f.is_multiple_of(args.every)) {
+                return Ok(());
+            }
+            report(&mut out, &args, &pic, &dets, view.as_ref())?;
             if let Some(path) = &args.annotate {
                 let path = annotated_path(path, several.then_some(pic.input), pic.frame);
-                write_annotated(&path, &pic.image, &dets)?;
+                write_annotated(&path, &pic.image, &dets, view.as_ref())?;
             }
             Ok(())
         };
@@ -132,17 +197,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     rgba.height(),
                     rgba.as_raw(),
                 ),
+                pts: None,
             })?,
-            None => video::for_each_frame(input, args.every, |frame, image| {
-                handle(Picture {
-                    input,
-                    frame: Some(frame),
-                    image,
-                })
-            })?,
+            // With motion every frame goes through the gate; --every only thins the reports.
+            None => video::for_each_frame(
+                input,
+                if args.motion { 1 } else { args.every },
+                |frame, pts, image| {
+                    handle(Picture {
+                        input,
+                        frame: Some(frame),
+                        image,
+                        pts,
+                    })
+                },
+            )?,
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Detections on one picture.
+fn detect_one(detector: &mut Detector, image: &ImageRef<'_>) -> anyhow::Result<Vec<Detection>> {
+    Ok(detector
+        .detect(std::slice::from_ref(image))
+        .map_err(detect_error)?
+        .into_iter()
+        .next()
+        .unwrap_or_default())
 }
 
 /// A model that does not match its manifest's decoder is bad input; a backend failure is not.
@@ -182,6 +264,9 @@ struct JsonPicture<'a> {
     input: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     frame: Option<u64>,
+    /// With --motion: what gating decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    motion: Option<&'a MotionView>,
     width: u32,
     height: u32,
     detections: Vec<JsonDetection<'a>>,
@@ -192,11 +277,13 @@ fn report(
     args: &Args,
     pic: &Picture<'_>,
     dets: &[Detection],
+    motion: Option<&MotionView>,
 ) -> anyhow::Result<()> {
     if args.json {
         let doc = JsonPicture {
             input: pic.input.display().to_string(),
             frame: pic.frame,
+            motion,
             width: pic.image.width,
             height: pic.image.height,
             detections: dets
@@ -213,9 +300,25 @@ fn report(
         writeln!(out)?;
     } else {
         let frame = pic.frame.map(|f| format!(" frame {f}")).unwrap_or_default();
+        let gating = motion
+            .map(|m| {
+                format!(
+                    " [motion {}, {} box{}, detected {}{}]",
+                    m.state,
+                    m.boxes.len(),
+                    if m.boxes.len() == 1 { "" } else { "es" },
+                    m.detected,
+                    if m.regions.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" x{}", m.regions.len())
+                    }
+                )
+            })
+            .unwrap_or_default();
         writeln!(
             out,
-            "{}{frame} ({}x{}): {} detection{}",
+            "{}{frame} ({}x{}): {} detection{}{gating}",
             pic.input.display(),
             pic.image.width,
             pic.image.height,
@@ -264,7 +367,12 @@ fn annotated_path(base: &Path, input: Option<&Path>, frame: Option<u64>) -> Path
 }
 
 /// Draws `dets` on a copy of the picture and writes it as PNG.
-fn write_annotated(path: &Path, img: &ImageRef<'_>, dets: &[Detection]) -> anyhow::Result<()> {
+fn write_annotated(
+    path: &Path,
+    img: &ImageRef<'_>,
+    dets: &[Detection],
+    motion: Option<&MotionView>,
+) -> anyhow::Result<()> {
     let (w, h) = (img.width, img.height);
     let mut rgba = vec![0u8; PixelFormat::Rgba.packed_len(w, h)];
     for y in 0..h as usize {
@@ -276,14 +384,28 @@ fn write_annotated(path: &Path, img: &ImageRef<'_>, dets: &[Detection]) -> anyho
                 .context("picture buffer shorter than its size")?,
         );
     }
-    draw(
-        &mut Canvas {
-            data: &mut rgba,
-            width: w,
-            height: h,
-        },
-        dets,
-    );
+    let mut canvas = Canvas {
+        data: &mut rgba,
+        width: w,
+        height: h,
+    };
+    if let Some(m) = motion {
+        // Motion thin and yellow, regions detected thick and cyan, under the detections.
+        for b in &m.boxes {
+            canvas.rect(*b, 1, [255, 230, 0]);
+        }
+        for r in &m.regions {
+            canvas.rect(*r, 3, [0, 230, 255]);
+        }
+        canvas.text(
+            4,
+            4,
+            &format!("motion {} detected {}", m.state, m.detected),
+            [0, 0, 0],
+            [255, 230, 0],
+        );
+    }
+    draw(&mut canvas, dets);
     image::save_buffer(path, &rgba, w, h, image::ExtendedColorType::Rgba8)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
@@ -294,16 +416,19 @@ fn write_annotated(path: &Path, img: &ImageRef<'_>, dets: &[Detection]) -> anyho
 mod video {
     use std::path::Path;
 
+    use std::time::Duration;
+
     use lookout::capture::frame::ImageRef;
     use lookout::capture::gst::VideoDecoder;
 
     use super::BadInput;
 
-    /// Calls `f(frame_index, picture)` for frames 0, every, 2 * every, ... of the video at `path`.
+    /// Calls `f(frame_index, pts, picture)` for frames 0, every, 2 * every, ... of the video at
+    /// `path`.
     pub fn for_each_frame(
         path: &Path,
         every: u64,
-        mut f: impl FnMut(u64, ImageRef<'_>) -> anyhow::Result<()>,
+        mut f: impl FnMut(u64, Option<Duration>, ImageRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let not_video = |why: String| {
             BadInput(format!(
@@ -323,7 +448,7 @@ mod video {
                 progress.tick();
             }
             if frame.index.is_multiple_of(every) {
-                progress.suspend(|| f(frame.index, frame.image()))?;
+                progress.suspend(|| f(frame.index, frame.pts, frame.image()))?;
             }
         }
         progress.finish_and_clear();
@@ -338,6 +463,8 @@ mod video {
 mod video {
     use std::path::Path;
 
+    use std::time::Duration;
+
     use lookout::capture::frame::ImageRef;
 
     use super::BadInput;
@@ -346,7 +473,7 @@ mod video {
     pub fn for_each_frame(
         path: &Path,
         _every: u64,
-        _f: impl FnMut(u64, ImageRef<'_>) -> anyhow::Result<()>,
+        _f: impl FnMut(u64, Option<Duration>, ImageRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         Err(BadInput(format!(
             "{}: not a PNG or JPEG picture (video needs a build with the `capture` feature)",

@@ -39,22 +39,6 @@ pub enum AnalyticsError {
 /// Detections of one object seen from two regions of a frame overlap at least this much.
 const REGION_MERGE_IOU: f32 = 0.5;
 
-/// A detection in a region's pixels, moved to the frame's.
-fn shifted(mut d: Detection, r: Region) -> Detection {
-    let (dx, dy) = (r.x as f32, r.y as f32);
-    d.bbox = [
-        d.bbox[0] + dx,
-        d.bbox[1] + dy,
-        d.bbox[2] + dx,
-        d.bbox[3] + dy,
-    ];
-    for p in &mut d.landmarks {
-        p[0] += dx;
-        p[1] += dy;
-    }
-    d
-}
-
 /// Samples kept per stage for the summary's percentiles (the newest win).
 const SAMPLES: usize = 1 << 16;
 
@@ -604,7 +588,7 @@ impl FrameConsumer for Analyzer {
                     match decoded {
                         Ok(dets) => found[item.frame].get_or_insert_with(Vec::new).extend(
                             dets.into_iter().map(|d| match item.region {
-                                Some(r) => shifted(d, r),
+                                Some(r) => r.to_frame(d),
                                 None => d,
                             }),
                         ),

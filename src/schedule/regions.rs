@@ -3,6 +3,7 @@
 //! when they overlap, and given up for one full-frame pass when they would cost as much.
 
 use crate::capture::frame::ImageRef;
+use crate::detect::Detection;
 
 /// A square part of the frame to run the detector on; corners on even pixels (NV12 chroma).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,22 @@ impl Region {
     /// The part of `image` this region covers (no copy).
     pub fn view<'a>(&self, image: &ImageRef<'a>) -> ImageRef<'a> {
         image.crop(self.x, self.y, self.side, self.side)
+    }
+
+    /// A detection in this region's pixels, moved to the frame's.
+    pub fn to_frame(&self, mut d: Detection) -> Detection {
+        let (dx, dy) = (self.x as f32, self.y as f32);
+        d.bbox = [
+            d.bbox[0] + dx,
+            d.bbox[1] + dy,
+            d.bbox[2] + dx,
+            d.bbox[3] + dy,
+        ];
+        for p in &mut d.landmarks {
+            p[0] += dx;
+            p[1] += dy;
+        }
+        d
     }
 
     /// Whether the point `(x, y)` lies inside.
@@ -59,7 +76,7 @@ pub fn plan(
     let short = width.min(height) & !1;
     let mut regions: Vec<Region> = Vec::with_capacity(boxes.len());
     for b in boxes {
-        let r = square_around(b, width, height, model_side, short)?;
+        let r = square_around(b, width, height, model_side, MARGIN, short)?;
         regions.push(r);
     }
     // Merge overlapping squares into the square around both, until none overlap.
@@ -75,7 +92,8 @@ pub fn plan(
                         a[2].max(b[2]),
                         a[3].max(b[3]),
                     ];
-                    let r = square_around(&union, width, height, 0, short)?;
+                    // The union already has its margins: no new one, or merges would snowball.
+                    let r = square_around(&union, width, height, 0, 1.0, short)?;
                     regions[i] = r;
                     regions.swap_remove(j);
                     merged = true;
@@ -96,18 +114,22 @@ pub fn plan(
     Some(regions)
 }
 
-/// The square of side at least `min_side` (and the box's longer side plus a margin) centred on
+/// Growth of a box before its square is drawn: 10 % on each side, so an object at the edge of its
+/// motion is whole.
+const MARGIN: f32 = 1.2;
+
+/// The square of side at least `min_side` (and the box's longer side times `margin`) centred on
 /// `b`, moved inside the frame; `None` when it cannot fit in `short`.
 fn square_around(
     b: &[f32; 4],
     width: u32,
     height: u32,
     min_side: u32,
+    margin: f32,
     short: u32,
 ) -> Option<Region> {
     let (bw, bh) = (b[2] - b[0], b[3] - b[1]);
-    // A margin of 10 % on each side, so an object at the edge of its motion is whole.
-    let want = (bw.max(bh) * 1.2).ceil().max(min_side as f32) as u32;
+    let want = (bw.max(bh) * margin).ceil().max(min_side as f32) as u32;
     let side = (want + (want & 1)).max(2);
     if side > short {
         return None;
