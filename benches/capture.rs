@@ -33,11 +33,7 @@ fn capture(c: &mut Criterion) {
     group.throughput(Throughput::Elements(795));
     group.bench_function("lookout_run_nv12", |b| {
         b.iter(|| {
-            let opts = RunOptions {
-                stop: Arc::new(AtomicBool::new(false)),
-                on_listening: None,
-                on_started: None,
-            };
+            let opts = RunOptions::new(Arc::new(AtomicBool::new(false)));
             let mut n = 0u64;
             let mut consumer = |_f: lookout::capture::Frame| n += 1;
             runtime::run(&pipeline, Arc::new(Metrics::new()), opts, &mut consumer).expect("run");

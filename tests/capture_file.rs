@@ -12,11 +12,7 @@ use lookout::metrics::Metrics;
 use lookout::runtime::{self, RunOptions};
 
 fn opts() -> RunOptions {
-    RunOptions {
-        stop: Arc::new(AtomicBool::new(false)),
-        on_listening: None,
-        on_started: None,
-    }
+    RunOptions::new(Arc::new(AtomicBool::new(false)))
 }
 
 fn vtest_pipeline(extra: &str) -> (tempfile::TempDir, lookout::pipeline::Pipeline) {

@@ -135,16 +135,7 @@ fn rtsp_camera_reconnects_after_server_restart_without_disturbing_a_file_camera(
                 }
                 let _ = tx.send((f.camera.to_string(), f.seq));
             };
-            runtime::run(
-                &pipeline,
-                metrics,
-                RunOptions {
-                    stop,
-                    on_listening: None,
-                    on_started: None,
-                },
-                &mut consumer,
-            )
+            runtime::run(&pipeline, metrics, RunOptions::new(stop), &mut consumer)
         })
     };
 
@@ -215,16 +206,7 @@ fn unreachable_rtsp_camera_backs_off_and_counts_attempts() {
         let (metrics, stop) = (Arc::clone(&metrics), Arc::clone(&stop));
         std::thread::spawn(move || {
             let mut consumer = |_f: Frame| {};
-            runtime::run(
-                &pipeline,
-                metrics,
-                RunOptions {
-                    stop,
-                    on_listening: None,
-                    on_started: None,
-                },
-                &mut consumer,
-            )
+            runtime::run(&pipeline, metrics, RunOptions::new(stop), &mut consumer)
         })
     };
     let reconnects = metrics.reconnects.with_label_values(&["dead"]);

@@ -35,11 +35,7 @@ fn frames_of_two_cameras_share_inference_calls() {
     };
     let sinks = Sinks::start(Vec::new(), &ctx).unwrap();
     let mut analyzer = Analyzer::new(&pipeline, Arc::clone(&metrics), sinks).unwrap();
-    let opts = RunOptions {
-        stop: Arc::new(AtomicBool::new(false)),
-        on_listening: None,
-        on_started: None,
-    };
+    let opts = RunOptions::new(Arc::new(AtomicBool::new(false)));
     let summary = runtime::run(&pipeline, Arc::clone(&metrics), opts, &mut analyzer).unwrap();
     let a = analyzer.finish();
 

@@ -649,3 +649,70 @@ fn events_read_as_one_line_each() {
         assert!(text.contains(want), "missing `{want}` in\n{text}");
     }
 }
+
+#[test]
+fn new_rules_keep_the_state_of_zones_and_lines_that_stay() {
+    let before = "zones:\n  - {name: yard, points: [[0.0, 0.0], [0.6, 0.0], [0.6, 1.0], [0.0, 1.0]], loitering_seconds: 3, occupancy: {}}\n";
+    let after = "zones:\n  - {name: yard, points: [[0.0, 0.0], [0.6, 0.0], [0.6, 1.0], [0.0, 1.0]], loitering_seconds: 3, occupancy: {}}\n\
+                 lines:\n  - {name: gate, a: [0.7, 0.0], b: [0.7, 1.0]}\n";
+    let mut a = analytics(before);
+    let mut events = Vec::new();
+    // 2 s standing in the yard, the rules change, 2 more s, then a walk out through the new line.
+    let mut seq = 0;
+    for _ in 0..20 {
+        events.extend(a.process(&frame(seq), vec![person([200.0, 300.0], 0.9)]));
+        seq += 1;
+    }
+    a.reconfigure(
+        TrackerConfig {
+            min_hits: 1,
+            max_age: 3,
+            ..TrackerConfig::default()
+        },
+        rules(after),
+    );
+    for _ in 0..20 {
+        events.extend(a.process(&frame(seq), vec![person([200.0, 300.0], 0.9)]));
+        seq += 1;
+    }
+    for p in path([200.0, 300.0], [900.0, 300.0], 100) {
+        events.extend(a.process(&frame(seq), vec![person(p, 0.9)]));
+        seq += 1;
+    }
+    events.extend(a.finish());
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+    // One entry (not a second after the reload), loitering after 3 s of one stay, the new line.
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "zone_enter").count(),
+        1,
+        "{kinds:?}"
+    );
+    let loiter: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind.name() == "loitering")
+        .collect();
+    assert_eq!(loiter.len(), 1, "{kinds:?}");
+    assert!(
+        (3.0..3.3).contains(&loiter[0].pts_seconds.unwrap()),
+        "{:?}",
+        loiter[0].pts_seconds
+    );
+    let crossed: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind.name() == "line_crossed")
+        .collect();
+    assert_eq!(crossed.len(), 1, "{kinds:?}");
+    assert!(
+        matches!(&crossed[0].kind, EventKind::LineCrossed { line, direction: Crossing::BToA, .. } if line == "gate"),
+        "{:?}",
+        crossed[0].kind
+    );
+    assert_eq!(
+        a.counters().lines["gate"]["person"],
+        CrossingCounts {
+            a_to_b: 0,
+            b_to_a: 1
+        }
+    );
+    assert!(a.tracker().tracks().count() <= 1);
+}

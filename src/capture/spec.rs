@@ -81,7 +81,7 @@ pub struct CaptureConfig<'a> {
 }
 
 /// A camera after validation: what capture needs to run it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CaptureSpec {
     pub name: String,
     pub source: Source,

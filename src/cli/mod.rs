@@ -10,6 +10,7 @@ mod detect;
 mod devices;
 mod progress;
 mod redact;
+mod reload;
 mod run;
 mod schema;
 mod validate;
@@ -47,6 +48,9 @@ enum Command {
     Redact(redact::Args),
     /// Report what a pipeline sends off the device and what it stores; confirm no pixel leaves.
     Audit(audit::Args),
+    /// Ask a running `lookout run` to reload its pipeline file now (it also reloads on SIGHUP and
+    /// when the file changes); prints what changed, or why the file was refused.
+    Reload(reload::Args),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -66,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Redact(a) => redact::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Reload(a) => reload::run(a),
     };
     match result {
         Ok(code) => code,

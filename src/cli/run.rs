@@ -25,6 +25,10 @@ pub struct Args {
     /// No progress bar for file sources.
     #[arg(long)]
     no_progress: bool,
+    /// Run the file as loaded: no reload on SIGHUP, on a change of the file (or of a model it
+    /// uses), or on `lookout reload`.
+    #[arg(long)]
+    no_reload: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -68,10 +72,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }) as runtime::OnStarted
     });
+    let reload = if args.no_reload {
+        None
+    } else {
+        let mut triggers = runtime::reload::Triggers::new();
+        triggers
+            .on_sighup()
+            .context("cannot install the SIGHUP handler")?;
+        if let Err(e) = triggers.watch(&runtime::watched_files(&pipeline)) {
+            tracing::warn!(error = %e, "cannot watch the pipeline file: reload with SIGHUP or `lookout reload`");
+        }
+        let file = args.file.clone();
+        Some(runtime::Reload {
+            triggers,
+            load: Box::new(move || lookout::pipeline::load(&file)),
+        })
+    };
     let opts = RunOptions {
         stop,
         on_listening: None,
         on_started,
+        reload,
     };
     let mut summary = runtime::run(&pipeline, Arc::clone(&metrics), opts, &mut analyzer)?;
     drop(progress.lock().ok().and_then(|mut p| p.take()));

@@ -2,6 +2,8 @@
 
 pub mod server;
 
+use std::collections::HashMap;
+
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -122,6 +124,10 @@ pub struct Metrics {
     pub media_withheld: IntCounterVec,
     /// Constant 1 labelled with version, adapter and backend.
     pub build_info: GaugeVec,
+    /// Reloads of the pipeline file, by result (`ok`, `error`).
+    pub config_reloads: IntCounterVec,
+    /// 1 for each model running now, labelled with its name, file checksum and backend.
+    pub model_info: IntGaugeVec,
 }
 
 impl Metrics {
@@ -342,6 +348,18 @@ impl Metrics {
                 "Snapshots and recorded frames not written (fail closed), by reason",
                 &["camera", "kind", "reason"],
             ),
+            config_reloads: counter(
+                &registry,
+                "lookout_config_reloads_total",
+                "Reloads of the pipeline file, by result (ok: applied; error: refused, the running pipeline kept)",
+                &["result"],
+            ),
+            model_info: gauge(
+                &registry,
+                "lookout_model_info",
+                "1 for each model running now: its name, the sha256 of its file and its backend",
+                &["model", "sha256", "backend"],
+            ),
             build_info: {
                 let g = GaugeVec::new(
                     Opts::new(
@@ -376,6 +394,72 @@ impl Metrics {
         // Encoding into a Vec cannot fail for well-formed metrics.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Metrics {
+    /// Removes every series of `camera` (a camera taken out by a reload), so `/metrics` shows only
+    /// the cameras that exist.
+    pub fn forget_camera(&self, camera: &str) {
+        let vecs: [&dyn CameraSeries; 20] = [
+            &self.frames_captured,
+            &self.frames_processed,
+            &self.frames_dropped,
+            &self.queue_depth,
+            &self.camera_up,
+            &self.camera_state,
+            &self.reconnects,
+            &self.source_errors,
+            &self.capture_latency,
+            &self.frame_to_event,
+            &self.frames_detected,
+            &self.frames_skipped,
+            &self.motion_frames,
+            &self.detection_regions,
+            &self.motion_fraction,
+            &self.detections,
+            &self.events,
+            &self.tracks_active,
+            &self.media_written,
+            &self.media_withheld,
+        ];
+        for family in self.registry.gather() {
+            for m in family.get_metric() {
+                let labels: HashMap<&str, &str> = m
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name(), l.value()))
+                    .collect();
+                if labels.get("camera") != Some(&camera) {
+                    continue;
+                }
+                for v in vecs {
+                    if v.name() == family.name() {
+                        v.remove(&labels);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A labelled metric family with a `camera` label, by its name.
+trait CameraSeries {
+    fn name(&self) -> String;
+    fn remove(&self, labels: &HashMap<&str, &str>);
+}
+
+impl<T: prometheus::core::MetricVecBuilder> CameraSeries for prometheus::core::MetricVec<T> {
+    fn name(&self) -> String {
+        use prometheus::core::Collector;
+        self.desc()
+            .first()
+            .map(|d| d.fq_name.clone())
+            .unwrap_or_default()
+    }
+
+    fn remove(&self, labels: &HashMap<&str, &str>) {
+        let _ = prometheus::core::MetricVec::remove(self, labels);
     }
 }
 
@@ -432,5 +516,29 @@ mod tests {
         );
         assert!(text.contains("adapter=\"llvmpipe\""), "{text}");
         assert!(!text.contains("adapter=\"none\""), "{text}");
+    }
+
+    #[test]
+    fn a_forgotten_camera_leaves_no_series() {
+        let m = Metrics::new();
+        for cam in ["a", "b"] {
+            m.frames_captured.with_label_values(&[cam]).inc();
+            m.frames_dropped
+                .with_label_values(&[cam, "queue_full"])
+                .inc();
+            m.detections.with_label_values(&[cam, "person"]).inc();
+            m.capture_latency.with_label_values(&[cam]).observe(0.1);
+        }
+        m.forget_camera("a");
+        let text = m.render();
+        assert!(!text.contains("camera=\"a\""), "{text}");
+        assert!(
+            text.contains("lookout_frames_captured_total{camera=\"b\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lookout_detections_total{camera=\"b\",label=\"person\"} 1"),
+            "{text}"
+        );
     }
 }

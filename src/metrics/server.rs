@@ -9,6 +9,10 @@ use super::Metrics;
 /// Answers `/readyz`: `Ok` when the pipeline is serving, `Err(reason)` while it is not.
 pub type ReadyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
+/// Reloads the pipeline file for `POST /-/reload` (`lookout reload`): `Ok` with what changed, or
+/// `Err` with why the file was refused.
+pub type ReloadHook = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+
 /// A running metrics endpoint; stops when dropped.
 pub struct MetricsServer {
     addr: SocketAddr,
@@ -30,6 +34,7 @@ impl MetricsServer {
         addr: SocketAddr,
         metrics: Arc<Metrics>,
         ready: ReadyCheck,
+        reload: Option<ReloadHook>,
     ) -> Result<Self, ServeError> {
         let server = tiny_http::Server::http(addr).map_err(|e| ServeError {
             addr,
@@ -42,7 +47,7 @@ impl MetricsServer {
             .name("metrics-http".into())
             .spawn(move || {
                 for request in srv.incoming_requests() {
-                    respond(request, &metrics, &ready);
+                    respond(request, &metrics, &ready, reload.as_ref());
                 }
             })
             .map_err(|e| ServeError {
@@ -63,9 +68,32 @@ impl MetricsServer {
     }
 }
 
-fn respond(request: tiny_http::Request, metrics: &Metrics, ready: &ReadyCheck) {
+fn respond(
+    request: tiny_http::Request,
+    metrics: &Metrics,
+    ready: &ReadyCheck,
+    reload: Option<&ReloadHook>,
+) {
     let path = request.url().split('?').next().unwrap_or("");
+    // Changing the pipeline is for this machine only, whatever address the listener is on.
+    let local = request.remote_addr().is_some_and(|a| a.ip().is_loopback());
     let (status, body, content_type) = match (request.method(), path) {
+        (tiny_http::Method::Post, "/-/reload") => match reload {
+            _ if !local => (
+                403,
+                "reloads are accepted from this machine only\n".into(),
+                "text/plain",
+            ),
+            None => (
+                404,
+                "this run does not reload (started without watching)\n".into(),
+                "text/plain",
+            ),
+            Some(hook) => match hook() {
+                Ok(what) => (200, format!("reloaded: {what}\n"), "text/plain"),
+                Err(why) => (422, format!("{why}\n"), "text/plain"),
+            },
+        },
         (tiny_http::Method::Get, "/metrics") => (
             200,
             metrics.render(),

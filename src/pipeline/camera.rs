@@ -89,7 +89,7 @@ fn default_latency_ms() -> u32 {
 }
 
 /// A camera after validation: everything that runs for it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Camera {
     /// What capture needs: source, size, format, queue, reconnects.
     pub capture: CaptureSpec,

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod camera;
+pub mod diff;
 pub mod file;
 mod validate;
 

@@ -143,6 +143,60 @@ impl RuleEngine {
         }
     }
 
+    /// Takes new rules (a reloaded pipeline file) without losing what it knows: each object's
+    /// state in a zone or line that still exists under the same name (inside or not, since when,
+    /// loitering reported, the side of a line) and each zone's occupancy carry over; new zones and
+    /// lines start empty; removed ones are forgotten. Counters stay (the summary covers the run).
+    pub fn reconfigure(&mut self, config: RulesConfig) {
+        let zone_from = |name: &str| self.config.zones.iter().position(|z| z.name.value == name);
+        let line_from = |name: &str| self.config.lines.iter().position(|l| l.name.value == name);
+        let zones: Vec<Option<usize>> = config
+            .zones
+            .iter()
+            .map(|z| zone_from(&z.name.value))
+            .collect();
+        let lines: Vec<Option<usize>> = config
+            .lines
+            .iter()
+            .map(|l| line_from(&l.name.value))
+            .collect();
+        for obj in self.objects.values_mut() {
+            obj.zones = zones
+                .iter()
+                .map(|old| {
+                    old.and_then(|i| obj.zones.get(i).cloned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            obj.lines = lines
+                .iter()
+                .map(|old| {
+                    old.and_then(|i| obj.lines.get(i).cloned())
+                        .unwrap_or_default()
+                })
+                .collect();
+        }
+        self.occupancy = zones
+            .iter()
+            .map(|old| {
+                old.and_then(|i| self.occupancy.get(i).cloned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        for l in &config.lines {
+            let per_label = self.counters.lines.entry(l.name.value.clone()).or_default();
+            for label in &l.labels {
+                per_label.entry(label.value.clone()).or_default();
+            }
+        }
+        for z in &config.zones {
+            self.counters.zones.entry(z.name.value.clone()).or_default();
+        }
+        self.config = config;
+        // Pixels are recomputed on the next frame.
+        self.geometry = None;
+    }
+
     /// Counts so far.
     pub fn counters(&self) -> &Counters {
         &self.counters
@@ -533,6 +587,13 @@ impl Analytics {
     pub fn finish(&mut self) -> Vec<Event> {
         let tracks = self.tracker.finish();
         self.engine.finish(&tracks)
+    }
+
+    /// New tracker settings and rules, keeping tracks and what the rules know of them (see
+    /// [`RuleEngine::reconfigure`]).
+    pub fn reconfigure(&mut self, tracker: TrackerConfig, rules: RulesConfig) {
+        self.tracker.reconfigure(tracker);
+        self.engine.reconfigure(rules);
     }
 
     /// Counts so far.

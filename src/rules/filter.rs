@@ -8,7 +8,7 @@ use super::Polygon;
 
 /// Filters for one label (Frigate's `objects.filters.<label>`). Sizes are in the rules' `units`:
 /// areas as a fraction of the frame (relative) or in square pixels.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectFilter {
     /// Detections scoring below this are dropped before tracking.

@@ -17,7 +17,7 @@ use crate::events::Crossing;
 use crate::geometry::{Point, Segment};
 
 /// One counting line of a camera.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LineConfig {
     /// Name used in events and metrics (letters, digits, `_`, `-`).

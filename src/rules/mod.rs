@@ -93,7 +93,7 @@ impl Units {
 }
 
 /// The rules of one camera, as written in its `rules:` section.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
     /// Units of every coordinate and area below: `relative` (0..1, default) or `pixels`.

@@ -9,7 +9,7 @@ use super::Polygon;
 use crate::track::Seen;
 
 /// One zone of a camera.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneConfig {
     /// Name used in events and metrics (letters, digits, `_`, `-`).
@@ -40,7 +40,7 @@ fn default_inertia() -> u32 {
 }
 
 /// When a zone reports how many objects of a label are inside.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OccupancyConfig {
     /// Report only when the count reaches this value from below, or drops below it again; without

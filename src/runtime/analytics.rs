@@ -15,10 +15,11 @@ use crate::capture::QueuePolicy;
 use crate::detect::{DetectError, Detection, nms};
 use crate::infer::BackendInfo;
 use crate::metrics::Metrics;
-use crate::model::Detector;
 use crate::model::select::{self, SelectError};
+use crate::model::{Detector, ModelSpec};
 use crate::motion::MotionState;
-use crate::pipeline::Pipeline;
+use crate::pipeline::diff::{CameraChange, PipelineDiff};
+use crate::pipeline::{Camera, Pipeline};
 use crate::privacy::media::{MediaWriter, StoringCamera};
 use crate::rules::{Counters, RuleEngine};
 use crate::schedule::RateGate;
@@ -122,8 +123,66 @@ struct ModelRunner {
     name: String,
     detector: Detector,
     max_batch: usize,
+    /// The checksum and backend it runs with, as `lookout_model_info` shows them.
+    info: [String; 2],
     errors: IntCounter,
     batch_size: Histogram,
+}
+
+impl ModelRunner {
+    /// Loads `spec` on its backend and runs it once on a black frame (a smoke test that also
+    /// compiles GPU plans before a camera waits), then marks it live in `lookout_model_info`.
+    fn load(spec: &ModelSpec, metrics: &Metrics) -> Result<Self, AnalyticsError> {
+        let opts = spec.backend_options();
+        let backend = select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
+            AnalyticsError::Backend {
+                model: spec.name.clone(),
+                source,
+            }
+        })?;
+        let mut detector = Detector::new(spec.manifest.clone(), backend).map_err(|source| {
+            AnalyticsError::Detector {
+                model: spec.name.clone(),
+                source,
+            }
+        })?;
+        let black = vec![0u8; crate::capture::PixelFormat::Nv12.packed_len(64, 64)];
+        let frame = ImageRef::packed(crate::capture::PixelFormat::Nv12, 64, 64, &black);
+        detector
+            .detect(&[frame])
+            .map_err(|source| AnalyticsError::Detector {
+                model: spec.name.clone(),
+                source,
+            })?;
+        let info = detector.backend_info();
+        tracing::info!(model = %spec.name, backend = %info.backend, device = %info.device, "model loaded");
+        let info = [spec.manifest.sha256.clone(), info.backend.to_string()];
+        metrics
+            .model_info
+            .with_label_values(&[&spec.name, &info[0], &info[1]])
+            .set(1);
+        Ok(ModelRunner {
+            name: spec.name.clone(),
+            detector,
+            max_batch: spec.max_batch,
+            info,
+            errors: metrics.inference_errors.with_label_values(&[&spec.name]),
+            batch_size: metrics.batch_size.with_label_values(&[&spec.name]),
+        })
+    }
+
+    /// The detector's input side, the least a region is.
+    fn side(&self) -> u32 {
+        let i = &self.detector.manifest().input;
+        i.width.max(i.height)
+    }
+
+    /// Takes its series out of `lookout_model_info` (replaced or removed by a reload).
+    fn retire(&self, metrics: &Metrics) {
+        let _ = metrics
+            .model_info
+            .remove_label_values(&[&self.name, &self.info[0], &self.info[1]]);
+    }
 }
 
 struct CameraAnalytics {
@@ -151,6 +210,45 @@ struct CameraAnalytics {
     active: IntGauge,
 }
 
+impl CameraAnalytics {
+    /// Detection, tracking and rules of `cam`, which runs model `model` (input side `side`).
+    fn new(
+        cam: &Camera,
+        d: &crate::schedule::CameraDetect,
+        model: usize,
+        side: u32,
+        metrics: &Metrics,
+    ) -> Self {
+        let name = cam.name();
+        let state = |s: MotionState| metrics.motion_frames.with_label_values(&[name, s.as_str()]);
+        CameraAnalytics {
+            model,
+            gate: RateGate::new(d.fps),
+            motion: MotionGate::new(cam.motion.clone()),
+            plans: VecDeque::new(),
+            model_side: side,
+            origin: Instant::now(),
+            tracker: Tracker::new(cam.tracker.clone()),
+            engine: RuleEngine::new(cam.rules.clone(), Some(d.model.clone())),
+            detections: 0,
+            tracks_seen: 0,
+            detected: metrics.frames_detected.with_label_values(&[name]),
+            skipped: metrics.frames_skipped.with_label_values(&[name, "rate"]),
+            skipped_still: metrics.frames_skipped.with_label_values(&[name, "still"]),
+            skipped_budget: metrics.frames_skipped.with_label_values(&[name, "budget"]),
+            regions: metrics.detection_regions.with_label_values(&[name]),
+            motion_frames: [
+                state(MotionState::Moving),
+                state(MotionState::Still),
+                state(MotionState::Calibrating),
+            ],
+            motion_fraction: metrics.motion_fraction.with_label_values(&[name]),
+            frame_to_event: metrics.frame_to_event.with_label_values(&[name]),
+            active: metrics.tracks_active.with_label_values(&[name]),
+        }
+    }
+}
+
 /// One inference item: a frame, whole or one of its regions.
 struct Item<'f> {
     frame: usize,
@@ -162,7 +260,11 @@ struct Item<'f> {
 /// frame consumer.
 pub struct Analyzer {
     models: Vec<ModelRunner>,
+    /// Index in `models` of each model name.
+    index: HashMap<String, usize>,
     cameras: HashMap<Arc<str>, CameraAnalytics>,
+    /// Summaries of cameras a reload took out, as they were then.
+    retired: BTreeMap<String, CameraAnalyticsSummary>,
     sinks: Sinks,
     metrics: Arc<Metrics>,
     stages: BTreeMap<&'static str, (Histogram, Samples)>,
@@ -219,34 +321,14 @@ impl Analyzer {
             let Some(spec) = pipeline.models.get(&d.model) else {
                 continue;
             };
-            let opts = spec.backend_options();
-            let backend =
-                select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
-                    AnalyticsError::Backend {
-                        model: spec.name.clone(),
-                        source,
-                    }
-                })?;
-            let detector = Detector::new(spec.manifest.clone(), backend).map_err(|source| {
-                AnalyticsError::Detector {
-                    model: spec.name.clone(),
-                    source,
-                }
-            })?;
-            let info = detector.backend_info();
-            tracing::info!(model = %spec.name, backend = %info.backend, device = %info.device, "model loaded");
+            let runner = ModelRunner::load(spec, &metrics)?;
+            let info = runner.detector.backend_info();
             if infos.is_empty() {
                 metrics.set_build_info(&info.device, &info.backend);
             }
             infos.insert(spec.name.clone(), info);
             index.insert(d.model.clone(), models.len());
-            models.push(ModelRunner {
-                name: spec.name.clone(),
-                detector,
-                max_batch: spec.max_batch,
-                errors: metrics.inference_errors.with_label_values(&[&spec.name]),
-                batch_size: metrics.batch_size.with_label_values(&[&spec.name]),
-            });
+            models.push(runner);
         }
         let mut cameras = HashMap::new();
         for cam in &pipeline.cameras {
@@ -254,37 +336,10 @@ impl Analyzer {
             let Some(&model) = index.get(&d.model) else {
                 continue;
             };
-            let name = cam.name();
-            let input = &models[model].detector.manifest().input;
-            let state =
-                |s: MotionState| metrics.motion_frames.with_label_values(&[name, s.as_str()]);
+            let side = models[model].side();
             cameras.insert(
-                Arc::from(name),
-                CameraAnalytics {
-                    model,
-                    gate: RateGate::new(d.fps),
-                    motion: MotionGate::new(cam.motion.clone()),
-                    plans: VecDeque::new(),
-                    model_side: input.width.max(input.height),
-                    origin: Instant::now(),
-                    tracker: Tracker::new(cam.tracker.clone()),
-                    engine: RuleEngine::new(cam.rules.clone(), Some(d.model.clone())),
-                    detections: 0,
-                    tracks_seen: 0,
-                    detected: metrics.frames_detected.with_label_values(&[name]),
-                    skipped: metrics.frames_skipped.with_label_values(&[name, "rate"]),
-                    skipped_still: metrics.frames_skipped.with_label_values(&[name, "still"]),
-                    skipped_budget: metrics.frames_skipped.with_label_values(&[name, "budget"]),
-                    regions: metrics.detection_regions.with_label_values(&[name]),
-                    motion_frames: [
-                        state(MotionState::Moving),
-                        state(MotionState::Still),
-                        state(MotionState::Calibrating),
-                    ],
-                    motion_fraction: metrics.motion_fraction.with_label_values(&[name]),
-                    frame_to_event: metrics.frame_to_event.with_label_values(&[name]),
-                    active: metrics.tracks_active.with_label_values(&[name]),
-                },
+                Arc::from(cam.name()),
+                CameraAnalytics::new(cam, d, model, side, &metrics),
             );
         }
         let stages = ["infer", "decode", "track", "rules", "publish"]
@@ -315,7 +370,9 @@ impl Analyzer {
         });
         Ok(Self {
             models,
+            index,
             cameras,
+            retired: BTreeMap::new(),
             sinks,
             media,
             metrics,
@@ -349,6 +406,126 @@ impl Analyzer {
         if let Some((h, s)) = self.stages.get_mut(stage) {
             h.observe(secs);
             s.push(secs);
+        }
+    }
+
+    /// Ends every track of `camera` (end of stream, or the camera left the pipeline) and
+    /// publishes the final events.
+    fn end_tracks(&mut self, camera: &Arc<str>) {
+        let Some(cam) = self.cameras.get_mut(camera) else {
+            return;
+        };
+        let tracks = cam.tracker.finish();
+        let events = cam.engine.finish(&tracks);
+        cam.active.set(0);
+        for e in events {
+            self.metrics
+                .events
+                .with_label_values(&[camera, e.kind.name()])
+                .inc();
+            self.sinks.publish(e);
+        }
+    }
+
+    fn camera_summary(&self, c: &CameraAnalytics) -> CameraAnalyticsSummary {
+        CameraAnalyticsSummary {
+            model: self.models[c.model].name.clone(),
+            frames_detected: c.detected.get(),
+            frames_skipped: c.skipped.get(),
+            frames_skipped_still: c.skipped_still.get(),
+            frames_skipped_budget: c.skipped_budget.get(),
+            regions: c.regions.get(),
+            detections_found: c.detections,
+            tracks: c.tracks_seen,
+            counters: c.engine.counters().clone(),
+        }
+    }
+
+    /// Applies a reloaded pipeline between two batches. New and changed models are loaded and
+    /// smoke-tested first, beside the running ones: if any fails, nothing changes. Then models
+    /// are swapped, cameras added, removed (their tracks ended) or given their new settings,
+    /// keeping tracks and what the rules know of them.
+    fn apply(&mut self, pipeline: &Pipeline, diff: &PipelineDiff) -> Result<(), String> {
+        let mut loaded = Vec::new();
+        for name in &diff.models {
+            let Some(spec) = pipeline.models.get(name) else {
+                continue;
+            };
+            // Only models a camera uses are loaded, as at start.
+            let used = pipeline
+                .cameras
+                .iter()
+                .any(|c| c.detect.as_ref().is_some_and(|d| &d.model == name));
+            if !used {
+                continue;
+            }
+            let runner = ModelRunner::load(spec, &self.metrics).map_err(|e| e.to_string())?;
+            loaded.push(runner);
+        }
+        for runner in loaded {
+            let info = runner.detector.backend_info();
+            self.infos.insert(runner.name.clone(), info);
+            match self.index.get(&runner.name) {
+                Some(&i) => {
+                    self.models[i].retire(&self.metrics);
+                    self.models[i] = runner;
+                }
+                None => {
+                    self.index.insert(runner.name.clone(), self.models.len());
+                    self.models.push(runner);
+                }
+            }
+        }
+        for change in &diff.cameras {
+            match change {
+                CameraChange::Removed(name) => self.retire_camera(name),
+                CameraChange::Added(c) | CameraChange::Capture(c) | CameraChange::Analytics(c) => {
+                    self.camera_settings(c)
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A camera gone from the pipeline (or no longer detecting): its tracks end, its summary is
+    /// kept for the end of the run.
+    fn retire_camera(&mut self, name: &str) {
+        let key: Arc<str> = Arc::from(name);
+        self.end_tracks(&key);
+        if let Some(c) = self.cameras.remove(&key) {
+            let summary = self.camera_summary(&c);
+            self.retired.insert(name.to_string(), summary);
+        }
+    }
+
+    /// A camera's new settings: started if new, its rules, tracker, rate, motion and model
+    /// replaced if it exists (its tracks and rule state kept).
+    fn camera_settings(&mut self, cam: &Camera) {
+        let Some(d) = &cam.detect else {
+            self.retire_camera(cam.name());
+            return;
+        };
+        let Some(&model) = self.index.get(&d.model) else {
+            tracing::error!(camera = cam.name(), model = %d.model, "model not loaded: the camera is not analysed");
+            return;
+        };
+        let side = self.models[model].side();
+        let key: Arc<str> = Arc::from(cam.name());
+        match self.cameras.get_mut(&key) {
+            None => {
+                let c = CameraAnalytics::new(cam, d, model, side, &self.metrics);
+                self.cameras.insert(key, c);
+            }
+            Some(c) => {
+                c.model = model;
+                c.model_side = side;
+                c.gate = RateGate::new(d.fps);
+                if c.motion.config() != &cam.motion {
+                    c.motion = MotionGate::new(cam.motion.clone());
+                }
+                c.tracker.reconfigure(cam.tracker.clone());
+                c.engine.reconfigure(cam.rules.clone());
+            }
         }
     }
 
@@ -415,40 +592,12 @@ impl Analyzer {
         let mut names: Vec<Arc<str>> = self.cameras.keys().cloned().collect();
         names.sort();
         for name in &names {
-            let Some(cam) = self.cameras.get_mut(name) else {
-                continue;
-            };
-            let tracks = cam.tracker.finish();
-            let events = cam.engine.finish(&tracks);
-            cam.active.set(0);
-            for e in events {
-                self.metrics
-                    .events
-                    .with_label_values(&[name, e.kind.name()])
-                    .inc();
-                self.sinks.publish(e);
-            }
+            self.end_tracks(name);
         }
-        let cameras = self
-            .cameras
-            .iter()
-            .map(|(name, c)| {
-                (
-                    name.to_string(),
-                    CameraAnalyticsSummary {
-                        model: self.models[c.model].name.clone(),
-                        frames_detected: c.detected.get(),
-                        frames_skipped: c.skipped.get(),
-                        frames_skipped_still: c.skipped_still.get(),
-                        frames_skipped_budget: c.skipped_budget.get(),
-                        regions: c.regions.get(),
-                        detections_found: c.detections,
-                        tracks: c.tracks_seen,
-                        counters: c.engine.counters().clone(),
-                    },
-                )
-            })
-            .collect();
+        let mut cameras = std::mem::take(&mut self.retired);
+        for (name, c) in &self.cameras {
+            cameras.insert(name.to_string(), self.camera_summary(c));
+        }
         let stages = self
             .stages
             .iter()
@@ -515,6 +664,10 @@ impl FrameConsumer for Analyzer {
 
     fn max_batch(&self) -> usize {
         self.models.iter().map(|m| m.max_batch).max().unwrap_or(1)
+    }
+
+    fn reconfigure(&mut self, pipeline: &Pipeline, diff: &PipelineDiff) -> Result<(), String> {
+        self.apply(pipeline, diff)
     }
 
     fn batch(&mut self, frames: Vec<Frame>) {

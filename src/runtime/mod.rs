@@ -1,7 +1,10 @@
 //! Running a pipeline: cameras in, frames consumed, clean shutdown, a summary out.
 
 pub mod analytics;
+#[cfg(feature = "capture")]
+mod cameras;
 pub mod load;
+pub mod reload;
 pub mod summary;
 
 use std::sync::Arc;
@@ -9,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::capture::{Frame, FrameReceiver};
 use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{self, Pipeline};
 pub use summary::{CameraSummary, Summary};
 
 /// Why a run could not start.
@@ -42,6 +45,16 @@ pub trait FrameConsumer {
 
     /// Processes admitted frames: at most one per camera, each camera's frames in order.
     fn batch(&mut self, frames: Vec<Frame>);
+
+    /// Takes a reloaded pipeline, between two batches: new cameras, changed settings, models.
+    /// An error refuses the whole reload before anything changed (a model that does not load).
+    fn reconfigure(
+        &mut self,
+        _pipeline: &Pipeline,
+        _diff: &pipeline::diff::PipelineDiff,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl<F: FnMut(Frame)> FrameConsumer for F {
@@ -60,12 +73,34 @@ pub struct RunOptions {
     pub on_listening: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
     /// Called once every camera has started, with each camera's name and state (progress bars).
     pub on_started: Option<OnStarted>,
+    /// Live reloads of the pipeline file; `None` runs the pipeline as it was loaded.
+    pub reload: Option<Reload>,
+}
+
+impl RunOptions {
+    /// A run stopped by `stop`, without callbacks or reloads.
+    pub fn new(stop: Arc<AtomicBool>) -> Self {
+        RunOptions {
+            stop,
+            on_listening: None,
+            on_started: None,
+            reload: None,
+        }
+    }
+}
+
+/// How a run reloads its pipeline file: what asks for it, and how the file is read and checked.
+pub struct Reload {
+    pub triggers: reload::Triggers,
+    /// Reads and validates the pipeline file again (exactly as `lookout validate` does).
+    pub load: Box<dyn Fn() -> Result<Pipeline, crate::config::ConfigError> + Send>,
 }
 
 /// Callback receiving each camera's name and state once the run has started them.
 pub type OnStarted = Box<dyn FnOnce(Vec<(String, crate::capture::StateCell)>) + Send>;
 
 /// Runs `pipeline` until every source ends or `opts.stop` is set, handing frames to `consumer`.
+/// With `opts.reload`, a changed pipeline file is applied while it runs (see [`reload`]).
 #[cfg(feature = "capture")]
 pub fn run(
     pipeline: &Pipeline,
@@ -73,34 +108,19 @@ pub fn run(
     opts: RunOptions,
     consumer: &mut dyn FrameConsumer,
 ) -> Result<Summary, RunError> {
-    use std::collections::BTreeMap;
     use std::time::Instant;
 
-    use crate::capture::{frame_queue, gst};
-    use crate::metrics::server::{MetricsServer, ReadyCheck};
+    use crate::metrics::server::{MetricsServer, ReadyCheck, ReloadHook};
 
     let started = Instant::now();
-    let mut handles = Vec::new();
-    let mut receivers = Vec::new();
+    let mut cams = cameras::Cameras::new(Arc::clone(&metrics));
     for cam in &pipeline.cameras {
-        let c = &cam.capture;
-        let (tx, rx) = frame_queue(&c.name, c.queue, c.queue_capacity, &metrics);
-        let handle = gst::spawn_camera(c.clone(), tx, Arc::clone(&metrics), Arc::clone(&opts.stop))
-            .map_err(|source| RunError::Capture {
-                camera: c.name.clone(),
-                source,
-            })?;
-        handles.push(handle);
-        receivers.push(rx);
+        cams.start(&cam.capture)?;
     }
-    let states: Vec<(String, crate::capture::StateCell)> = pipeline
-        .cameras
-        .iter()
-        .zip(&handles)
-        .map(|(c, h)| (c.name().to_string(), h.state.clone()))
-        .collect();
+    let states = cams.states();
     let ready: ReadyCheck = Arc::new(move || {
         use crate::capture::CameraState::{Ended, Streaming, Truncated};
+        let states = states.lock().unwrap_or_else(|p| p.into_inner());
         let waiting: Vec<String> = states
             .iter()
             .filter(|(_, s)| !matches!(s.get(), Streaming | Ended | Truncated))
@@ -113,16 +133,25 @@ pub fn run(
         }
     });
     if let Some(cb) = opts.on_started {
-        cb(pipeline
-            .cameras
-            .iter()
-            .zip(&handles)
-            .map(|(c, h)| (c.name().to_string(), h.state.clone()))
-            .collect());
+        let states = cams.states();
+        let states = states.lock().unwrap_or_else(|p| p.into_inner());
+        cb(states.iter().map(|(n, s)| (n.clone(), s.clone())).collect());
     }
+    let hook: Option<ReloadHook> = opts.reload.as_ref().map(|r| {
+        let tx = r.triggers.sender();
+        let hook: ReloadHook = Arc::new(move || {
+            let (reply, outcome) = crossbeam_channel::bounded(1);
+            tx.send(reload::Trigger::Request(reply))
+                .map_err(|_| "the run is ending".to_string())?;
+            outcome
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .map_err(|_| "no answer from the run within 120 s".to_string())?
+        });
+        hook
+    });
     let _server = match pipeline.metrics_listen {
         Some(addr) => {
-            let server = MetricsServer::start(addr, Arc::clone(&metrics), ready)?;
+            let server = MetricsServer::start(addr, Arc::clone(&metrics), ready, hook)?;
             if let Some(cb) = opts.on_listening {
                 cb(server.addr());
             }
@@ -131,35 +160,32 @@ pub fn run(
         None => None,
     };
 
-    consume(&receivers, consumer);
+    let mut live = Live {
+        pipeline: pipeline.clone(),
+        reload: opts.reload,
+        metrics: Arc::clone(&metrics),
+    };
+    consume_live(&mut cams, consumer, &opts.stop, &mut live);
 
+    let (cameras, ended_by) = cams.finish();
     let duration_s = started.elapsed().as_secs_f64();
-    let mut cameras = BTreeMap::new();
-    let mut ended_by = "completed";
-    for (handle, cam) in handles.into_iter().zip(&pipeline.cameras) {
-        let cell = handle.state.clone();
-        let report = handle.join();
-        if report.state == crate::capture::CameraState::Stopped {
-            ended_by = "signal";
-        }
-        cameras.insert(
-            cam.name().to_string(),
-            CameraSummary::from_metrics(
-                &metrics,
-                cam.name(),
-                cam.capture.source.redacted(),
-                &cell,
-                report.error,
-                duration_s,
-            ),
-        );
-    }
+    let cameras = cameras
+        .into_iter()
+        .map(|(n, mut c)| {
+            c.fps = if duration_s > 0.0 {
+                c.frames_processed as f64 / duration_s
+            } else {
+                0.0
+            };
+            (n, c)
+        })
+        .collect();
     Ok(Summary {
-        pipeline: pipeline.path.display().to_string(),
+        pipeline: live.pipeline.path.display().to_string(),
         duration_s,
         ended_by: ended_by.to_string(),
         cameras,
-        sinks: BTreeMap::new(),
+        sinks: std::collections::BTreeMap::new(),
         analytics: None,
     })
 }
@@ -175,10 +201,192 @@ pub fn run(
     Err(RunError::NoCapture)
 }
 
-/// Takes frames from every camera's queue as they come, until all queues are closed and drained.
-///
-/// Blocks for the first admitted frame, then fills the batch without waiting from the other
-/// cameras' queues (one frame per camera), so a batch never delays a lone camera.
+/// The pipeline a run has now, and how it changes.
+#[cfg(feature = "capture")]
+struct Live {
+    pipeline: Pipeline,
+    reload: Option<Reload>,
+    metrics: Arc<Metrics>,
+}
+
+#[cfg(feature = "capture")]
+impl Live {
+    /// Reads the file again and, when it is valid and the consumer takes it, applies the
+    /// difference: cameras started, stopped or restarted, the rest handed to the consumer.
+    /// Anything wrong leaves the running pipeline as it was.
+    fn reload(
+        &mut self,
+        cams: &mut cameras::Cameras,
+        consumer: &mut dyn FrameConsumer,
+    ) -> Result<String, String> {
+        let Some(r) = &self.reload else {
+            return Err("reloads are off".into());
+        };
+        let outcome = (r.load)().map_err(|e| e.to_string()).and_then(|new| {
+            let diff = pipeline::diff::PipelineDiff::between(&self.pipeline, &new);
+            for part in &diff.needs_restart {
+                tracing::warn!(
+                    part,
+                    "this part of the pipeline file changes only at the next start"
+                );
+            }
+            consumer.reconfigure(&new, &diff)?;
+            self.apply_capture(cams, &diff);
+            if let Some(r) = self.reload.as_mut() {
+                let _ = r.triggers.watch(&watched_files(&new));
+            }
+            let said = describe(&diff);
+            self.pipeline = new;
+            Ok(said)
+        });
+        let result = if outcome.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .config_reloads
+            .with_label_values(&[result])
+            .inc();
+        match &outcome {
+            Ok(what) => tracing::info!(changes = %what, "pipeline file reloaded"),
+            Err(e) => tracing::error!("reload refused, the running pipeline is unchanged: {e}"),
+        }
+        outcome
+    }
+
+    fn apply_capture(&self, cams: &mut cameras::Cameras, diff: &pipeline::diff::PipelineDiff) {
+        use pipeline::diff::CameraChange;
+        for change in &diff.cameras {
+            let started = match change {
+                CameraChange::Added(c) => cams.start(&c.capture),
+                CameraChange::Removed(name) => {
+                    cams.stop(name, true);
+                    Ok(())
+                }
+                CameraChange::Capture(c) => {
+                    cams.stop(c.name(), false);
+                    cams.start(&c.capture)
+                }
+                CameraChange::Analytics(_) => Ok(()),
+            };
+            if let Err(e) = started {
+                tracing::error!(error = %e, "cannot start a camera of the reloaded file");
+            }
+        }
+    }
+}
+
+/// What a reload changed, in a few words for the log and `lookout reload`.
+#[cfg(feature = "capture")]
+fn describe(diff: &pipeline::diff::PipelineDiff) -> String {
+    use pipeline::diff::CameraChange;
+    let mut parts: Vec<String> = diff
+        .cameras
+        .iter()
+        .map(|c| match c {
+            CameraChange::Added(c) => format!("camera {} added", c.name()),
+            CameraChange::Removed(n) => format!("camera {n} removed"),
+            CameraChange::Capture(c) => format!("camera {} source changed", c.name()),
+            CameraChange::Analytics(c) => format!("camera {} settings changed", c.name()),
+        })
+        .collect();
+    parts.extend(diff.models.iter().map(|m| format!("model {m} loaded")));
+    parts.extend(
+        diff.removed_models
+            .iter()
+            .map(|m| format!("model {m} removed")),
+    );
+    parts.extend(diff.sinks.iter().map(|s| format!("sink {s} rebuilt")));
+    parts.extend(
+        diff.removed_sinks
+            .iter()
+            .map(|s| format!("sink {s} removed")),
+    );
+    if parts.is_empty() {
+        "nothing changed".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The files whose change asks for a reload: the pipeline file, and each model's manifest and
+/// ONNX file.
+pub fn watched_files(p: &Pipeline) -> Vec<std::path::PathBuf> {
+    let mut files = vec![p.path.clone()];
+    for m in p.models.values() {
+        files.push(m.manifest.path.clone());
+        files.push(m.manifest.model_path.clone());
+    }
+    files
+}
+
+/// Takes frames from every camera's queue as they come, until all queues are closed and drained,
+/// applying reloads between batches (see [`dispatch`] for how batches are made).
+#[cfg(feature = "capture")]
+fn consume_live(
+    cams: &mut cameras::Cameras,
+    consumer: &mut dyn FrameConsumer,
+    stop: &AtomicBool,
+    live: &mut Live,
+) {
+    let mut start = 0usize;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            cams.stop_all();
+        }
+        if cams.is_empty() {
+            break;
+        }
+        enum Got {
+            Frame(usize, Frame),
+            Closed(usize),
+            Trigger(reload::Trigger),
+            Nothing,
+        }
+        let got = {
+            let open = cams.receivers();
+            let mut sel = crossbeam_channel::Select::new();
+            for r in &open {
+                sel.recv(r.channel());
+            }
+            let triggers = live
+                .reload
+                .as_ref()
+                .map(|r| (sel.recv(r.triggers.receiver()), r.triggers.receiver()));
+            match sel.select_timeout(std::time::Duration::from_millis(200)) {
+                Err(_) => Got::Nothing,
+                Ok(op) => match triggers {
+                    Some((idx, rx)) if op.index() == idx => match op.recv(rx) {
+                        Ok(t) => Got::Trigger(t),
+                        Err(_) => Got::Nothing,
+                    },
+                    _ => {
+                        let i = op.index();
+                        match op.recv(open[i].channel()) {
+                            Ok(frame) => Got::Frame(i, open[i].accept(frame)),
+                            Err(_) => Got::Closed(i),
+                        }
+                    }
+                },
+            }
+        };
+        let (i, frame) = match got {
+            Got::Nothing => continue,
+            Got::Closed(i) => {
+                cams.closed(i);
+                continue;
+            }
+            Got::Trigger(t) => {
+                let outcome = live.reload(cams, consumer);
+                if let reload::Trigger::Request(reply) = t {
+                    let _ = reply.send(outcome);
+                }
+                continue;
+            }
+            Got::Frame(i, f) => (i, f),
+        };
+        dispatch(&cams.receivers(), i, frame, consumer, &mut start);
+    }
+}
+
+/// Takes frames from a fixed set of queues as they come, until all are closed and drained.
 fn consume(receivers: &[FrameReceiver], consumer: &mut dyn FrameConsumer) {
     let mut open: Vec<&FrameReceiver> = receivers.iter().collect();
     let mut start = 0usize;
@@ -189,39 +397,52 @@ fn consume(receivers: &[FrameReceiver], consumer: &mut dyn FrameConsumer) {
         }
         let op = sel.select();
         let i = op.index();
-        let frame = match op.recv(open[i].channel()) {
-            Ok(frame) => open[i].accept(frame),
+        match op.recv(open[i].channel()) {
+            Ok(frame) => {
+                let frame = open[i].accept(frame);
+                dispatch(&open, i, frame, consumer, &mut start);
+            }
             Err(_) => {
                 open.remove(i);
-                continue;
             }
-        };
-        if !consumer.admit(&frame) {
+        }
+    }
+}
+
+/// Hands `frame` (from queue `i` of `open`) to the consumer if it admits it, with one frame of
+/// each other camera that has one waiting: the batch never waits for a camera, and the other
+/// cameras are visited round-robin so none is favoured when the batch is small.
+fn dispatch(
+    open: &[&FrameReceiver],
+    i: usize,
+    frame: Frame,
+    consumer: &mut dyn FrameConsumer,
+    start: &mut usize,
+) {
+    if !consumer.admit(&frame) {
+        return;
+    }
+    let max = consumer.max_batch().max(1);
+    let mut batch = crate::schedule::Batch::new(max);
+    batch.push(frame);
+    *start = (*start + 1) % open.len();
+    for k in 0..open.len() {
+        if batch.is_full() {
+            break;
+        }
+        let j = (*start + k) % open.len();
+        if j == i || !batch.accepts(open[j].camera()) {
             continue;
         }
-        let max = consumer.max_batch().max(1);
-        let mut batch = crate::schedule::Batch::new(max);
-        batch.push(frame);
-        // Round-robin over the other cameras so none is favoured when the batch is small.
-        start = (start + 1) % open.len();
-        for k in 0..open.len() {
-            if batch.is_full() {
+        while let Ok(f) = open[j].channel().try_recv() {
+            let f = open[j].accept(f);
+            if consumer.admit(&f) {
+                batch.push(f);
                 break;
             }
-            let j = (start + k) % open.len();
-            if j == i || !batch.accepts(open[j].camera()) {
-                continue;
-            }
-            while let Ok(f) = open[j].channel().try_recv() {
-                let f = open[j].accept(f);
-                if consumer.admit(&f) {
-                    batch.push(f);
-                    break;
-                }
-            }
         }
-        consumer.batch(batch.take());
     }
+    consumer.batch(batch.take());
 }
 
 /// Installs SIGINT/SIGTERM handlers that set `stop`; a second signal exits at once with code 130.

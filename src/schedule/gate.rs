@@ -91,7 +91,8 @@ impl MotionGate {
         }
     }
 
-    fn config(&self) -> &MotionConfig {
+    /// The settings it runs with.
+    pub fn config(&self) -> &MotionConfig {
         self.detector.config()
     }
 

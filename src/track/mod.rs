@@ -142,7 +142,7 @@ impl Track {
 }
 
 /// Tracker settings; a camera's `tracker:` section.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrackerConfig {
     /// Detections scoring at least this are matched first and may start tracks (ByteTrack's
@@ -285,6 +285,11 @@ impl Tracker {
             slots: Vec::new(),
             next_id: 1,
         }
+    }
+
+    /// New settings for the tracks it has (a reloaded pipeline file): ids and states carry on.
+    pub fn reconfigure(&mut self, config: TrackerConfig) {
+        self.config = config;
     }
 
     /// Confirmed tracks alive now (seen lately or coasting), in id order.
