@@ -22,7 +22,7 @@ pub struct Args {
     /// A model manifest (models/<name>.yaml), or a bare .onnx file with --input-shape (wgpu only).
     #[arg(long, value_name = "MANIFEST.yaml|MODEL.onnx")]
     pub(super) model: PathBuf,
-    /// auto, wgpu or opencv.
+    /// auto, wgpu, cpu (ONNX Runtime, else OpenCV), onnxruntime or opencv.
     #[arg(long, default_value = "auto")]
     pub(super) backend: BackendKind,
     /// Pictures per inference call (with --pipeline: the most per call; default 16 there, 1 here).
@@ -176,6 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             adapter: select::adapter_choice(&args.adapter),
             precision,
             max_batch: batch,
+            ..select::BackendOptions::default()
         };
         let b = select::create(args.backend, &manifest, &opts)?;
         let (w, h) = (

@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 use super::manifest::ModelManifest;
 use super::select::BackendKind;
 use crate::config::{ConfigError, check_name};
+use crate::infer::onnxruntime::ExecutionProvider;
 
 /// Storage precision of the GPU engine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -30,8 +31,8 @@ pub struct ModelConfig {
     /// The model's manifest (`models/<name>.yaml`), relative to the pipeline file.
     #[schemars(with = "String")]
     pub manifest: Spanned<PathBuf>,
-    /// `auto` (a hardware GPU through wgpu when there is one, else OpenCV on the CPU), `wgpu` or
-    /// `opencv`.
+    /// `auto` (a hardware GPU through wgpu when there is one, else the fastest CPU engine), `wgpu`,
+    /// `cpu` (ONNX Runtime when its library loads, else OpenCV), `onnxruntime` or `opencv`.
     #[serde(default)]
     #[schemars(with = "String")]
     pub backend: BackendKindConfig,
@@ -45,6 +46,10 @@ pub struct ModelConfig {
     /// Most frames (of different cameras) per inference call (default 4).
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// ONNX Runtime execution providers to try, in order, before its CPU provider (`cuda`,
+    /// `tensorrt`, `openvino`, `rocm`); those the installed library lacks are skipped with a warning.
+    #[serde(default)]
+    pub providers: Vec<ExecutionProvider>,
     /// Input size `[width, height]` for models with dynamic input (e.g. CenterFace).
     pub input_size: Option<[u32; 2]>,
     /// Minimum detection score, replacing the manifest's threshold.
@@ -58,6 +63,8 @@ pub enum BackendKindConfig {
     #[default]
     Auto,
     Wgpu,
+    Cpu,
+    Onnxruntime,
     Opencv,
 }
 
@@ -66,6 +73,8 @@ impl From<BackendKindConfig> for BackendKind {
         match b {
             BackendKindConfig::Auto => BackendKind::Auto,
             BackendKindConfig::Wgpu => BackendKind::Wgpu,
+            BackendKindConfig::Cpu => BackendKind::Cpu,
+            BackendKindConfig::Onnxruntime => BackendKind::Onnxruntime,
             BackendKindConfig::Opencv => BackendKind::Opencv,
         }
     }
@@ -87,6 +96,7 @@ pub struct ModelSpec {
     pub adapter: String,
     pub precision: Precision,
     pub max_batch: usize,
+    pub providers: Vec<ExecutionProvider>,
 }
 
 /// Loads every manifest of the `models:` section.
@@ -132,6 +142,7 @@ pub fn validate(
                 adapter: m.adapter,
                 precision: m.precision,
                 max_batch: m.max_batch,
+                providers: m.providers,
             },
         );
     }

@@ -128,13 +128,7 @@ impl Backend for OpenCvBackend {
     }
 
     fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
-        if input.shape.iter().product::<usize>() != input.data.len() || input.shape.is_empty() {
-            return Err(InferError::Input(format!(
-                "tensor of shape {:?} holds {} values",
-                input.shape,
-                input.data.len()
-            )));
-        }
+        input.check()?;
         let dims = input
             .shape
             .iter()
