@@ -3,6 +3,7 @@
 mod audit;
 mod bench;
 mod bench_pipeline;
+mod bench_vs;
 mod detect;
 mod devices;
 mod progress;

@@ -54,6 +54,17 @@ pub struct Preprocess {
     pub pad_value: f32,
 }
 
+impl Preprocess {
+    /// The model input's shape for `batch` pictures: `[N, 3, H, W]` or `[N, H, W, 3]`.
+    pub fn input_shape(&self, batch: usize) -> Vec<usize> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        match self.layout {
+            InputLayout::Nchw => vec![batch, 3, h, w],
+            InputLayout::Nhwc => vec![batch, h, w, 3],
+        }
+    }
+}
+
 /// Maps a point in model-input pixels back to frame pixels: `frame = (model - pad) / scale`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BoxTransform {
@@ -233,11 +244,7 @@ pub fn preprocess_batch_cpu(
     for (img, chunk) in images.iter().zip(data.chunks_exact_mut(per)) {
         transforms.push(preprocess_cpu(img, pre, chunk)?);
     }
-    let shape = match pre.layout {
-        InputLayout::Nchw => vec![images.len(), 3, h, w],
-        InputLayout::Nhwc => vec![images.len(), h, w, 3],
-    };
-    Ok((Tensor::new(shape, data), transforms))
+    Ok((Tensor::new(pre.input_shape(images.len()), data), transforms))
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use super::manifest::ModelManifest;
 use crate::infer::gpu::{AdapterChoice, GpuContext, ModelOptions, Precision, WgpuBackend};
 use crate::infer::graph::{self, InputShape};
 use crate::infer::onnxruntime::ExecutionProvider;
-use crate::infer::preprocess::InputLayout;
 use crate::infer::{Backend, InferError, onnx};
 
 /// Which backend to run a model on.
@@ -197,17 +196,9 @@ pub fn check_model(manifest: &ModelManifest) -> Result<(), InferError> {
             "the manifest names input `{name}`, the model's inputs are {inputs:?}"
         )));
     }
-    let (w, h) = (
-        manifest.input.width as usize,
-        manifest.input.height as usize,
-    );
-    let shape = match manifest.preprocess.layout {
-        InputLayout::Nchw => vec![1, 3, h, w],
-        InputLayout::Nhwc => vec![1, h, w, 3],
-    };
     let input = InputShape {
         name: manifest.input.name.clone(),
-        shape,
+        shape: manifest.preprocess.input_shape(1),
     };
     graph::build(&model, &[input]).map(|_| ())
 }

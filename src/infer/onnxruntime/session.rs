@@ -9,7 +9,7 @@ use ort::value::Tensor as OrtTensor;
 use super::ExecutionProvider;
 use super::library::runtime;
 use crate::capture::frame::ImageRef;
-use crate::infer::preprocess::{InputLayout, Preprocess, preprocess_cpu};
+use crate::infer::preprocess::{Preprocess, preprocess_cpu};
 use crate::infer::{Backend, BackendInfo, InferError, InferOutput, NamedTensor, Tensor};
 
 const BACKEND: &str = "onnxruntime";
@@ -86,12 +86,7 @@ impl OnnxRuntimeBackend {
             .iter()
             .map(|o| o.name().to_string())
             .collect();
-        let (w, h) = (pre.width as usize, pre.height as usize);
-        let shape = match pre.layout {
-            InputLayout::Nchw => [1, 3, h, w],
-            InputLayout::Nhwc => [1, h, w, 3],
-        };
-        let picture = OrtTensor::<f32>::new(session.allocator(), shape)
+        let picture = OrtTensor::<f32>::new(session.allocator(), pre.input_shape(1))
             .map_err(|e| fail(format!("cannot allocate the input: {e}")))?;
         tracing::debug!(model = model_name, %device, threads, "ONNX Runtime session ready");
         Ok(Self {
