@@ -179,3 +179,46 @@ fn pipeline_backend_cpu_passes_providers_through() {
         "{stderr}"
     );
 }
+
+/// `auto` times every usable backend (lavapipe is left out), takes the fastest and caches the
+/// figures in `state_dir`; the next start takes the cached choice without measuring.
+#[cfg(feature = "opencv")]
+#[test]
+fn auto_measures_the_backends_once_and_caches_the_choice() {
+    use lookout::model::auto;
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest("models/blazeface-short-range-128.yaml");
+    let opts = BackendOptions {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..BackendOptions::default()
+    };
+    let found = auto::candidates(&opts);
+    if select::gpu_context(&opts.adapter).is_ok_and(|ctx| ctx.is_software()) {
+        assert!(
+            found.iter().all(|c| c.kind != BackendKind::Wgpu),
+            "{found:?}"
+        );
+    }
+    let chosen = select::create(BackendKind::Auto, &m, &opts).unwrap().info();
+    let path = dir.path().join(auto::CACHE_FILE);
+    let key = auto::cache_key(&m, &opts, &found);
+    let cache = auto::read_cache(&path);
+    let choice = cache
+        .get(&key)
+        .unwrap_or_else(|| panic!("{key} not in {cache:?}"));
+    assert_eq!(choice.backend, chosen.backend);
+    assert_eq!(choice.ms.len(), found.len(), "{choice:?}");
+    let fastest = choice
+        .ms
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(k, _)| k.clone());
+    assert_eq!(fastest.as_deref(), Some(choice.backend.as_str()));
+
+    // A cached choice is taken as it is, without measuring again.
+    let mut rigged = cache.clone();
+    rigged.get_mut(&key).unwrap().backend = "opencv".into();
+    std::fs::write(&path, serde_json::to_vec(&rigged).unwrap()).unwrap();
+    let again = select::create(BackendKind::Auto, &m, &opts).unwrap().info();
+    assert_eq!(again.backend, "opencv");
+}

@@ -31,8 +31,9 @@ pub struct ModelConfig {
     /// The model's manifest (`models/<name>.yaml`), relative to the pipeline file.
     #[schemars(with = "String")]
     pub manifest: Spanned<PathBuf>,
-    /// `auto` (a hardware GPU through wgpu when there is one, else the fastest CPU engine), `wgpu`,
-    /// `cpu` (ONNX Runtime when its library loads, else OpenCV), `onnxruntime` or `opencv`.
+    /// `auto` (the fastest usable backend, measured on the model at start-up and cached in
+    /// `state_dir`), `wgpu`, `cpu` (ONNX Runtime when its library loads, else OpenCV),
+    /// `onnxruntime` or `opencv`.
     #[serde(default)]
     #[schemars(with = "String")]
     pub backend: BackendKindConfig,

@@ -1,7 +1,7 @@
-//! Choosing the backend for a model: `auto` takes a hardware GPU through wgpu when wgpu finds one,
-//! and the fastest CPU engine otherwise (software adapters such as lavapipe are too slow to be
-//! worth it for real work; `wgpu` can still be asked for explicitly). `cpu` is ONNX Runtime when
-//! its library loads, else OpenCV DNN. Every model passes our IR's checks before any backend sees
+//! Choosing the backend for a model: `auto` measures the usable backends on the model and takes
+//! the fastest ([`super::auto`]; software adapters such as lavapipe are too slow to be worth it for
+//! real work and are left out; `wgpu` can still be asked for explicitly). `cpu` is ONNX Runtime
+//! when its library loads, else OpenCV DNN. Every model passes our IR's checks before any backend sees
 //! it, so all backends run only models the IR (and the decoders built on it) understands.
 
 use std::str::FromStr;
@@ -19,7 +19,7 @@ use crate::infer::{Backend, InferError, onnx};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// A hardware GPU through wgpu if there is one, else the fastest CPU engine.
+    /// The fastest usable backend, measured on the model at start-up (software GPUs excluded).
     #[default]
     Auto,
     /// wgpu compute shaders, on the best adapter wgpu finds (a software one included).
@@ -96,6 +96,9 @@ pub struct BackendOptions {
     pub max_batch: usize,
     /// ONNX Runtime execution providers to try before its CPU provider.
     pub providers: Vec<ExecutionProvider>,
+    /// Where `auto` caches the backend it measured fastest (the pipeline's `state_dir`); `None`
+    /// measures at every start.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for BackendOptions {
@@ -105,6 +108,7 @@ impl Default for BackendOptions {
             precision: Precision::F32,
             max_batch: 1,
             providers: Vec::new(),
+            state_dir: None,
         }
     }
 }
@@ -120,6 +124,7 @@ impl ModelSpec {
             },
             max_batch: self.max_batch,
             providers: self.providers.clone(),
+            state_dir: None,
         }
     }
 }
@@ -148,8 +153,9 @@ pub fn gpu_context(choice: &AdapterChoice) -> Result<GpuContext, InferError> {
 
 /// Loads `manifest`'s model on the backend `kind` names, after our IR has checked it.
 ///
-/// `auto` opens the chosen adapter and uses it when it is real hardware; on a software adapter
-/// (lavapipe, llvmpipe, SwiftShader) or without any adapter it takes the CPU engine `cpu` picks.
+/// `auto` times the model on each usable backend (a hardware GPU through wgpu, the CPU engines)
+/// and takes the fastest ([`super::auto`]); `cpu` takes ONNX Runtime when its library loads, else
+/// OpenCV.
 pub fn create(
     kind: BackendKind,
     manifest: &ModelManifest,
@@ -160,28 +166,22 @@ pub fn create(
         source: Box::new(source),
     })?;
     match kind {
+        BackendKind::Auto => super::auto::create(manifest, opts),
+        kind => create_checked(kind, manifest, opts),
+    }
+}
+
+/// [`create`] for a model that passed [`check_model`], on a named backend (not `auto`).
+pub(super) fn create_checked(
+    kind: BackendKind,
+    manifest: &ModelManifest,
+    opts: &BackendOptions,
+) -> Result<Box<dyn Backend>, SelectError> {
+    match kind {
         BackendKind::Wgpu => wgpu_backend(manifest, &gpu_context(&opts.adapter)?, opts),
         BackendKind::Opencv => opencv_backend(manifest),
         BackendKind::Onnxruntime => onnxruntime_backend(manifest, opts),
-        BackendKind::Cpu => cpu_backend(manifest, opts),
-        BackendKind::Auto => match gpu_context(&opts.adapter) {
-            Ok(ctx) if !ctx.is_software() => wgpu_backend(manifest, &ctx, opts),
-            found => {
-                match found {
-                    Ok(ctx) => tracing::info!(
-                        adapter = %ctx.summary().name,
-                        "only a software GPU adapter: using the CPU"
-                    ),
-                    Err(e) => tracing::info!(error = %e, "no GPU adapter: using the CPU"),
-                }
-                cpu_backend(manifest, opts).map_err(|e| match e {
-                    SelectError::NoBackend(why) => {
-                        SelectError::NoBackend(format!("no hardware GPU adapter, and {why}"))
-                    }
-                    e => e,
-                })
-            }
-        },
+        BackendKind::Cpu | BackendKind::Auto => cpu_backend(manifest, opts),
     }
 }
 

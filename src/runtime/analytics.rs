@@ -15,7 +15,7 @@ use crate::detect::{DetectError, Detection};
 use crate::infer::BackendInfo;
 use crate::metrics::Metrics;
 use crate::model::Detector;
-use crate::model::select::{self, SelectError};
+use crate::model::select::{self, BackendOptions, SelectError};
 use crate::pipeline::Pipeline;
 use crate::privacy::media::{MediaWriter, StoringCamera};
 use crate::rules::{Counters, RuleEngine};
@@ -186,7 +186,10 @@ impl Analyzer {
             let Some(spec) = pipeline.models.get(&d.model) else {
                 continue;
             };
-            let opts = spec.backend_options();
+            let opts = BackendOptions {
+                state_dir: Some(pipeline.state_dir.clone()),
+                ..spec.backend_options()
+            };
             let backend =
                 select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
                     AnalyticsError::Backend {
