@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod gpu;
 pub mod graph;
+pub mod letterbox;
 pub mod onnx;
 pub mod onnxruntime;
 #[cfg(feature = "opencv")]

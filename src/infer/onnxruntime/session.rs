@@ -9,7 +9,8 @@ use ort::value::Tensor as OrtTensor;
 use super::ExecutionProvider;
 use super::library::runtime;
 use crate::capture::frame::ImageRef;
-use crate::infer::preprocess::{Preprocess, preprocess_cpu};
+use crate::infer::letterbox::preprocess_into;
+use crate::infer::preprocess::Preprocess;
 use crate::infer::{Backend, BackendInfo, InferError, InferOutput, NamedTensor, Tensor};
 
 const BACKEND: &str = "onnxruntime";
@@ -202,7 +203,7 @@ impl Backend for OnnxRuntimeBackend {
         let mut out = Vec::with_capacity(images.len());
         for img in images {
             let (_, data) = self.picture.extract_tensor_mut();
-            let transform = preprocess_cpu(img, &self.pre, data)?;
+            let transform = preprocess_into(img, &self.pre, data)?;
             let outputs = Self::run(
                 &mut self.session,
                 &self.input_name,
