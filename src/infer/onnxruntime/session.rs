@@ -66,6 +66,11 @@ impl OnnxRuntimeBackend {
                 .map_err(text)?
                 .with_inter_threads(1)
                 .map_err(text)?
+                // Idle pool threads sleep instead of spinning: capture, decoding and tracking need
+                // the cores between inferences. On the 2-core VM under load this halved the demo's
+                // time (23 s vs 46 s) and NanoDet's latency (31 vs 54 ms p50).
+                .with_intra_op_spinning(false)
+                .map_err(text)?
                 .with_execution_providers(dispatch)
                 .map_err(text)?
                 .commit_from_memory(onnx)
