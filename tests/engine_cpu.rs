@@ -156,8 +156,9 @@ fn pipeline_backend_cpu_passes_providers_through() {
     let root = common::root();
     let pipeline = |providers: &str| {
         format!(
-            "models:\n  objects:\n    manifest: {}/models/nanodet-g-416.yaml\n    backend: cpu\n    providers: {providers}\ncameras:\n  - name: ball\n    source: \"test:ball?frames=6&live=false\"\n    width: 320\n    height: 240\n    detect: {{model: objects}}\n",
-            root.display()
+            "models:\n  objects:\n    manifest: {}/models/nanodet-g-416.yaml\n    backend: cpu\n    providers: {providers}\ncameras:\n  - name: ball\n    source: \"test:ball?frames=6&live=false\"\n    width: 320\n    height: 240\n    detect: {{model: objects}}\nmetrics: {{listen: \"127.0.0.1:{}\"}}\n",
+            root.display(),
+            common::free_port()
         )
     };
     let (_d, path) = common::pipeline_file("p.yaml", &pipeline("[cuda, openvino]"));

@@ -27,6 +27,7 @@ const FRAME: (u32, u32) = (1280, 720);
 /// One backend `auto` may take, and what names its device in the cache key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
+    /// The backend, by the name `backend:` takes.
     pub kind: BackendKind,
     /// E.g. `wgpu NVIDIA H100`, `onnxruntime 1.32.0`, `opencv 4.6.0`.
     pub device: String,
@@ -35,7 +36,9 @@ pub struct Candidate {
 /// A cached choice: what won, and what each candidate measured (ms per frame).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
+    /// The backend that was fastest (`wgpu`, `onnxruntime`, `opencv`).
     pub backend: String,
+    /// Median ms per frame of each candidate, by backend name.
     pub ms: BTreeMap<String, f64>,
 }
 

@@ -1,8 +1,9 @@
 //! Choosing the backend for a model: `auto` measures the usable backends on the model and takes
-//! the fastest ([`super::auto`]; software adapters such as lavapipe are too slow to be worth it for
-//! real work and are left out; `wgpu` can still be asked for explicitly). `cpu` is ONNX Runtime
-//! when its library loads, else OpenCV DNN. Every model passes our IR's checks before any backend sees
-//! it, so all backends run only models the IR (and the decoders built on it) understands.
+//! the fastest ([`super::auto`]; software adapters such as lavapipe are too slow to be worth it
+//! for real work and are left out; `wgpu` can still be asked for explicitly). `cpu` is ONNX
+//! Runtime when its library loads, else OpenCV DNN. Every model passes our IR's checks before any
+//! backend sees it, so all backends run only models the IR (and the decoders built on it)
+//! understands.
 
 use std::str::FromStr;
 
