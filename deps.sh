@@ -14,6 +14,8 @@ PACKAGES=(
   libvulkan1 mesa-vulkan-drivers
   # CPU fallback backend: OpenCV DNN
   libopencv-dev
+  # CPU backend: pip fetches the ONNX Runtime wheel that carries libonnxruntime.so (see below)
+  python3-pip
   # TLS for MQTT and https webhooks (system OpenSSL)
   libssl-dev
   # event sinks: a real MQTT broker for the tests
@@ -37,6 +39,43 @@ if ((${#missing[@]})); then
     echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
   fi
+fi
+
+# ONNX Runtime for the `onnxruntime`/`cpu` backend: the `onnxruntime` wheel of the Python package
+# index carries libonnxruntime.so. pip downloads the pinned wheel (checked against its sha256), and
+# only the library is unpacked into .ort/ (git-ignored), where lookout looks for it; nothing of
+# Python is needed at run time. ORT_DYLIB_PATH overrides it with a build of your own.
+ORT_VERSION=1.32.0
+ORT_DIR="$(cd "$(dirname "$0")" && pwd)/.ort"
+case "$(uname -m)" in
+  x86_64) ort_platform=manylinux_2_28_x86_64 ort_sha256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d ;;
+  aarch64) ort_platform=manylinux_2_28_aarch64 ort_sha256=2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c ;;
+  *) ort_platform= ;;
+esac
+if [[ -z $ort_platform ]]; then
+  echo "deps: no ONNX Runtime wheel for $(uname -m); the cpu backend will use OpenCV" >&2
+elif [[ ! -f $ORT_DIR/libonnxruntime.so.$ORT_VERSION ]]; then
+  echo "deps: fetching ONNX Runtime $ORT_VERSION (the onnxruntime wheel, for its libonnxruntime.so)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform "$ort_platform" --python-version 3.11 --implementation cp \
+    "onnxruntime==$ORT_VERSION" -d "$tmp"
+  wheel=("$tmp"/onnxruntime-"$ORT_VERSION"-*.whl)
+  echo "$ort_sha256  ${wheel[0]}" | sha256sum --check --quiet
+  mkdir -p "$ORT_DIR"
+  python3 - "${wheel[0]}" "$ORT_DIR" <<'PY'
+import os, shutil, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if name.startswith("onnxruntime/capi/libonnxruntime"):
+            with z.open(name) as src, open(os.path.join(out, base), "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.chmod(os.path.join(out, base), 0o755)
+PY
+  ln -sf "libonnxruntime.so.$ORT_VERSION" "$ORT_DIR/libonnxruntime.so"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -63,6 +63,61 @@ fn opencv_bench() {
     check(&bench(&["--backend", "opencv"]), "opencv", 1.0);
 }
 
+#[cfg(feature = "onnxruntime")]
+#[test]
+fn onnxruntime_bench() {
+    check(&bench(&["--backend", "onnxruntime"]), "onnxruntime", 1.0);
+}
+
+/// `--vs`: both backends in one run, in interleaved rounds, and the ratio of their p50s.
+#[test]
+fn two_backends_side_by_side() {
+    let r = bench(&[
+        "--backend",
+        "cpu",
+        "--vs",
+        "wgpu",
+        "--rounds",
+        "3",
+        "--frames",
+    ]);
+    assert_eq!(r["rounds"], 3);
+    assert_eq!(r["input"], "nv12-1080p-frames");
+    assert_eq!(r["b"]["backend"], "wgpu");
+    let mut ratios = Vec::new();
+    for side in ["a", "b"] {
+        let s = &r[side];
+        let rounds: Vec<f64> = s["round_p50_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(rounds.len(), 3, "{r}");
+        assert!(
+            s["iterations"].as_u64().unwrap() >= 9,
+            "3 calls a round at least: {r}"
+        );
+        assert!(s["ms_p99"].as_f64() >= s["ms_p50"].as_f64(), "{r}");
+        ratios.push(rounds);
+    }
+    let per_round: Vec<f64> = ratios[0]
+        .iter()
+        .zip(&ratios[1])
+        .map(|(a, b)| a / b)
+        .collect();
+    let (min, max) = (
+        r["ratio_min"].as_f64().unwrap(),
+        r["ratio_max"].as_f64().unwrap(),
+    );
+    let median = r["ratio_p50"].as_f64().unwrap();
+    assert!(min <= median && median <= max, "{r}");
+    assert!(
+        per_round.iter().any(|&x| (x - median).abs() < 1e-9),
+        "the median is a round's: {r}"
+    );
+}
+
 #[test]
 fn frames_mode_includes_preprocessing() {
     let r = bench(&["--backend", "wgpu", "--frames"]);

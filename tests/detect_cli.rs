@@ -313,13 +313,17 @@ fn corrupt_model_exits_2_with_a_clear_message() {
     let real = std::fs::read(repo().join("models/centerface.onnx")).unwrap();
     // Truncated in the middle of the weights, checksum updated so only the content is wrong.
     let (_d, manifest) = scratch_model(&real[..real.len() / 2], None);
+    // Our IR's checks reject it before any backend sees it.
     assert_model_rejected(
         &manifest,
-        &["opencv backend cannot load", "centerface.onnx"],
+        &["centerface.onnx fails lookout's model checks", "bad model"],
     );
     // Not protobuf at all.
     let (_d, manifest) = scratch_model(b"this is not an onnx model", None);
-    assert_model_rejected(&manifest, &["opencv backend cannot load"]);
+    assert_model_rejected(
+        &manifest,
+        &["fails lookout's model checks", "not a valid ONNX protobuf"],
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 #[test]
 fn devices_lists_adapters_as_json_and_table() {
     let v = common::lookout_json(&["devices", "--json"]);
-    let list = v.as_array().expect("an array");
+    let list = v["adapters"].as_array().expect("an array of adapters");
     assert!(!list.is_empty(), "at least one adapter (lavapipe in CI)");
     for a in list {
         for key in [
@@ -25,6 +25,15 @@ fn devices_lists_adapters_as_json_and_table() {
     assert!(text.starts_with("NAME"), "{text}");
     let first = list[0]["name"].as_str().unwrap();
     assert!(text.contains(first), "{text}");
+    // The CPU engines follow, in the order `backend: cpu` prefers them.
+    let engines: Vec<&str> = v["cpu_engines"]
+        .as_array()
+        .expect("an array of CPU engines")
+        .iter()
+        .map(|e| e["engine"].as_str().unwrap())
+        .collect();
+    assert_eq!(engines, ["onnxruntime", "opencv"]);
+    assert!(text.contains("\nCPU ENGINE"), "{text}");
 }
 
 #[test]

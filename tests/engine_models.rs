@@ -79,17 +79,6 @@ fn rgba_image(data: &[u8], w: u32, h: u32) -> ImageRef<'_> {
     ImageRef::packed(PixelFormat::Rgba, w, h, data)
 }
 
-fn astronaut() -> (Vec<u8>, u32, u32) {
-    let img = image::open(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/pipelines/footage/astronaut.png"
-    ))
-    .expect("astronaut.png decodes")
-    .to_rgba8();
-    let (w, h) = img.dimensions();
-    (img.into_raw(), w, h)
-}
-
 fn model_bytes(file: &str) -> Vec<u8> {
     std::fs::read(format!("{}/models/{file}", env!("CARGO_MANIFEST_DIR"))).expect("model file")
 }
@@ -111,7 +100,7 @@ fn backend(bytes: &[u8], p: &Preprocess, prec: Precision) -> WgpuBackend {
 
 #[test]
 fn shipped_models_match_the_reference_executor() {
-    let (rgba, w, h) = astronaut();
+    let (rgba, w, h) = still_rgba("astronaut.png");
     let img = rgba_image(&rgba, w, h);
     for m in shipped() {
         let bytes = model_bytes(m.file);
@@ -193,7 +182,7 @@ fn assert_close_flat(label: &str, got: &[NamedTensor], want: &[NamedTensor], tol
 #[cfg(feature = "opencv")]
 #[test]
 fn shipped_models_match_opencv_dnn() {
-    let (rgba, w, h) = astronaut();
+    let (rgba, w, h) = still_rgba("astronaut.png");
     let img = rgba_image(&rgba, w, h);
     for m in shipped() {
         let bytes = model_bytes(m.file);

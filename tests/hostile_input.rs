@@ -395,3 +395,99 @@ fn a_file_that_ends_early_is_reported_as_such() {
         assert!(frames > 0 && frames < 795, "{cam}");
     }
 }
+
+/// `models/blazeface-short-range-128` with its first convolution's `group` set to `group`, and a
+/// manifest (checksum updated) for it, in `dir`.
+fn blazeface_with_group(dir: &std::path::Path, group: i64) -> std::path::PathBuf {
+    use lookout::infer::onnx::proto::{AttributeProto, ModelProto, attribute_type};
+    use prost::Message;
+    let root = common::root();
+    let bytes = std::fs::read(root.join("models/blazeface-short-range-128.onnx")).unwrap();
+    let mut model = ModelProto::decode(bytes.as_slice()).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    let conv = graph.node.iter_mut().find(|n| n.op_type == "Conv").unwrap();
+    conv.attribute.retain(|a| a.name != "group");
+    conv.attribute.push(AttributeProto {
+        name: "group".into(),
+        r#type: attribute_type::INT,
+        i: group,
+        ..Default::default()
+    });
+    let broken = model.encode_to_vec();
+    std::fs::write(dir.join("g.onnx"), &broken).unwrap();
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&broken)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let manifest: String =
+        std::fs::read_to_string(root.join("models/blazeface-short-range-128.yaml"))
+            .unwrap()
+            .lines()
+            .map(|l| match l {
+                l if l.starts_with("sha256:") => format!("sha256: {sha}\n"),
+                l if l.starts_with("file:") => "file: g.onnx\n".to_string(),
+                l if l.starts_with("license_files:") => "license_files: []\n".to_string(),
+                l => format!("{l}\n"),
+            })
+            .collect();
+    let path = dir.join("g.yaml");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+#[test]
+fn a_convolution_with_group_0_is_refused_by_every_backend_naming_its_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = blazeface_with_group(dir.path(), 0);
+    let m = m.to_str().unwrap();
+    for args in [
+        vec![
+            "bench",
+            "--model",
+            m,
+            "--backend",
+            "opencv",
+            "--seconds",
+            "0.1",
+        ],
+        vec![
+            "bench",
+            "--model",
+            m,
+            "--backend",
+            "wgpu",
+            "--seconds",
+            "0.1",
+        ],
+        vec![
+            "bench",
+            "--model",
+            m,
+            "--backend",
+            "cpu",
+            "--seconds",
+            "0.1",
+        ],
+        vec![
+            "detect",
+            "--model",
+            m,
+            "--backend",
+            "opencv",
+            "pipelines/footage/astronaut.png",
+        ],
+    ] {
+        // OpenCV used to die of SIGFPE (no exit code, no message); wgpu accepted the model.
+        let out = run_with_env(&args, &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("group 0 must be at least 1"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("node \""), "{args:?}: the node's name: {err}");
+    }
+}

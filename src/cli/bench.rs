@@ -8,7 +8,6 @@ use anyhow::Context;
 use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::infer::gpu::{Precision, WgpuBackend};
 use lookout::infer::graph::{self, InputShape};
-use lookout::infer::preprocess::InputLayout;
 use lookout::infer::{Backend, Tensor, onnx};
 use lookout::model::manifest::ModelManifest;
 use lookout::model::select::{self, BackendKind};
@@ -22,7 +21,7 @@ pub struct Args {
     /// A model manifest (models/<name>.yaml), or a bare .onnx file with --input-shape (wgpu only).
     #[arg(long, value_name = "MANIFEST.yaml|MODEL.onnx")]
     pub(super) model: PathBuf,
-    /// auto, wgpu or opencv.
+    /// auto, wgpu, cpu (ONNX Runtime, else OpenCV), onnxruntime or opencv.
     #[arg(long, default_value = "auto")]
     pub(super) backend: BackendKind,
     /// Pictures per inference call (with --pipeline: the most per call; default 16 there, 1 here).
@@ -40,10 +39,17 @@ pub struct Args {
     /// Time whole frames: synthetic 1920x1080 NV12 frames pre-processed on the device, instead
     /// of a prepared input tensor.
     #[arg(long)]
-    frames: bool,
+    pub(super) frames: bool,
     /// Measure for about this many seconds (after warm-up).
     #[arg(long, default_value_t = 3.0)]
     pub(super) seconds: f64,
+    /// Also time the same model on this second backend in the same run, interleaved in rounds,
+    /// and print the ratio (e.g. `--backend onnxruntime --vs opencv`).
+    #[arg(long, value_name = "BACKEND")]
+    vs: Option<BackendKind>,
+    /// With --vs: rounds to split the time into (each backend runs once per round, in turns).
+    #[arg(long, default_value_t = 6)]
+    pub(super) rounds: usize,
     /// Also time each GPU kernel once (timestamp queries; wgpu only) and list the slowest.
     #[arg(long)]
     profile: bool,
@@ -76,6 +82,24 @@ pub struct Args {
 }
 
 impl Args {
+    /// What each timed call is fed, as reports name it.
+    pub(super) fn input_kind(&self) -> &'static str {
+        if self.frames {
+            "nv12-1080p-frames"
+        } else {
+            "tensor"
+        }
+    }
+
+    /// GPU storage precision `--f16` asks for.
+    pub(super) fn precision(&self) -> Precision {
+        if self.f16 {
+            Precision::F16
+        } else {
+            Precision::F32
+        }
+    }
+
     /// `--batch`, or `default` when it is not given; 1..=256.
     pub(super) fn batch_or(&self, default: usize) -> Result<usize, BadInput> {
         let batch = self.batch.unwrap_or(default);
@@ -120,12 +144,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.pipeline {
         return super::bench_pipeline::run(&args);
     }
+    if let Some(other) = args.vs {
+        return super::bench_vs::run(&args, other);
+    }
     let batch = args.batch_or(1)?;
-    let precision = if args.f16 {
-        Precision::F16
-    } else {
-        Precision::F32
-    };
+    let precision = args.precision();
     let is_onnx = args
         .model
         .extension()
@@ -176,16 +199,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             adapter: select::adapter_choice(&args.adapter),
             precision,
             max_batch: batch,
+            ..select::BackendOptions::default()
         };
         let b = select::create(args.backend, &manifest, &opts)?;
-        let (w, h) = (
-            manifest.input.width as usize,
-            manifest.input.height as usize,
-        );
-        let shape = match manifest.preprocess.layout {
-            InputLayout::Nchw => vec![batch, 3, h, w],
-            InputLayout::Nhwc => vec![batch, h, w, 3],
-        };
+        let shape = manifest.preprocess.input_shape(batch);
         let onnx_bytes = manifest.onnx.to_vec();
         (
             manifest.name.clone(),
@@ -215,26 +232,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     // Inputs: a random prepared tensor, or synthetic 1080p NV12 frames (a moving gradient).
-    let n: usize = shape.iter().product();
-    let mut rng = fastrand::Rng::with_seed(7);
-    let tensor = Tensor::new(
-        shape.clone(),
-        (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect(),
-    );
-    let (fw, fh) = (1920u32, 1080u32);
-    let frame_bytes: Vec<Vec<u8>> = (0..batch)
-        .map(|k| {
-            let mut v = vec![0u8; PixelFormat::Nv12.packed_len(fw, fh)];
-            for (i, px) in v.iter_mut().enumerate() {
-                *px = ((i / 7 + k * 31) % 256) as u8;
-            }
-            v
-        })
-        .collect();
-    let images: Vec<ImageRef<'_>> = frame_bytes
-        .iter()
-        .map(|data| ImageRef::packed(PixelFormat::Nv12, fw, fh, data))
-        .collect();
+    let tensor = random_input(&shape);
+    let frame_bytes = synthetic_frames(batch);
+    let images = frame_refs(&frame_bytes);
     let mut once = || -> anyhow::Result<()> {
         let b: &mut dyn Backend = match (&mut backend, &mut wgpu) {
             (Some(b), _) => b.as_mut(),
@@ -261,10 +261,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
 
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let (mean, p50, p99) = summarize(&times);
     let images_per_s = batch as f64 * 1000.0 / mean;
 
     let mut kernels = Vec::new();
@@ -294,17 +291,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         device: info.device,
         precision: if args.f16 { "f16" } else { "f32" },
         batch,
-        input: if args.frames {
-            "nv12-1080p-frames"
-        } else {
-            "tensor"
-        },
+        input: args.input_kind(),
         input_shape: shape,
         gflop_per_image: flops / 1e9,
         iterations: times.len(),
         ms_mean: mean,
-        ms_p50: pct(0.5),
-        ms_p99: pct(0.99),
+        ms_p50: p50,
+        ms_p99: p99,
         images_per_s,
         gflops: flops * images_per_s / 1e9,
         kernels,
@@ -315,6 +308,51 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_report(&report)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A prepared input of `shape` with values in -1..1 (the same every run).
+pub(super) fn random_input(shape: &[usize]) -> Tensor {
+    let n = shape.iter().product();
+    let mut rng = fastrand::Rng::with_seed(7);
+    Tensor::new(
+        shape.to_vec(),
+        (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect(),
+    )
+}
+
+/// Size of the synthetic frames `--frames` times: 1080p.
+const FRAME_SIZE: (u32, u32) = (1920, 1080);
+
+/// `batch` synthetic 1080p NV12 frames (moving gradients), what `--frames` feeds the backend.
+pub(super) fn synthetic_frames(batch: usize) -> Vec<Vec<u8>> {
+    let (fw, fh) = FRAME_SIZE;
+    (0..batch)
+        .map(|k| {
+            let mut v = vec![0u8; PixelFormat::Nv12.packed_len(fw, fh)];
+            for (i, px) in v.iter_mut().enumerate() {
+                *px = ((i / 7 + k * 31) % 256) as u8;
+            }
+            v
+        })
+        .collect()
+}
+
+/// Borrowed views of [`synthetic_frames`].
+pub(super) fn frame_refs(frames: &[Vec<u8>]) -> Vec<ImageRef<'_>> {
+    let (fw, fh) = FRAME_SIZE;
+    frames
+        .iter()
+        .map(|data| ImageRef::packed(PixelFormat::Nv12, fw, fh, data))
+        .collect()
+}
+
+/// Mean, p50 and p99 of `times` (not empty), in their unit.
+pub(super) fn summarize(times: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+    (mean, pct(0.5), pct(0.99))
 }
 
 /// Per-kernel timings, slowest first (of one picture when the model takes one at a time).

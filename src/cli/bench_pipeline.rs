@@ -85,12 +85,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             args.fps
         )?;
         outln!(
-            "{:>7}  {:>9}  {:>9}  {:>7}  {:>5}  {:>5}  {:>9}  {:>20}  {:>20}",
+            "{:>7}  {:>9}  {:>9}  {:>7}  {:>5}  {:>7}  {:>5}  {:>9}  {:>20}  {:>20}",
             "cameras",
             "offered/s",
             "done/s",
             "dropped",
             "late",
+            "overdue",
             "batch",
             "infer p50",
             "frame→result p50/p99",
@@ -137,12 +138,13 @@ fn parse_size(s: &str) -> Result<(u32, u32), BadInput> {
 
 fn print_trial(r: &LoadReport) -> std::io::Result<()> {
     outln!(
-        "{:>7}  {:>9.1}  {:>9.1}  {:>7}  {:>5}  {:>5.1}  {:>6.1} ms  {:>7.1} / {:>5.1} ms  {:>7.1} / {:>5.1} ms  {}",
+        "{:>7}  {:>9.1}  {:>9.1}  {:>7}  {:>5}  {:>7}  {:>5.1}  {:>6.1} ms  {:>7.1} / {:>5.1} ms  {:>7.1} / {:>5.1} ms  {}",
         r.cameras,
         r.cameras as f64 * r.fps,
         r.processed_fps,
         r.frames_dropped,
         r.frames_late,
+        r.frames_overdue,
         r.mean_batch,
         r.stages.get("infer").map_or(0.0, |l| l.p50_ms),
         r.frame_to_result.p50_ms,

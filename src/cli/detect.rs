@@ -26,7 +26,8 @@ pub struct Args {
     /// Model manifest, e.g. models/nanodet-g-416.yaml.
     #[arg(long, value_name = "MANIFEST.yaml")]
     model: PathBuf,
-    /// auto (a hardware GPU if wgpu finds one, else OpenCV on the CPU), wgpu or opencv.
+    /// auto (a hardware GPU if wgpu finds one, else the fastest CPU engine), wgpu, cpu, onnxruntime
+    /// or opencv.
     #[arg(long, default_value = "auto")]
     backend: BackendKind,
     /// GPU adapter for wgpu: `high-performance`, `low-power` or part of a name (`lookout devices`).
@@ -116,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Precision::F32
         },
         max_batch: 1,
+        ..select::BackendOptions::default()
     };
     let backend = select::create(args.backend, &manifest, &opts).map_err(|e| match e {
         SelectError::Infer(InferError::Run { .. } | InferError::Gpu(_)) => anyhow::Error::new(e),

@@ -6,6 +6,7 @@ mod output;
 mod audit;
 mod bench;
 mod bench_pipeline;
+mod bench_vs;
 mod detect;
 mod devices;
 mod progress;
@@ -40,7 +41,7 @@ enum Command {
     Schema(schema::Args),
     /// Run a detector on pictures or video files and print (or draw) what it finds.
     Detect(detect::Args),
-    /// List the GPU adapters (backend, type, driver, f16 and timestamp support).
+    /// List the GPU adapters (backend, type, driver, f16, timestamps) and the CPU engines found.
     Devices(devices::Args),
     /// Time one model on one backend: ms per inference, images/s, GFLOP/s, per-kernel profile.
     Bench(bench::Args),
@@ -122,11 +123,17 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
 
 fn init_logging(filter: &str) {
     // wgpu probes OpenGL through EGL even where it will use Vulkan, and logs the failure as an
-    // error on headless machines; keep that out of the default output.
+    // error on headless machines; keep that out of the default output. `ort` reports at info level
+    // where it loaded ONNX Runtime from and which devices it saw: `lookout devices` says that.
     let filter = if filter.contains("wgpu") {
         filter.to_string()
     } else {
         format!("{filter},wgpu_hal::gles=off,wgpu_core=warn,naga=warn")
+    };
+    let filter = if filter.split(',').any(|d| d.trim_start().starts_with("ort")) {
+        filter
+    } else {
+        format!("{filter},ort=warn")
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

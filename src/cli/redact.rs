@@ -31,8 +31,8 @@ pub struct Args {
         default_value = "models/centerface.yaml"
     )]
     model: PathBuf,
-    /// auto (a hardware GPU if wgpu finds one, else OpenCV on the CPU), wgpu or opencv: where the
-    /// face model runs (redaction itself always runs through wgpu).
+    /// auto (a hardware GPU if wgpu finds one, else the fastest CPU engine), wgpu, cpu,
+    /// onnxruntime or opencv: where the face model runs (redaction itself always runs through wgpu).
     #[arg(long, default_value = "auto")]
     backend: BackendKind,
     /// GPU adapter: `high-performance`, `low-power` or part of a name (`lookout devices`).
@@ -219,6 +219,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         adapter: select::adapter_choice(&args.adapter),
         precision: Precision::F32,
         max_batch: 1,
+        ..BackendOptions::default()
     };
     let finder = FaceFinder::new(manifest, args.backend, &opts)?;
     let ctx = select::gpu_context(&opts.adapter)

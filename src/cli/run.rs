@@ -57,6 +57,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sink_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let sinks = Sinks::start(specs, &ctx)?;
     let mut analyzer = Analyzer::new(&pipeline, Arc::clone(&metrics), sinks)?;
+    // Every backend has its model now; the run needs no copy of the ONNX files in memory.
+    let mut pipeline = pipeline;
+    for spec in pipeline.models.values_mut() {
+        spec.manifest.forget_onnx();
+    }
 
     let progress: Arc<Mutex<Option<Progress>>> = Arc::default();
     let on_started = (!args.no_progress).then(|| {

@@ -1,9 +1,12 @@
-//! Inference: ONNX models run as wgpu compute shaders, with an OpenCV DNN CPU fallback.
+//! Inference: ONNX models run as wgpu compute shaders, or on the CPU through ONNX Runtime or
+//! OpenCV DNN.
 
 pub mod backend;
 pub mod gpu;
 pub mod graph;
+pub mod letterbox;
 pub mod onnx;
+pub mod onnxruntime;
 #[cfg(feature = "opencv")]
 pub mod opencv;
 pub mod preprocess;
@@ -39,6 +42,9 @@ pub enum InferError {
     /// The GPU could not be opened or failed while running.
     #[error("GPU: {0}")]
     Gpu(String),
+    /// A runtime library the backend loads at run time (ONNX Runtime) is missing or unusable.
+    #[error("{0}")]
+    Library(String),
     #[error(transparent)]
     Image(#[from] crate::capture::ImageError),
     #[error("{0}")]

@@ -54,6 +54,17 @@ pub struct Preprocess {
     pub pad_value: f32,
 }
 
+impl Preprocess {
+    /// The model input's shape for `batch` pictures: `[N, 3, H, W]` or `[N, H, W, 3]`.
+    pub fn input_shape(&self, batch: usize) -> Vec<usize> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        match self.layout {
+            InputLayout::Nchw => vec![batch, 3, h, w],
+            InputLayout::Nhwc => vec![batch, h, w, 3],
+        }
+    }
+}
+
 /// Maps a point in model-input pixels back to frame pixels: `frame = (model - pad) / scale`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BoxTransform {
@@ -185,6 +196,23 @@ pub fn sample_bilinear(img: &ImageRef<'_>, sx: f32, sy: f32) -> [f32; 3] {
     out
 }
 
+/// What every CPU pre-processing starts with: the picture checked, the output's length asserted
+/// (one picture in the model's size), the transform, and for each model channel its RGB source.
+pub(crate) fn start(
+    img: &ImageRef<'_>,
+    pre: &Preprocess,
+    out_len: usize,
+) -> Result<(BoxTransform, [usize; 3]), ImageError> {
+    img.check()?;
+    let (w, h) = (pre.width as usize, pre.height as usize);
+    assert_eq!(out_len, 3 * w * h, "output slice must hold one picture");
+    let order = match pre.channel_order {
+        ChannelOrder::Rgb => [0, 1, 2],
+        ChannelOrder::Bgr => [2, 1, 0],
+    };
+    Ok((BoxTransform::for_frame(pre, img.width, img.height), order))
+}
+
 /// CPU pre-processing: the reference the GPU kernel is tested against, and the OpenCV backend's input.
 ///
 /// Writes one picture into `out` (length `3 * pre.width * pre.height`) in the model's layout and
@@ -194,14 +222,8 @@ pub fn preprocess_cpu(
     pre: &Preprocess,
     out: &mut [f32],
 ) -> Result<BoxTransform, ImageError> {
-    img.check()?;
-    let t = BoxTransform::for_frame(pre, img.width, img.height);
+    let (t, order) = start(img, pre, out.len())?;
     let (w, h) = (pre.width as usize, pre.height as usize);
-    assert_eq!(out.len(), 3 * w * h, "output slice must hold one picture");
-    let order = match pre.channel_order {
-        ChannelOrder::Rgb => [0, 1, 2],
-        ChannelOrder::Bgr => [2, 1, 0],
-    };
     for dy in 0..h {
         for dx in 0..w {
             let rgb = match source_coord(&t, dx as u32, dy as u32) {
@@ -233,11 +255,7 @@ pub fn preprocess_batch_cpu(
     for (img, chunk) in images.iter().zip(data.chunks_exact_mut(per)) {
         transforms.push(preprocess_cpu(img, pre, chunk)?);
     }
-    let shape = match pre.layout {
-        InputLayout::Nchw => vec![images.len(), 3, h, w],
-        InputLayout::Nhwc => vec![images.len(), h, w, 3],
-    };
-    Ok((Tensor::new(shape, data), transforms))
+    Ok((Tensor::new(pre.input_shape(images.len()), data), transforms))
 }
 
 #[cfg(test)]

@@ -28,6 +28,18 @@ impl Tensor {
         self.data.len()
     }
 
+    /// Checks what a caller built by hand: a non-empty shape whose product is the data's length.
+    pub fn check(&self) -> Result<(), super::InferError> {
+        if self.shape.is_empty() || self.shape.iter().product::<usize>() != self.data.len() {
+            return Err(super::InferError::Input(format!(
+                "tensor of shape {:?} holds {} values",
+                self.shape,
+                self.data.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// True when the tensor has no elements.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()

@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 use super::manifest::ModelManifest;
 use super::select::BackendKind;
 use crate::config::{ConfigError, check_name};
+use crate::infer::onnxruntime::ExecutionProvider;
 
 /// Storage precision of the GPU engine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -30,8 +31,9 @@ pub struct ModelConfig {
     /// The model's manifest (`models/<name>.yaml`), relative to the pipeline file.
     #[schemars(with = "String")]
     pub manifest: Spanned<PathBuf>,
-    /// `auto` (a hardware GPU through wgpu when there is one, else OpenCV on the CPU), `wgpu` or
-    /// `opencv`.
+    /// `auto` (the fastest usable backend, measured on the model at start-up and cached in
+    /// `state_dir`), `wgpu`, `cpu` (ONNX Runtime when its library loads, else OpenCV),
+    /// `onnxruntime` or `opencv`.
     #[serde(default)]
     #[schemars(with = "String")]
     pub backend: BackendKindConfig,
@@ -46,6 +48,10 @@ pub struct ModelConfig {
     #[serde(default = "default_max_batch")]
     #[schemars(range(min = 1, max = 64))]
     pub max_batch: usize,
+    /// ONNX Runtime execution providers to try, in order, before its CPU provider (`cuda`,
+    /// `tensorrt`, `openvino`, `rocm`); those the installed library lacks are skipped with a warning.
+    #[serde(default)]
+    pub providers: Vec<ExecutionProvider>,
     /// Input size `[width, height]` for models with dynamic input (e.g. CenterFace).
     #[schemars(with = "Option<[InputSide; 2]>")]
     pub input_size: Option<[u32; 2]>,
@@ -67,6 +73,8 @@ pub enum BackendKindConfig {
     #[default]
     Auto,
     Wgpu,
+    Cpu,
+    Onnxruntime,
     Opencv,
 }
 
@@ -75,6 +83,8 @@ impl From<BackendKindConfig> for BackendKind {
         match b {
             BackendKindConfig::Auto => BackendKind::Auto,
             BackendKindConfig::Wgpu => BackendKind::Wgpu,
+            BackendKindConfig::Cpu => BackendKind::Cpu,
+            BackendKindConfig::Onnxruntime => BackendKind::Onnxruntime,
             BackendKindConfig::Opencv => BackendKind::Opencv,
         }
     }
@@ -96,6 +106,7 @@ pub struct ModelSpec {
     pub adapter: String,
     pub precision: Precision,
     pub max_batch: usize,
+    pub providers: Vec<ExecutionProvider>,
 }
 
 /// Loads every manifest of the `models:` section.
@@ -141,6 +152,7 @@ pub fn validate(
                 adapter: m.adapter,
                 precision: m.precision,
                 max_batch: m.max_batch,
+                providers: m.providers,
             },
         );
     }

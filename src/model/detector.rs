@@ -15,8 +15,13 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// Prepares the decoder of `manifest` (anchors, grids) for a backend already loaded with its model.
-    pub fn new(manifest: ModelManifest, backend: Box<dyn Backend>) -> Result<Self, DetectError> {
+    /// Prepares the decoder of `manifest` (anchors, grids) for a backend already loaded with its
+    /// model (so the detector keeps no copy of the ONNX bytes).
+    pub fn new(
+        mut manifest: ModelManifest,
+        backend: Box<dyn Backend>,
+    ) -> Result<Self, DetectError> {
+        manifest.forget_onnx();
         let decoder = Decoder::new(&manifest.decoder, manifest.geometry())?;
         let post = manifest.post_process();
         Ok(Self {

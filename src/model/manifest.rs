@@ -204,6 +204,12 @@ impl ModelManifest {
         Ok(self)
     }
 
+    /// Lets go of this copy of the ONNX bytes once the backends have the model: a file can be
+    /// tens of MB, and a long run needs only what the backend built from it.
+    pub fn forget_onnx(&mut self) {
+        self.onnx = Arc::from(Vec::new());
+    }
+
     /// Input size and class count, what decoders need to know about the model.
     pub fn geometry(&self) -> ModelGeometry {
         ModelGeometry {

@@ -2,6 +2,7 @@
 //! the `models:` section of a pipeline, the choice of backend, and the [`Detector`] that ties a
 //! backend to its decoder.
 
+pub mod auto;
 pub mod config;
 pub mod detector;
 pub mod manifest;

@@ -15,7 +15,7 @@ use crate::capture::QueuePolicy;
 use crate::detect::{DetectError, Detection, nms};
 use crate::infer::BackendInfo;
 use crate::metrics::Metrics;
-use crate::model::select::{self, SelectError};
+use crate::model::select::{self, BackendOptions, SelectError};
 use crate::model::{Detector, ModelSpec};
 use crate::motion::MotionState;
 use crate::pipeline::diff::{CameraChange, PipelineDiff};
@@ -132,8 +132,15 @@ struct ModelRunner {
 impl ModelRunner {
     /// Loads `spec` on its backend and runs it once on a black frame (a smoke test that also
     /// compiles GPU plans before a camera waits), then marks it live in `lookout_model_info`.
-    fn load(spec: &ModelSpec, metrics: &Metrics) -> Result<Self, AnalyticsError> {
-        let opts = spec.backend_options();
+    fn load(
+        spec: &ModelSpec,
+        state_dir: &std::path::Path,
+        metrics: &Metrics,
+    ) -> Result<Self, AnalyticsError> {
+        let opts = BackendOptions {
+            state_dir: Some(state_dir.to_path_buf()),
+            ..spec.backend_options()
+        };
         let backend = select::create(spec.backend, &spec.manifest, &opts).map_err(|source| {
             AnalyticsError::Backend {
                 model: spec.name.clone(),
@@ -321,7 +328,7 @@ impl Analyzer {
             let Some(spec) = pipeline.models.get(&d.model) else {
                 continue;
             };
-            let runner = ModelRunner::load(spec, &metrics)?;
+            let runner = ModelRunner::load(spec, &pipeline.state_dir, &metrics)?;
             let info = runner.detector.backend_info();
             if infos.is_empty() {
                 metrics.set_build_info(&info.device, &info.backend);
@@ -459,7 +466,8 @@ impl Analyzer {
             if !used {
                 continue;
             }
-            let runner = ModelRunner::load(spec, &self.metrics).map_err(|e| e.to_string())?;
+            let runner = ModelRunner::load(spec, &pipeline.state_dir, &self.metrics)
+                .map_err(|e| e.to_string())?;
             loaded.push(runner);
         }
         for runner in loaded {

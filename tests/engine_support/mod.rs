@@ -264,3 +264,13 @@ pub fn check_model(label: &str, model: &[u8], input: &Tensor) {
     let got = run_gpu(model, input, Precision::F16);
     assert_close(&format!("{label} f16"), &got, &want, TOL_F16);
 }
+
+/// A still of `pipelines/footage/` as packed RGBA, with its width and height.
+pub fn still_rgba(file: &str) -> (Vec<u8>, u32, u32) {
+    let path = format!("{}/pipelines/footage/{file}", env!("CARGO_MANIFEST_DIR"));
+    let img = image::open(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .to_rgba8();
+    let (w, h) = img.dimensions();
+    (img.into_raw(), w, h)
+}

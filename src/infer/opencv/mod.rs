@@ -1,4 +1,4 @@
-//! CPU fallback backend: OpenCV DNN runs the ONNX model, fed by the CPU pre-processing reference.
+//! CPU fallback backend: OpenCV DNN runs the ONNX model, fed by the CPU pre-processing.
 
 pub mod compat;
 
@@ -8,7 +8,8 @@ use opencv::prelude::*;
 
 use crate::capture::frame::ImageRef;
 
-use super::preprocess::{Preprocess, preprocess_batch_cpu};
+use super::letterbox::preprocess_into;
+use super::preprocess::Preprocess;
 use super::{Backend, BackendInfo, InferError, InferOutput, NamedTensor, Tensor};
 
 const BACKEND: &str = "opencv";
@@ -117,24 +118,16 @@ impl Backend for OpenCvBackend {
         // larger batch gains nothing.
         let mut out = Vec::with_capacity(images.len());
         for img in images {
-            let (input, transforms) = preprocess_batch_cpu(std::slice::from_ref(img), &self.pre)?;
+            let mut input = Tensor::zeros(self.pre.input_shape(1));
+            let transform = preprocess_into(img, &self.pre, &mut input.data)?;
             let outputs = self.infer_tensor(&input)?;
-            out.push(InferOutput {
-                outputs,
-                transform: transforms[0],
-            });
+            out.push(InferOutput { outputs, transform });
         }
         Ok(out)
     }
 
     fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
-        if input.shape.iter().product::<usize>() != input.data.len() || input.shape.is_empty() {
-            return Err(InferError::Input(format!(
-                "tensor of shape {:?} holds {} values",
-                input.shape,
-                input.data.len()
-            )));
-        }
+        input.check()?;
         let dims = input
             .shape
             .iter()
