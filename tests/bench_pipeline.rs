@@ -200,13 +200,15 @@ fn a_backlog_is_not_sustained_even_without_drops() {
     // NanoDet on the CPU takes tens of milliseconds: 60 frames/s is out of reach.
     let fps = 60.0;
     let pipeline =
-        load::pipeline(&root.join("models/nanodet-g-416.yaml"), &placement, 1, fps).unwrap();
+        load::pipeline(&root.join("models/nanodet-g-416.yaml"), &placement, 1, fps, false)
+            .unwrap();
     let trial = Load {
         fps,
         seconds: 1.0,
         warmup: 0.2,
         queue_capacity: 10_000,
         max_p99_ms: None,
+        idle: 0.0,
     };
     let r = load::drive(&pipeline, &footage, &trial).unwrap();
     assert_eq!(r.frames_dropped, 0, "{r:?}");

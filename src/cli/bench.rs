@@ -76,6 +76,18 @@ pub struct Args {
     /// With --pipeline: frame size of the synthetic cameras (NV12).
     #[arg(long, default_value = "1920x1080", value_name = "WxH")]
     pub(super) frame_size: String,
+    /// With --pipeline: share of cameras (0 to 1) showing a still scene with sensor noise instead
+    /// of moving people, e.g. 0.75: three of four cameras idle.
+    #[arg(long, default_value_t = 0.0)]
+    pub(super) idle: f64,
+    /// With --pipeline: motion gating of the synthetic cameras, `on` (the default of a run) or
+    /// `off` (every frame detected whole).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub(super) motion: String,
+    /// With --pipeline --idle: the scene idle cameras show, unmoved, with sensor noise (the
+    /// campus path with nobody on it; give the busy still to have people standing there).
+    #[arg(long, default_value = "pipelines/footage/vtest-background.jpg")]
+    pub(super) idle_image: PathBuf,
     /// With --pipeline: the still the synthetic cameras show, moving a little per frame.
     #[arg(long, default_value = "pipelines/footage/vtest-frame300.jpg")]
     pub(super) image: PathBuf,

@@ -24,6 +24,10 @@ struct Report {
     fps: f64,
     frame_size: [u32; 2],
     max_batch: usize,
+    /// Whether the cameras' motion gating was on.
+    motion: bool,
+    /// Share of cameras showing a still, noisy scene.
+    idle: f64,
     /// Most cameras sustained (of those tried); 0 when not even one is.
     best_cameras: usize,
     best: Option<LoadReport>,
@@ -36,6 +40,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Err(BadInput("--fps must be above 0 and at most 1000".into()).into());
     }
     let (w, h) = parse_size(&args.frame_size)?;
+    if !(0.0..=1.0).contains(&args.idle) {
+        return Err(BadInput(format!("--idle {}: expected a share from 0 to 1", args.idle)).into());
+    }
+    let motion = args.motion == "on";
     let cameras = match args.cameras.as_str() {
         "max" => None,
         n => Some(
@@ -48,9 +56,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let still = image::open(&args.image)
         .map_err(|e| BadInput(format!("{}: {e}", args.image.display())))?
         .to_rgb8();
-    let footage = Arc::new(
-        Footage::from_still(&still, w, h, PICTURES, STEP).map_err(|e| BadInput(e.to_string()))?,
-    );
+    let mut footage =
+        Footage::from_still(&still, w, h, PICTURES, STEP).map_err(|e| BadInput(e.to_string()))?;
+    if args.idle > 0.0 {
+        let idle = image::open(&args.idle_image)
+            .map_err(|e| BadInput(format!("{}: {e}", args.idle_image.display())))?
+            .to_rgb8();
+        footage = footage
+            .with_idle_scene(&idle)
+            .map_err(|e| BadInput(e.to_string()))?;
+    }
+    let footage = Arc::new(footage);
     let placement = ModelPlacement {
         backend: args.backend,
         adapter: args.adapter.clone(),
@@ -63,10 +79,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         warmup: WARMUP_S,
         queue_capacity: 2,
         max_p99_ms: args.max_p99_ms,
+        idle: args.idle,
     };
     let mut model_name = String::new();
     let mut trial = |n: usize| -> anyhow::Result<LoadReport> {
-        let pipeline = load::pipeline(&args.model, &placement, n, args.fps)?;
+        let pipeline = load::pipeline(&args.model, &placement, n, args.fps, motion)?;
         if model_name.is_empty()
             && let Some(spec) = pipeline.models.values().next()
         {
@@ -81,8 +98,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     if !args.json {
         outln!(
-            "synthetic {w}x{h} NV12 cameras at {} fps, at most {max_batch} pictures per inference",
-            args.fps
+            "synthetic {w}x{h} NV12 cameras at {} fps, at most {max_batch} pictures per inference, motion gating {}{}",
+            args.fps,
+            args.motion,
+            if args.idle > 0.0 {
+                format!(", {:.0}% of the cameras idle (a still, noisy scene)", args.idle * 100.0)
+            } else {
+                String::new()
+            }
         )?;
         outln!(
             "{:>7}  {:>9}  {:>9}  {:>7}  {:>5}  {:>7}  {:>5}  {:>9}  {:>20}  {:>20}",
@@ -110,6 +133,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         fps: args.fps,
         frame_size: [w, h],
         max_batch,
+        motion,
+        idle: args.idle,
         best_cameras: best.as_ref().map_or(0, |b| b.cameras),
         best,
         trials,
@@ -175,7 +200,20 @@ fn print_answer(r: &Report, fixed: bool) -> std::io::Result<()> {
             b.frame_to_event.p50_ms,
             b.frame_to_event.p99_ms,
             b.frame_to_event.count
-        )?,
+        )
+        .and_then(|()| {
+            if !r.motion && r.idle == 0.0 {
+                return Ok(());
+            }
+            outln!(
+                "  {} of them idle; busy cameras' frame-to-result p50 {:.1} ms, p99 {:.1} ms; {} frames detected, {} skipped as still",
+                b.idle_cameras,
+                b.busy_frame_to_result.p50_ms,
+                b.busy_frame_to_result.p99_ms,
+                b.frames_detected,
+                b.frames_skipped_still
+            )
+        })?,
         None if fixed => outln!(
             "{}: {} cameras at {} fps are not sustained on {device}",
             r.model,

@@ -63,8 +63,8 @@ pub struct PrivacyConfig {
     #[schemars(with = "Vec<Vec<crate::rules::PointSchema>>")]
     pub masks: Vec<Polygon>,
     /// Most milliseconds face detection and redaction of one frame may take; when it takes
-    /// longer, nothing of that frame is stored (default 1000).
-    #[schemars(with = "Option<u64>", range(min = 1, max = 60000))]
+    /// longer, nothing of that frame is stored (default 1000; 0 stores nothing at all).
+    #[schemars(with = "Option<u64>", range(min = 0, max = 60000))]
     pub deadline_ms: Option<Spanned<u64>>,
 }
 

@@ -37,6 +37,8 @@ pub struct Footage {
     width: u32,
     height: u32,
     pictures: Vec<Vec<u8>>,
+    /// The still unmoved, each with its own sensor noise: what an idle camera shows.
+    idle: Vec<Vec<u8>>,
 }
 
 impl Footage {
@@ -57,13 +59,8 @@ impl Footage {
         if still.width() == 0 || still.height() == 0 {
             return Err(LoadError::Input("the still picture is empty".into()));
         }
-        let sh = height;
-        let sw = ((u64::from(still.width()) * u64::from(sh) / u64::from(still.height())) as u32)
-            .clamp(1, width);
-        let scaled = image::imageops::resize(still, sw, sh, image::imageops::FilterType::Triangle);
-        let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([114, 114, 114]));
-        image::imageops::replace(&mut canvas, &scaled, i64::from((width - sw) / 2), 0);
-        let pictures = (0..count)
+        let canvas = on_canvas(still, width, height);
+        let pictures: Vec<Vec<u8>> = (0..count)
             .map(|k| {
                 let shift = (k as i64 - (count / 2) as i64) * i64::from(step);
                 nv12_shifted(&canvas, shift)
@@ -73,7 +70,22 @@ impl Footage {
             width,
             height,
             pictures,
+            idle: noisy(&canvas),
         })
+    }
+
+    /// Idle cameras show `still` (an empty scene, say) instead of the busy still unmoved.
+    pub fn with_idle_scene(mut self, still: &image::RgbImage) -> Result<Self, LoadError> {
+        if still.width() == 0 || still.height() == 0 {
+            return Err(LoadError::Input("the idle still picture is empty".into()));
+        }
+        self.idle = noisy(&on_canvas(still, self.width, self.height));
+        Ok(self)
+    }
+
+    /// The picture for frame `seq` of an idle camera: the same scene, fresh sensor noise.
+    pub fn idle_picture(&self, seq: u64) -> &[u8] {
+        &self.idle[(seq % self.idle.len() as u64) as usize]
     }
 
     /// The picture for frame `seq`: forwards through the set, then back, so motion stays smooth.
@@ -126,6 +138,62 @@ fn nv12_shifted(canvas: &image::RgbImage, shift: i64) -> Vec<u8> {
     out
 }
 
+/// `still` scaled to `height`, centred on a grey `width` x `height` canvas.
+fn on_canvas(still: &image::RgbImage, width: u32, height: u32) -> image::RgbImage {
+    let sh = height;
+    let sw = ((u64::from(still.width()) * u64::from(sh) / u64::from(still.height())) as u32)
+        .clamp(1, width);
+    let scaled = image::imageops::resize(still, sw, sh, image::imageops::FilterType::Triangle);
+    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([114, 114, 114]));
+    image::imageops::replace(&mut canvas, &scaled, i64::from((width - sw) / 2), 0);
+    canvas
+}
+
+/// The NV12 pictures an idle camera showing `canvas` cycles through, each with fresh noise.
+fn noisy(canvas: &image::RgbImage) -> Vec<Vec<u8>> {
+    let still = nv12_shifted(canvas, 0);
+    let luma = canvas.width() as usize * canvas.height() as usize;
+    (0..IDLE_PICTURES)
+        .map(|k| with_noise(&still, luma, k as u64))
+        .collect()
+}
+
+/// Noisy versions of the still an idle camera cycles through.
+const IDLE_PICTURES: usize = 8;
+/// Standard deviation of the sensor noise on idle cameras' luma, in grey levels (a typical
+/// surveillance sensor in daylight shows 2-4).
+const NOISE_SIGMA: f32 = 3.0;
+
+/// `nv12` with Gaussian noise of [`NOISE_SIGMA`] on its `luma` first bytes, seeded by `seed`.
+fn with_noise(nv12: &[u8], luma: usize, seed: u64) -> Vec<u8> {
+    let mut out = nv12.to_vec();
+    // splitmix64: a well-mixed, dependency-free generator; the noise only has to look like noise.
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for px in &mut out[..luma] {
+        // The sum of four uniform 16-bit draws from one 64-bit word: close to Gaussian.
+        let r = next();
+        let sum: u32 = (0..4).map(|k| ((r >> (16 * k)) & 0xFFFF) as u32).sum();
+        // Four uniforms on [0, 1) have mean 2 and variance 1/3.
+        let z = (sum as f32 / 65536.0 - 2.0) * 3f32.sqrt();
+        *px = (f32::from(*px) + z * NOISE_SIGMA).round().clamp(0.0, 255.0) as u8;
+    }
+    out
+}
+
+/// Whether camera `i` of a load with `idle` share of idle cameras shows a busy scene: the first
+/// camera always, then one in every `1 / (1 - idle)`.
+pub fn is_busy(i: usize, idle: f64) -> bool {
+    let busy = (1.0 - idle).clamp(0.0, 1.0);
+    ((i + 1) as f64 * busy).ceil() > (i as f64 * busy).ceil()
+}
+
 /// How the model of a load test is placed (the `models:` entry of the generated pipeline).
 #[derive(Debug, Clone)]
 pub struct ModelPlacement {
@@ -143,6 +211,7 @@ pub fn pipeline(
     model: &ModelPlacement,
     cameras: usize,
     fps: f64,
+    motion: bool,
 ) -> Result<Pipeline, LoadError> {
     let manifest = std::fs::canonicalize(manifest)
         .map_err(|e| LoadError::Input(format!("{}: {e}", manifest.display())))?;
@@ -157,7 +226,7 @@ pub fn pipeline(
     );
     for i in 0..cameras {
         yaml += &format!(
-            "  - name: cam{i:04}\n    source: test:smpte\n    queue: latest\n    detect: {{model: m, fps: {fps}}}\n    rules:\n      lines: [{{name: middle, a: [0.5, 0.0], b: [0.5, 1.0]}}]\n      zones: [{{name: all, points: [[0, 0], [1, 0], [1, 1], [0, 1]], occupancy: {{}}}}]\n"
+            "  - name: cam{i:04}\n    source: test:smpte\n    queue: latest\n    detect: {{model: m, fps: {fps}}}\n    motion: {{enabled: {motion}}}\n    rules:\n      lines: [{{name: middle, a: [0.5, 0.0], b: [0.5, 1.0]}}]\n      zones: [{{name: all, points: [[0, 0], [1, 0], [1, 1], [0, 1]], occupancy: {{}}}}]\n"
         );
     }
     Ok(pipeline::load_str(
@@ -180,12 +249,16 @@ pub struct Load {
     pub queue_capacity: usize,
     /// When set, a trial only counts as sustained if frame-to-result p99 stays under this.
     pub max_p99_ms: Option<f64>,
+    /// Share of cameras showing a still, noisy scene instead of moving people (see [`is_busy`]).
+    pub idle: f64,
 }
 
 /// What one trial measured, over its measured window.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
     pub cameras: usize,
+    /// Of them, cameras showing a still scene.
+    pub idle_cameras: usize,
     pub fps: f64,
     pub backend: String,
     pub device: String,
@@ -206,6 +279,12 @@ pub struct LoadReport {
     /// From a frame's arrival to its detections tracked and judged, when its events (if any) are
     /// published: every frame that arrived in the window and was not dropped.
     pub frame_to_result: Latency,
+    /// The same for the busy cameras' frames alone: what gating must not slow down.
+    pub busy_frame_to_result: Latency,
+    /// Frames detected (whole or in regions), whole trial, warm-up included.
+    pub frames_detected: u64,
+    /// Frames motion gating let go undetected because nothing moved, whole trial.
+    pub frames_skipped_still: u64,
     /// From a frame's arrival to an event about it reaching the sinks (whole trial).
     pub frame_to_event: Latency,
     /// Every analytics stage per call (`infer` per batch; `decode`, `track`, `rules` per frame;
@@ -230,13 +309,33 @@ struct Timed<'a> {
     latency: Samples,
     processed: u64,
     batches: u64,
+    /// Frames handed over in those batches (gated frames are processed but not batched).
+    batched: u64,
     /// Frames that arrived in the window and were done by the deadline.
     done_in_time: u64,
+    /// Cameras showing moving people, and their frames' latency alone.
+    busy: std::collections::HashSet<Arc<str>>,
+    busy_latency: Samples,
 }
 
 impl FrameConsumer for Timed<'_> {
     fn admit(&mut self, frame: &Frame) -> bool {
-        self.inner.admit(frame)
+        let admitted = self.inner.admit(frame);
+        if !admitted {
+            // A frame gating lets go is done here: its tracks were carried forward, nothing
+            // waits on it. It counts as processed, not as a latency sample.
+            let now = Instant::now();
+            if now >= self.measure_from && now <= self.measure_until {
+                self.processed += 1;
+            }
+            if frame.arrived >= self.measure_from
+                && frame.arrived < self.measure_until
+                && now <= self.deadline
+            {
+                self.done_in_time += 1;
+            }
+        }
+        admitted
     }
 
     fn max_batch(&self) -> usize {
@@ -244,20 +343,28 @@ impl FrameConsumer for Timed<'_> {
     }
 
     fn batch(&mut self, frames: Vec<Frame>) {
-        let arrived: Vec<Instant> = frames.iter().map(|f| f.arrived).collect();
+        let arrived: Vec<(Instant, bool)> = frames
+            .iter()
+            .map(|f| (f.arrived, self.busy.contains(&f.camera)))
+            .collect();
         self.inner.batch(frames);
         let now = Instant::now();
         // Throughput: frames finished inside the window, whenever they arrived.
         if now >= self.measure_from && now <= self.measure_until {
             self.batches += 1;
+            self.batched += arrived.len() as u64;
             self.processed += arrived.len() as u64;
         }
         // Latency: every frame that arrived inside the window, whenever it finished.
-        for a in arrived
+        for (a, busy) in arrived
             .iter()
-            .filter(|a| **a >= self.measure_from && **a < self.measure_until)
+            .filter(|(a, _)| *a >= self.measure_from && *a < self.measure_until)
         {
-            self.latency.push(now.duration_since(*a).as_secs_f64());
+            let seconds = now.duration_since(*a).as_secs_f64();
+            self.latency.push(seconds);
+            if *busy {
+                self.busy_latency.push(seconds);
+            }
             if now <= self.deadline {
                 self.done_in_time += 1;
             }
@@ -309,6 +416,7 @@ pub fn drive(
         let camera: Arc<str> = Arc::from(cam.name());
         // Cameras are not synchronised: spread their frames over the interval.
         let phase = period.mul_f64(i as f64 / n as f64);
+        let busy = is_busy(i, load.idle);
         let thread = std::thread::Builder::new()
             .name(format!("synthetic-{i}"))
             .spawn(move || {
@@ -321,7 +429,11 @@ pub fn drive(
                     if due > now {
                         std::thread::sleep(due - now);
                     }
-                    let picture = footage.picture(seq);
+                    let picture = if busy {
+                        footage.picture(seq)
+                    } else {
+                        footage.idle_picture(seq)
+                    };
                     let mut data = pool.take(picture.len());
                     data.copy_from_slice(picture);
                     let arrived = Instant::now();
@@ -362,12 +474,23 @@ pub fn drive(
         latency: Samples::default(),
         processed: 0,
         batches: 0,
+        batched: 0,
         done_in_time: 0,
+        busy: pipeline
+            .cameras
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| is_busy(*i, load.idle))
+            .map(|(_, c)| Arc::from(c.name()))
+            .collect(),
+        busy_latency: Samples::default(),
     };
     super::consume(&receivers, &mut timed);
-    let (latency, processed, batches, done_in_time) = (
+    let (latency, busy_latency, processed, batched, batches, done_in_time) = (
         timed.latency,
+        timed.busy_latency,
         timed.processed,
+        timed.batched,
         timed.batches,
         timed.done_in_time,
     );
@@ -393,6 +516,7 @@ pub fn drive(
             .is_none_or(|max| frame_to_result.p99_ms <= max);
     Ok(LoadReport {
         cameras: n,
+        idle_cameras: (0..n).filter(|&i| !is_busy(i, load.idle)).count(),
         fps: load.fps,
         backend,
         device,
@@ -405,9 +529,16 @@ pub fn drive(
         mean_batch: if batches == 0 {
             0.0
         } else {
-            processed as f64 / batches as f64
+            batched as f64 / batches as f64
         },
         frame_to_result,
+        busy_frame_to_result: busy_latency.latency(),
+        frames_detected: summary.cameras.values().map(|c| c.frames_detected).sum(),
+        frames_skipped_still: summary
+            .cameras
+            .values()
+            .map(|c| c.frames_skipped_still)
+            .sum(),
         frame_to_event: summary.frame_to_event,
         stages: summary.stages,
         sustained,
@@ -466,6 +597,7 @@ mod tests {
     fn fake(cameras: usize, sustained: bool) -> LoadReport {
         LoadReport {
             cameras,
+            idle_cameras: 0,
             fps: 30.0,
             backend: "test".into(),
             device: "test".into(),
@@ -477,10 +609,44 @@ mod tests {
             processed_fps: 0.0,
             mean_batch: 0.0,
             frame_to_result: Latency::default(),
+            busy_frame_to_result: Latency::default(),
+            frames_detected: 0,
+            frames_skipped_still: 0,
             frame_to_event: Latency::default(),
             stages: Default::default(),
             sustained,
         }
+    }
+
+    #[test]
+    fn one_camera_in_four_is_busy_at_idle_three_quarters_and_the_first_always() {
+        let busy: Vec<usize> = (0..12).filter(|&i| is_busy(i, 0.75)).collect();
+        assert_eq!(busy, [0, 4, 8]);
+        assert!((0..12).all(|i| is_busy(i, 0.0)));
+        assert_eq!((0..10).filter(|&i| is_busy(i, 0.5)).count(), 5);
+        assert!((0..12).all(|i| !is_busy(i, 1.0)));
+    }
+
+    #[test]
+    fn idle_pictures_differ_by_sensor_noise_only() {
+        let still = image::RgbImage::from_pixel(64, 32, image::Rgb([90, 120, 150]));
+        let f = Footage::from_still(&still, 64, 32, 3, 2).unwrap();
+        let clean = nv12_shifted(
+            &image::RgbImage::from_pixel(64, 32, image::Rgb([90, 120, 150])),
+            0,
+        );
+        let (a, b) = (f.idle_picture(0), f.idle_picture(1));
+        assert_ne!(a, b, "fresh noise per picture");
+        assert_eq!(a[64 * 32..], clean[64 * 32..], "chroma untouched");
+        let d: Vec<f32> = a[..64 * 32]
+            .iter()
+            .zip(&clean)
+            .map(|(&x, &y)| f32::from(x) - f32::from(y))
+            .collect();
+        let mean = d.iter().sum::<f32>() / d.len() as f32;
+        let sd = (d.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / d.len() as f32).sqrt();
+        assert!(mean.abs() < 0.3, "mean {mean}");
+        assert!((sd - NOISE_SIGMA).abs() < 0.4, "sd {sd}");
     }
 
     #[test]
