@@ -11,6 +11,7 @@ use lookout::events::{
     Crossing, CrossingCounts, Event, EventKind, ObjectChange, ObjectSnapshot, SCHEMA_VERSION,
 };
 use lookout::metrics::Metrics;
+use lookout::sinks::catalog::{LineCatalog, ZoneCatalog};
 use lookout::sinks::{CameraCatalog, Catalog, SinkContext, Sinks};
 
 fn snapshot(track: u64, label: &str) -> ObjectSnapshot {
@@ -85,8 +86,17 @@ fn catalog() -> Catalog {
         cameras: vec![CameraCatalog {
             name: "gate".into(),
             labels: vec!["person".into(), "car".into()],
-            zones: vec!["road".into()],
-            lines: vec!["footpath".into()],
+            zones: vec![ZoneCatalog {
+                name: "road".into(),
+                labels: vec!["car".into()],
+                occupancy: true,
+                threshold: None,
+            }],
+            lines: vec![LineCatalog {
+                name: "footpath".into(),
+                labels: vec!["person".into()],
+                directions: vec![Crossing::AToB, Crossing::BToA],
+            }],
         }],
     }
 }
@@ -216,11 +226,11 @@ fn mqtt_delivers_events_counts_and_home_assistant_discovery() {
 
     // A late subscriber gets the retained discovery and availability.
     let late = Subscriber::start(broker.port, "homeassistant/#");
-    // Per label: count, detected, one zone count and two line directions.
-    let disc = recv_until(&late, Duration::from_secs(5), |m| m.len() >= 10);
+    // Per label: count and detected; the zone counts cars, the line persons both ways.
+    let disc = recv_until(&late, Duration::from_secs(5), |m| m.len() >= 7);
     assert_eq!(
         disc.len(),
-        10,
+        7,
         "{:?}",
         disc.iter().map(|m| &m.0).collect::<Vec<_>>()
     );
@@ -237,6 +247,11 @@ fn mqtt_delivers_events_counts_and_home_assistant_discovery() {
         );
     }
     assert_eq!(cfg["state_topic"], "lookout/gate/person");
+    assert_eq!(cfg["default_entity_id"], "sensor.lookout_gate_person_count");
+    assert!(
+        cfg.get("object_id").is_none(),
+        "object_id is deprecated: {cfg}"
+    );
     assert!(cfg["device"]["identifiers"].is_array());
     let binary = disc
         .iter()

@@ -195,3 +195,116 @@ fn mqtt_outage_mid_run_loses_no_event() {
         "every event the summary counts reached the subscriber"
     );
 }
+
+/// `pipelines/home-assistant.yaml` as shipped, with absolute paths, its outbox in `dir` and
+/// detection at 2 frames a second (the same events a Home Assistant user gets, in ~15 s).
+fn home_assistant_pipeline(dir: &std::path::Path) -> std::path::PathBuf {
+    let root = common::root();
+    let shipped = common::read(&root.join("pipelines/home-assistant.yaml"));
+    let mut text = shipped.clone();
+    for (from, to) in [
+        ("../models/", format!("{}/models/", root.display())),
+        (
+            "source: footage/",
+            format!("source: {}/pipelines/footage/", root.display()),
+        ),
+        (
+            "detect: {model: objects}",
+            "detect: {model: objects, fps: 2}".into(),
+        ),
+    ] {
+        assert!(
+            shipped.contains(from),
+            "home-assistant.yaml changed: {from}"
+        );
+        text = text.replace(from, &to);
+    }
+    text.push_str(&format!("state_dir: {}\n", dir.join("state").display()));
+    let path = dir.join("home-assistant.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Every retained message on the broker, as a Home Assistant that starts now reads them.
+fn retained(port: u16) -> std::collections::BTreeMap<String, String> {
+    let sub = Subscriber::start(port, "#");
+    let mut out = std::collections::BTreeMap::new();
+    while let Ok((topic, payload, retain)) = sub.rx.recv_timeout(Duration::from_secs(1)) {
+        if retain {
+            out.insert(topic, String::from_utf8_lossy(&payload).to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn home_assistant_gets_only_sensors_with_values() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = home_assistant_pipeline(dir.path());
+    let summary_path = dir.path().join("s.json");
+    let env = [
+        ("MQTT_PORT", broker.port.to_string()),
+        (
+            "LOOKOUT_METRICS",
+            format!("127.0.0.1:{}", common::free_port()),
+        ),
+    ];
+    let status = spawn(&path, &summary_path, &env).wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let msgs = retained(broker.port);
+    let configs: Vec<(&String, Value)> = msgs
+        .iter()
+        .filter(|(t, _)| t.starts_with("homeassistant/") && t.ends_with("/config"))
+        .map(|(t, p)| {
+            (
+                t,
+                serde_json::from_str(p).expect("discovery config is JSON"),
+            )
+        })
+        .collect();
+    // person, car, truck: a count and a "detected" each; the road zone counts all three; the
+    // footpath line counts persons only, both ways.
+    let states: Vec<&str> = configs
+        .iter()
+        .map(|(_, c)| c["state_topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(configs.len(), 11, "{states:?}");
+    for (topic, cfg) in &configs {
+        assert!(
+            cfg.get("object_id").is_none(),
+            "{topic}: deprecated object_id"
+        );
+        let component = topic.split('/').nth(1).unwrap();
+        assert_eq!(
+            cfg["default_entity_id"],
+            format!("{component}.{}", cfg["unique_id"].as_str().unwrap()),
+            "{topic}"
+        );
+        let state = cfg["state_topic"].as_str().unwrap();
+        let value = msgs.get(state).unwrap_or_else(|| {
+            panic!("{topic}: no retained value on {state}: Home Assistant shows unknown")
+        });
+        assert!(value.parse::<u64>().is_ok(), "{state} = {value}");
+        assert!(
+            !state.contains("/footpath/car/") && !state.contains("/footpath/truck/"),
+            "a sensor for a label the line does not count: {state}"
+        );
+    }
+    // The values are the run's: line counts as in the summary.
+    let summary: Value = serde_json::from_str(&common::read(&summary_path)).unwrap();
+    let line = &summary["analytics"]["cameras"]["vtest"]["lines"]["footpath"]["person"];
+    for dir in ["a_to_b", "b_to_a"] {
+        assert_eq!(
+            msgs[&format!("lookout/vtest/footpath/person/{dir}")],
+            line[dir].as_u64().unwrap_or(0).to_string(),
+            "{dir}: {line}"
+        );
+    }
+    assert!(
+        line["a_to_b"].as_u64().unwrap_or(0) + line["b_to_a"].as_u64().unwrap_or(0) > 0,
+        "persons cross the footpath in vtest.avi: {line}"
+    );
+    assert_eq!(msgs["lookout/available"], "offline");
+}

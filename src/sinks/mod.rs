@@ -264,7 +264,7 @@ impl Sinks {
                     retry,
                     outbox,
                 } => {
-                    let d = mqtt::MqttDeliverer::new(settings, ctx.catalog.clone());
+                    let d = mqtt::MqttDeliverer::new(settings, ctx.catalog.filtered(&spec.filter));
                     durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
                 }
             };

@@ -11,7 +11,10 @@
 //! - `<prefix>/<camera>/<zone>/<label>`: objects of a label in a zone (retained, from occupancy events).
 //! - `<prefix>/<camera>/<line>/<label>/<direction>`: running crossing counts (retained).
 //! - `<discovery prefix>/{sensor,binary_sensor}/lookout_<camera>/<id>/config`: Home Assistant
-//!   discovery (retained), so the counts and "person detected" sensors appear by themselves.
+//!   discovery (retained), so the counts and "person detected" sensors appear by themselves. Only
+//!   what can have a value is announced (a line's sensors for the labels and directions it counts,
+//!   a zone's only when it sends occupancy events, nothing the sink's filter keeps out), and every
+//!   announced state topic is published (retained) at each connect, so none stays "unknown".
 
 pub mod config;
 
@@ -30,6 +33,10 @@ use crate::sinks::durable::{Deliver, Delivery};
 
 /// How long one publish may wait for the broker's PUBACK.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// While no event is waiting, how often a lost connection is tried again (so availability and
+/// discovery are up before the first event).
+const IDLE_CONNECT_EVERY: Duration = Duration::from_secs(2);
 
 /// Connection settings of the MQTT sink.
 #[derive(Debug, Clone)]
@@ -53,14 +60,31 @@ pub struct MqttDeliverer {
     client: Client,
     connection: Connection,
     connected: bool,
-    /// Retained state topics not yet published since the last (re)connect.
-    dirty: BTreeMap<String, String>,
+    /// When idle may try to connect next.
+    next_idle_connect: Instant,
+    /// Current value of every retained state topic (counts), published again at each connect.
+    state: BTreeMap<String, String>,
+    /// State topics changed since they were last published.
+    dirty: BTreeSet<String>,
     /// Active tracks per (camera, label), for the per-camera counts.
     active: BTreeMap<(String, String), BTreeSet<u64>>,
 }
 
+/// One Home Assistant entity lookout announces.
+struct Entity {
+    component: &'static str,
+    camera: String,
+    /// `lookout_<camera>`: the Home Assistant device it belongs to.
+    node: String,
+    /// Unique within the node, e.g. `person_count`.
+    id: String,
+    state_topic: String,
+    /// The component's own options (name, templates, classes, icon).
+    config: serde_json::Value,
+}
+
 impl MqttDeliverer {
-    /// A deliverer for `s`; it connects lazily on the first delivery.
+    /// A deliverer for `s`; it connects on the first delivery or idle moment.
     pub fn new(s: MqttSettings, catalog: Catalog) -> Self {
         let mut opts = MqttOptions::new(&s.client_id, &s.host, s.port);
         opts.set_keep_alive(s.keep_alive.max(Duration::from_secs(5)));
@@ -92,24 +116,19 @@ impl MqttDeliverer {
             client,
             connection,
             connected: false,
-            dirty: BTreeMap::new(),
+            next_idle_connect: Instant::now(),
+            state: BTreeMap::new(),
+            dirty: BTreeSet::new(),
             active: BTreeMap::new(),
         };
-        d.seed_counts();
+        // Every announced state starts at zero, so Home Assistant shows 0, not "unknown".
+        for e in d.entities() {
+            d.state.entry(e.state_topic).or_insert_with(|| "0".into());
+        }
         d
     }
 
-    /// Zero counts for every known camera and label, so Home Assistant shows 0, not "unknown".
-    fn seed_counts(&mut self) {
-        for cam in &self.catalog.cameras {
-            for label in &cam.labels {
-                let topic = format!("{}/{}/{}", self.s.topic_prefix, cam.name, label);
-                self.dirty.entry(topic).or_insert_with(|| "0".into());
-            }
-        }
-    }
-
-    /// Connects if needed and, once connected, (re)publishes availability, discovery and counts.
+    /// Connects if needed and, once connected, (re)publishes availability, discovery and states.
     fn ensure_connected(&mut self) -> Result<(), String> {
         if self.connected {
             return Ok(());
@@ -129,18 +148,26 @@ impl MqttDeliverer {
         }
         self.connected = true;
         tracing::info!(host = %self.s.host, port = self.s.port, "MQTT connected");
+        self.announce()
+    }
+
+    /// Publishes availability, every discovery config and every state topic's current value.
+    fn announce(&mut self) -> Result<(), String> {
         let prefix = self.s.topic_prefix.clone();
         self.publish_wait(&format!("{prefix}/available"), b"online", true)?;
         for (topic, payload) in self.discovery_messages() {
             self.publish_wait(&topic, payload.as_bytes(), true)?;
         }
+        self.dirty.extend(self.state.keys().cloned());
         self.flush_dirty()
     }
 
+    /// Publishes the state topics that changed (retained).
     fn flush_dirty(&mut self) -> Result<(), String> {
-        while let Some((topic, payload)) = self.dirty.pop_first() {
+        while let Some(topic) = self.dirty.pop_first() {
+            let payload = self.state.get(&topic).cloned().unwrap_or_default();
             if let Err(e) = self.publish_wait(&topic, payload.as_bytes(), true) {
-                self.dirty.insert(topic, payload);
+                self.dirty.insert(topic);
                 return Err(e);
             }
         }
@@ -188,9 +215,17 @@ impl MqttDeliverer {
         }
     }
 
-    /// Updates derived counts from an event; the changed retained topics become dirty.
+    /// Sets a state topic's value; it becomes dirty when the value changed.
+    fn set_state(&mut self, topic: String, value: String) {
+        if self.state.get(&topic) != Some(&value) {
+            self.state.insert(topic.clone(), value);
+            self.dirty.insert(topic);
+        }
+    }
+
+    /// Updates derived counts from an event.
     fn track_state(&mut self, e: &Event) {
-        let p = &self.s.topic_prefix;
+        let p = self.s.topic_prefix.clone();
         match &e.kind {
             EventKind::Object { change, after, .. } => {
                 let key = (e.camera.clone(), e.label.clone());
@@ -201,91 +236,132 @@ impl MqttDeliverer {
                 };
                 if changed {
                     let n = set.len();
-                    self.dirty
-                        .insert(format!("{p}/{}/{}", e.camera, e.label), n.to_string());
+                    self.set_state(format!("{p}/{}/{}", e.camera, e.label), n.to_string());
                 }
             }
             EventKind::Occupancy { zone, count, .. } => {
-                self.dirty.insert(
+                self.set_state(
                     format!("{p}/{}/{zone}/{}", e.camera, e.label),
                     count.to_string(),
                 );
             }
             EventKind::LineCrossed { line, counts, .. } => {
                 let base = format!("{p}/{}/{line}/{}", e.camera, e.label);
-                self.dirty
-                    .insert(format!("{base}/a_to_b"), counts.a_to_b.to_string());
-                self.dirty
-                    .insert(format!("{base}/b_to_a"), counts.b_to_a.to_string());
+                self.set_state(format!("{base}/a_to_b"), counts.a_to_b.to_string());
+                self.set_state(format!("{base}/b_to_a"), counts.b_to_a.to_string());
             }
             _ => {}
         }
     }
 
-    /// Home Assistant discovery messages (topic, JSON) for every camera in the catalog.
-    pub fn discovery_messages(&self) -> Vec<(String, String)> {
-        let Some(disc) = &self.s.discovery_prefix else {
-            return Vec::new();
-        };
+    /// The Home Assistant entities of the catalog: only those that can have a value.
+    fn entities(&self) -> Vec<Entity> {
         let p = &self.s.topic_prefix;
-        let available = format!("{p}/available");
         let mut out = Vec::new();
         for cam in &self.catalog.cameras {
             let node = format!("lookout_{}", sanitize(&cam.name));
-            let device = json!({
-                "identifiers": [node],
-                "name": format!("lookout {}", cam.name),
-                "manufacturer": "lookout",
-                "model": "camera pipeline",
-                "sw_version": env!("CARGO_PKG_VERSION"),
-            });
-            let mut sensor = |component: &str, object_id: String, mut cfg: serde_json::Value| {
-                cfg["unique_id"] = json!(format!("{node}_{object_id}"));
-                cfg["object_id"] = json!(format!("{node}_{object_id}"));
-                cfg["availability_topic"] = json!(available);
-                cfg["device"] = device.clone();
-                out.push((
-                    format!("{disc}/{component}/{node}/{object_id}/config"),
-                    cfg.to_string(),
-                ));
+            let mut add = |component, id: String, state_topic: String, config| {
+                out.push(Entity {
+                    component,
+                    camera: cam.name.clone(),
+                    node: node.clone(),
+                    id,
+                    state_topic,
+                    config,
+                })
             };
             for label in &cam.labels {
-                let l = sanitize(label);
-                let state = format!("{p}/{}/{label}", cam.name);
-                sensor(
+                let (l, state) = (sanitize(label), format!("{p}/{}/{label}", cam.name));
+                add(
                     "sensor",
                     format!("{l}_count"),
-                    json!({"name": format!("{label} count"), "state_topic": state, "state_class": "measurement", "icon": "mdi:counter"}),
+                    state.clone(),
+                    json!({"name": format!("{label} count"), "state_class": "measurement", "icon": "mdi:counter"}),
                 );
-                sensor(
+                add(
                     "binary_sensor",
                     format!("{l}_detected"),
+                    state,
                     json!({
                         "name": format!("{label} detected"),
-                        "state_topic": state,
                         "value_template": "{{ 'ON' if value | int > 0 else 'OFF' }}",
                         "device_class": "occupancy",
                     }),
                 );
-                for zone in &cam.zones {
-                    sensor(
-                        "sensor",
-                        format!("{}_{l}_count", sanitize(zone)),
-                        json!({"name": format!("{zone} {label} count"), "state_topic": format!("{p}/{}/{zone}/{label}", cam.name), "state_class": "measurement", "icon": "mdi:counter"}),
-                    );
-                }
-                for line in &cam.lines {
-                    for dir in ["a_to_b", "b_to_a"] {
-                        sensor(
+            }
+            for zone in cam.zones.iter().filter(|z| z.occupancy) {
+                for label in &zone.labels {
+                    let id = format!("{}_{}", sanitize(&zone.name), sanitize(label));
+                    let state = format!("{p}/{}/{}/{label}", cam.name, zone.name);
+                    match zone.threshold {
+                        // Events come only when the count passes the threshold: between them
+                        // the count is stale, but which side of the threshold it is on is not.
+                        Some(t) => add(
+                            "binary_sensor",
+                            format!("{id}_over_threshold"),
+                            state,
+                            json!({
+                                "name": format!("{} {label} at least {t}", zone.name),
+                                "value_template": format!("{{{{ 'ON' if value | int >= {t} else 'OFF' }}}}"),
+                                "device_class": "occupancy",
+                            }),
+                        ),
+                        None => add(
                             "sensor",
-                            format!("{}_{l}_{dir}", sanitize(line)),
-                            json!({"name": format!("{line} {label} {dir}"), "state_topic": format!("{p}/{}/{line}/{label}/{dir}", cam.name), "state_class": "total_increasing", "icon": "mdi:transit-connection-horizontal"}),
+                            format!("{id}_count"),
+                            state,
+                            json!({"name": format!("{} {label} count", zone.name), "state_class": "measurement", "icon": "mdi:counter"}),
+                        ),
+                    }
+                }
+            }
+            for line in &cam.lines {
+                for label in &line.labels {
+                    for dir in &line.directions {
+                        let dir = dir.name();
+                        add(
+                            "sensor",
+                            format!("{}_{}_{dir}", sanitize(&line.name), sanitize(label)),
+                            format!("{p}/{}/{}/{label}/{dir}", cam.name, line.name),
+                            json!({"name": format!("{} {label} {dir}", line.name), "state_class": "total_increasing", "icon": "mdi:transit-connection-horizontal"}),
                         );
                     }
                 }
             }
         }
         out
+    }
+
+    /// Home Assistant discovery messages (topic, JSON) for every entity of the catalog.
+    pub fn discovery_messages(&self) -> Vec<(String, String)> {
+        let Some(disc) = &self.s.discovery_prefix else {
+            return Vec::new();
+        };
+        let available = format!("{}/available", self.s.topic_prefix);
+        self.entities()
+            .into_iter()
+            .map(|e| {
+                let mut cfg = e.config;
+                let unique = format!("{}_{}", e.node, e.id);
+                cfg["unique_id"] = json!(unique);
+                // `object_id` is deprecated (Home Assistant 2025.10, gone in 2026.4).
+                cfg["default_entity_id"] = json!(format!("{}.{unique}", e.component));
+                cfg["state_topic"] = json!(e.state_topic);
+                cfg["availability_topic"] = json!(available);
+                cfg["device"] = json!({
+                    "identifiers": [e.node],
+                    "name": format!("lookout {}", e.camera),
+                    "manufacturer": "lookout",
+                    "model": "camera pipeline",
+                    "sw_version": env!("CARGO_PKG_VERSION"),
+                });
+                cfg["origin"] = json!({"name": "lookout", "sw_version": env!("CARGO_PKG_VERSION")});
+                (
+                    format!("{disc}/{}/{}/{}/config", e.component, e.node, e.id),
+                    cfg.to_string(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -324,14 +400,26 @@ impl Deliver for MqttDeliverer {
     }
 
     fn idle(&mut self) {
-        // Drive keep-alives and notice a dead broker even when no events flow.
-        if self.connected {
+        if !self.connected {
+            // Announce before the first event: Home Assistant shows the sensors at once.
+            if Instant::now() >= self.next_idle_connect {
+                self.next_idle_connect = Instant::now() + IDLE_CONNECT_EVERY;
+                if let Err(e) = self.ensure_connected() {
+                    tracing::debug!(error = %e, "MQTT not connected");
+                }
+            }
+            return;
+        }
+        // Drive keep-alives and notice a dead broker even when
+        // no events flow.
+        while self.connected {
             match self.connection.recv_timeout(Duration::from_millis(10)) {
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "MQTT connection lost");
                     self.connected = false;
                 }
-                Ok(Ok(_)) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Ok(_)) => {}
+                Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => self.connected = false,
             }
         }
@@ -344,5 +432,110 @@ impl Deliver for MqttDeliverer {
             let _ = self.client.disconnect();
             let _ = self.connection.recv_timeout(Duration::from_millis(200));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Crossing;
+    use crate::sinks::SinkFilter;
+    use crate::sinks::catalog::{CameraCatalog, LineCatalog, ZoneCatalog};
+
+    fn settings() -> MqttSettings {
+        MqttSettings {
+            host: "127.0.0.1".into(),
+            port: 1,
+            client_id: "t".into(),
+            credentials: None,
+            keep_alive: Duration::from_secs(30),
+            topic_prefix: "lookout".into(),
+            discovery_prefix: Some("homeassistant".into()),
+            tls: None,
+        }
+    }
+
+    fn catalog() -> Catalog {
+        let zone = |name: &str, occupancy, threshold| ZoneCatalog {
+            name: name.into(),
+            labels: vec!["car".into()],
+            occupancy,
+            threshold,
+        };
+        Catalog {
+            cameras: vec![CameraCatalog {
+                name: "gate".into(),
+                labels: vec!["person".into(), "car".into()],
+                zones: vec![
+                    zone("road", true, Some(2)),
+                    zone("lawn", false, None),
+                    zone("drive", true, None),
+                ],
+                lines: vec![LineCatalog {
+                    name: "door".into(),
+                    labels: vec!["person".into()],
+                    directions: vec![Crossing::AToB],
+                }],
+            }],
+        }
+    }
+
+    fn ids(d: &MqttDeliverer) -> Vec<String> {
+        d.discovery_messages()
+            .into_iter()
+            .map(|(t, _)| t.trim_start_matches("homeassistant/").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn announces_only_what_can_have_a_value() {
+        let d = MqttDeliverer::new(settings(), catalog());
+        let ids = ids(&d);
+        assert_eq!(
+            ids,
+            [
+                "sensor/lookout_gate/person_count/config",
+                "binary_sensor/lookout_gate/person_detected/config",
+                "sensor/lookout_gate/car_count/config",
+                "binary_sensor/lookout_gate/car_detected/config",
+                "binary_sensor/lookout_gate/road_car_over_threshold/config",
+                "sensor/lookout_gate/drive_car_count/config",
+                "sensor/lookout_gate/door_person_a_to_b/config",
+            ],
+        );
+        // Every announced state has a value before any event.
+        for (_, cfg) in d.discovery_messages() {
+            let cfg: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+            let state = cfg["state_topic"].as_str().unwrap();
+            assert_eq!(d.state.get(state).map(String::as_str), Some("0"), "{state}");
+        }
+        let (_, road) = &d.discovery_messages()[4];
+        assert!(road.contains("value | int >= 2"), "{road}");
+    }
+
+    #[test]
+    fn a_filtered_sink_announces_what_it_receives() {
+        let only = |kinds: &[&str], labels: &[&str]| {
+            let yaml = format!(
+                "{{kinds: [{}], labels: [{}]}}",
+                kinds.join(", "),
+                labels.join(", ")
+            );
+            let filter: SinkFilter = serde_saphyr::from_str(&yaml).unwrap();
+            ids(&MqttDeliverer::new(settings(), catalog().filtered(&filter)))
+        };
+        assert_eq!(
+            only(&["line_crossed"], &[]),
+            ["sensor/lookout_gate/door_person_a_to_b/config"]
+        );
+        assert_eq!(
+            only(&["object", "occupancy"], &["car"]),
+            [
+                "sensor/lookout_gate/car_count/config",
+                "binary_sensor/lookout_gate/car_detected/config",
+                "binary_sensor/lookout_gate/road_car_over_threshold/config",
+                "sensor/lookout_gate/drive_car_count/config",
+            ]
+        );
     }
 }
