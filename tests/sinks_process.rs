@@ -308,3 +308,51 @@ fn home_assistant_gets_only_sensors_with_values() {
     );
     assert_eq!(msgs["lookout/available"], "offline");
 }
+
+#[test]
+fn home_assistant_coming_online_gets_discovery_and_states_again() {
+    let broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port, "#");
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let yaml = format!(
+        "models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml, backend: opencv}}\n\
+         cameras:\n  - name: yard\n    source: test:ball\n    detect: {{model: objects, fps: 1}}\n    rules:\n      objects: [person, car]\n\
+         state_dir: {state}\n\
+         sinks:\n  - mqtt: {{host: 127.0.0.1, port: {port}}}\n\
+         metrics: {{enabled: false}}\n",
+        root = root.display(),
+        state = dir.path().join("state").display(),
+        port = broker.port,
+    );
+    let path = dir.path().join("p.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let mut child = spawn(&path, &dir.path().join("s.json"), &[]);
+
+    // Two labels: a count and a "detected" sensor each, and their two state topics.
+    let is_config = |t: &str| t.starts_with("homeassistant/") && t.ends_with("/config");
+    let is_state = |t: &str| t == "lookout/yard/person" || t == "lookout/yard/car";
+    let mut seen = Vec::new();
+    let mut take = |until: &dyn Fn(&[String]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !until(&seen) && Instant::now() < deadline {
+            if let Ok((topic, _, _)) = sub.rx.recv_timeout(Duration::from_millis(200)) {
+                seen.push(topic);
+            }
+        }
+        seen.clone()
+    };
+    let count = |s: &[String], f: &dyn Fn(&str) -> bool| s.iter().filter(|t| f(t)).count();
+    let first = take(&|s| count(s, &is_config) >= 4 && count(s, &is_state) >= 2);
+    assert_eq!(count(&first, &is_config), 4, "{first:?}");
+
+    // Home Assistant restarts: its birth message on the discovery prefix.
+    common::mqtt_publish(broker.port, "homeassistant/status", b"online", false);
+    let all = take(&|s| count(s, &is_config) >= 8 && count(s, &is_state) >= 4);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(count(&all, &is_config), 8, "discovery again: {all:?}");
+    assert!(count(&all, &is_state) >= 4, "states again: {all:?}");
+}

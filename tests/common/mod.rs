@@ -375,6 +375,24 @@ impl Drop for Subscriber {
     }
 }
 
+/// Publishes one message with QoS 1 on the broker at `port` and waits for the broker's PUBACK.
+pub fn mqtt_publish(port: u16, topic: &str, payload: &[u8], retain: bool) {
+    let opts =
+        rumqttc::MqttOptions::new(format!("test-pub-{}", fastrand::u32(..)), "127.0.0.1", port);
+    let (client, mut conn) = rumqttc::Client::new(opts, 10);
+    client
+        .publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload.to_vec())
+        .expect("publish");
+    for ev in conn.iter() {
+        match ev {
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => break,
+            Ok(_) => {}
+            Err(e) => panic!("publish to 127.0.0.1:{port}: {e}"),
+        }
+    }
+    let _ = client.disconnect();
+}
+
 /// One request seen by [`HttpReceiver`].
 #[derive(Debug, Clone)]
 pub struct SeenRequest {

@@ -15,6 +15,8 @@
 //!   what can have a value is announced (a line's sensors for the labels and directions it counts,
 //!   a zone's only when it sends occupancy events, nothing the sink's filter keeps out), and every
 //!   announced state topic is published (retained) at each connect, so none stays "unknown".
+//!   When Home Assistant publishes `online` on `<discovery prefix>/status` (it restarted), the
+//!   discovery configs and states are published again.
 
 pub mod config;
 
@@ -66,6 +68,8 @@ pub struct MqttDeliverer {
     state: BTreeMap<String, String>,
     /// State topics changed since they were last published.
     dirty: BTreeSet<String>,
+    /// Home Assistant said it is online (it restarted): discovery and states go out again.
+    announce_again: bool,
     /// Active tracks per (camera, label), for the per-camera counts.
     active: BTreeMap<(String, String), BTreeSet<u64>>,
 }
@@ -119,6 +123,7 @@ impl MqttDeliverer {
             next_idle_connect: Instant::now(),
             state: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            announce_again: false,
             active: BTreeMap::new(),
         };
         // Every announced state starts at zero, so Home Assistant shows 0, not "unknown".
@@ -148,11 +153,18 @@ impl MqttDeliverer {
         }
         self.connected = true;
         tracing::info!(host = %self.s.host, port = self.s.port, "MQTT connected");
+        if let Some(disc) = &self.s.discovery_prefix {
+            // Home Assistant publishes `online` here when it starts: announce again then.
+            self.client
+                .try_subscribe(format!("{disc}/status"), QoS::AtLeastOnce)
+                .map_err(|e| format!("MQTT client: {e}"))?;
+        }
         self.announce()
     }
 
     /// Publishes availability, every discovery config and every state topic's current value.
     fn announce(&mut self) -> Result<(), String> {
+        self.announce_again = false;
         let prefix = self.s.topic_prefix.clone();
         self.publish_wait(&format!("{prefix}/available"), b"online", true)?;
         for (topic, payload) in self.discovery_messages() {
@@ -174,6 +186,18 @@ impl MqttDeliverer {
         Ok(())
     }
 
+    /// Notes what the broker sends us: Home Assistant's birth message.
+    fn incoming(&mut self, p: &rumqttc::Publish) {
+        let Some(disc) = &self.s.discovery_prefix else {
+            return;
+        };
+        // A retained `online` comes with our own subscription, right after we announced.
+        if !p.retain && p.topic == format!("{disc}/status") && p.payload.as_ref() == b"online" {
+            tracing::info!("Home Assistant is online: announcing discovery and states again");
+            self.announce_again = true;
+        }
+    }
+
     /// Publishes with QoS 1 and waits for the broker's PUBACK.
     fn publish_wait(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<(), String> {
         self.client
@@ -190,6 +214,7 @@ impl MqttDeliverer {
                 Ok(Ok(MqttEvent::Incoming(Packet::PubAck(ack)))) if Some(ack.pkid) == pkid => {
                     return Ok(());
                 }
+                Ok(Ok(MqttEvent::Incoming(Packet::Publish(p)))) => self.incoming(&p),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     self.connected = false;
@@ -387,6 +412,11 @@ impl Deliver for MqttDeliverer {
         if let Err(e) = self.ensure_connected() {
             return Delivery::Retry(e);
         }
+        if self.announce_again
+            && let Err(e) = self.announce()
+        {
+            return Delivery::Retry(e);
+        }
         let topic = self.topic_for(&event);
         if let Err(e) = self.publish_wait(&topic, payload, false) {
             return Delivery::Retry(e);
@@ -410,7 +440,7 @@ impl Deliver for MqttDeliverer {
             }
             return;
         }
-        // Drive keep-alives and notice a dead broker even when
+        // Drive keep-alives, take in what the broker sends, and notice a dead broker even when
         // no events flow.
         while self.connected {
             match self.connection.recv_timeout(Duration::from_millis(10)) {
@@ -418,10 +448,17 @@ impl Deliver for MqttDeliverer {
                     tracing::warn!(error = %e, "MQTT connection lost");
                     self.connected = false;
                 }
+                Ok(Ok(MqttEvent::Incoming(Packet::Publish(p)))) => self.incoming(&p),
                 Ok(Ok(_)) => {}
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => self.connected = false,
             }
+        }
+        if self.connected
+            && self.announce_again
+            && let Err(e) = self.announce()
+        {
+            tracing::warn!(error = %e, "cannot announce to Home Assistant; retrying at the next connection");
         }
     }
 
