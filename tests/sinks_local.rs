@@ -13,6 +13,8 @@ fn crossing(n: u64) -> Event {
     Event {
         schema_version: SCHEMA_VERSION,
         id: lookout::events::new_id(),
+        device: String::new(),
+        site: String::new(),
         camera: "gate".into(),
         kind: EventKind::LineCrossed {
             line: "footpath".into(),
@@ -52,6 +54,7 @@ fn start(
 ) -> Result<(Sinks, Arc<Metrics>), lookout::sinks::SinkError> {
     let metrics = Arc::new(Metrics::new());
     let ctx = SinkContext {
+        device: Default::default(),
         state_dir: state.to_path_buf(),
         metrics: Arc::clone(&metrics),
         catalog: Catalog::default(),
@@ -91,6 +94,9 @@ fn file_sink_rotates_by_size_and_keeps_every_event() {
         );
         for line in text.lines() {
             let e: Event = serde_json::from_str(line).expect("each line is one event");
+            // Stamped with this box (the host name, site `default`).
+            assert_eq!(e.device, lookout::events::device::host_name());
+            assert_eq!(e.site, "default");
             ids.push(e.id);
         }
     }

@@ -219,7 +219,10 @@ fn home_assistant_pipeline(dir: &std::path::Path) -> std::path::PathBuf {
         );
         text = text.replace(from, &to);
     }
-    text.push_str(&format!("state_dir: {}\n", dir.join("state").display()));
+    text.push_str(&format!(
+        "state_dir: {}\ndevice: {{name: ha-box}}\n",
+        dir.join("state").display()
+    ));
     let path = dir.join("home-assistant.yaml");
     std::fs::write(&path, text).unwrap();
     path
@@ -297,7 +300,7 @@ fn home_assistant_gets_only_sensors_with_values() {
     let line = &summary["analytics"]["cameras"]["vtest"]["lines"]["footpath"]["person"];
     for dir in ["a_to_b", "b_to_a"] {
         assert_eq!(
-            msgs[&format!("lookout/vtest/footpath/person/{dir}")],
+            msgs[&format!("lookout/ha-box/vtest/footpath/person/{dir}")],
             line[dir].as_u64().unwrap_or(0).to_string(),
             "{dir}: {line}"
         );
@@ -306,7 +309,7 @@ fn home_assistant_gets_only_sensors_with_values() {
         line["a_to_b"].as_u64().unwrap_or(0) + line["b_to_a"].as_u64().unwrap_or(0) > 0,
         "persons cross the footpath in vtest.avi: {line}"
     );
-    assert_eq!(msgs["lookout/available"], "offline");
+    assert_eq!(msgs["lookout/ha-box/available"], "offline");
 }
 
 #[test]
@@ -319,6 +322,7 @@ fn home_assistant_coming_online_gets_discovery_and_states_again() {
         "models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml, backend: opencv}}\n\
          cameras:\n  - name: yard\n    source: test:ball\n    detect: {{model: objects, fps: 1}}\n    rules:\n      objects: [person, car]\n\
          state_dir: {state}\n\
+         device: {{name: b}}\n\
          sinks:\n  - mqtt: {{host: 127.0.0.1, port: {port}}}\n\
          metrics: {{enabled: false}}\n",
         root = root.display(),
@@ -331,7 +335,7 @@ fn home_assistant_coming_online_gets_discovery_and_states_again() {
 
     // Two labels: a count and a "detected" sensor each, and their two state topics.
     let is_config = |t: &str| t.starts_with("homeassistant/") && t.ends_with("/config");
-    let is_state = |t: &str| t == "lookout/yard/person" || t == "lookout/yard/car";
+    let is_state = |t: &str| t == "lookout/b/yard/person" || t == "lookout/b/yard/car";
     let mut seen = Vec::new();
     let mut take = |until: &dyn Fn(&[String]) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);

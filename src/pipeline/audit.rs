@@ -278,7 +278,7 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
             SinkKind::Mqtt {
                 settings, outbox, ..
             } => {
-                let p = &settings.topic_prefix;
+                let p = &format!("{}/{}", settings.topic_prefix, pipeline.device.name);
                 let mut sends = vec![
                     format!("`object` events as JSON on {p}/events"),
                     format!("other events as JSON on {p}/<camera>/<kind>"),

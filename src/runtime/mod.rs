@@ -80,6 +80,7 @@ pub fn run(
     use crate::metrics::server::{MetricsServer, ReadyCheck};
 
     let started = Instant::now();
+    metrics.set_device_info(&pipeline.device.name, &pipeline.device.site);
     let mut handles = Vec::new();
     let mut receivers = Vec::new();
     for cam in &pipeline.cameras {

@@ -27,7 +27,7 @@ use std::time::Duration;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 
 use crate::config::{ConfigError, RetryConfig, check_name};
-use crate::events::Event;
+use crate::events::{Device, Event};
 use crate::metrics::Metrics;
 pub use catalog::{CameraCatalog, Catalog};
 pub use config::{CheckContext, SinkConfig, SinkFilter};
@@ -171,6 +171,8 @@ pub enum SinkError {
 
 /// What sinks need from the pipeline around them.
 pub struct SinkContext {
+    /// This box: stamped on every event, part of MQTT topics and NATS subjects.
+    pub device: Device,
     /// Where outboxes live (`<state_dir>/outbox/<sink>`).
     pub state_dir: PathBuf,
     pub metrics: Arc<Metrics>,
@@ -188,6 +190,7 @@ struct Worker {
 /// The running sinks of a pipeline.
 pub struct Sinks {
     workers: Vec<Worker>,
+    device: Device,
 }
 
 impl Sinks {
@@ -195,6 +198,7 @@ impl Sinks {
     pub fn none() -> Sinks {
         Sinks {
             workers: Vec::new(),
+            device: Device::default(),
         }
     }
 
@@ -264,7 +268,11 @@ impl Sinks {
                     retry,
                     outbox,
                 } => {
-                    let d = mqtt::MqttDeliverer::new(settings, ctx.catalog.filtered(&spec.filter));
+                    let d = mqtt::MqttDeliverer::new(
+                        settings,
+                        ctx.catalog.filtered(&spec.filter),
+                        &ctx.device,
+                    );
                     durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
                 }
             };
@@ -283,12 +291,18 @@ impl Sinks {
                 thread,
             });
         }
-        Ok(Sinks { workers })
+        Ok(Sinks {
+            workers,
+            device: ctx.device.clone(),
+        })
     }
 
-    /// Hands an event to every sink whose filter accepts it; never blocks. A sink whose queue is
-    /// full drops the event and counts it in `lookout_sink_queue_dropped_total`.
-    pub fn publish(&self, event: Event) {
+    /// Hands an event, stamped with this box's `device` and `site`, to every sink whose filter
+    /// accepts it; never blocks. A sink whose queue is full drops the event and counts it in
+    /// `lookout_sink_queue_dropped_total`.
+    pub fn publish(&self, mut event: Event) {
+        event.device.clone_from(&self.device.name);
+        event.site.clone_from(&self.device.site);
         let event = Arc::new(event);
         for w in &self.workers {
             if !w.filter.accepts(&event) {

@@ -1,17 +1,19 @@
 //! The `mqtt` sink: Frigate-style topics and Home Assistant discovery, QoS 1.
 //!
-//! Topics (prefix `lookout` by default):
-//! - `<prefix>/available`: `online` (retained) while connected; the broker publishes `offline`
+//! Topics start with `<prefix>/<device>` (`lookout/<device name>` by default), written `<base>`
+//! here, so that boxes sharing a broker, even with cameras of the same name, do not collide:
+//! - `<base>/available`: `online` (retained) while connected; the broker publishes `offline`
 //!   (retained, the last will) when the connection dies, and lookout does on a clean stop.
-//! - `<prefix>/events`: `object` events, in Frigate's shape (`type: new|update|end`, `before`, `after`).
-//! - `<prefix>/<camera>/<kind>`: the rule events (`zone_enter`, `zone_exit`, `line_crossed`,
+//! - `<base>/events`: `object` events, in Frigate's shape (`type: new|update|end`, `before`, `after`).
+//! - `<base>/<camera>/<kind>`: the rule events (`zone_enter`, `zone_exit`, `line_crossed`,
 //!   `loitering`, `occupancy`).
-//! - `<prefix>/<camera>/<label>`: how many objects of a label the camera sees now (retained), as
+//! - `<base>/<camera>/<label>`: how many objects of a label the camera sees now (retained), as
 //!   Frigate's `frigate/<camera>/<object>`.
-//! - `<prefix>/<camera>/<zone>/<label>`: objects of a label in a zone (retained, from occupancy events).
-//! - `<prefix>/<camera>/<line>/<label>/<direction>`: running crossing counts (retained).
-//! - `<discovery prefix>/{sensor,binary_sensor}/lookout_<camera>/<id>/config`: Home Assistant
-//!   discovery (retained), so the counts and "person detected" sensors appear by themselves. Only
+//! - `<base>/<camera>/<zone>/<label>`: objects of a label in a zone (retained, from occupancy events).
+//! - `<base>/<camera>/<line>/<label>/<direction>`: running crossing counts (retained).
+//! - `<discovery prefix>/{sensor,binary_sensor}/lookout_<device>_<camera>/<id>/config`: Home
+//!   Assistant discovery (retained), so the counts and "person detected" sensors appear by
+//!   themselves, one Home Assistant device per camera and box. Only
 //!   what can have a value is announced (a line's sensors for the labels and directions it counts,
 //!   a zone's only when it sends occupancy events, nothing the sink's filter keeps out), and every
 //!   announced state topic is published (retained) at each connect, so none stays "unknown".
@@ -29,7 +31,7 @@ use rumqttc::{
 };
 use serde_json::json;
 
-use crate::events::{Event, EventKind, ObjectChange};
+use crate::events::{Device, Event, EventKind, ObjectChange};
 use crate::sinks::catalog::Catalog;
 use crate::sinks::durable::{Deliver, Delivery};
 
@@ -45,7 +47,8 @@ const IDLE_CONNECT_EVERY: Duration = Duration::from_secs(2);
 pub struct MqttSettings {
     pub host: String,
     pub port: u16,
-    pub client_id: String,
+    /// `None`: `lookout-<device name>`.
+    pub client_id: Option<String>,
     pub credentials: Option<(String, String)>,
     pub keep_alive: Duration,
     pub topic_prefix: String,
@@ -58,6 +61,10 @@ pub struct MqttSettings {
 /// Delivers events to an MQTT broker, keeping derived counts and discovery up to date.
 pub struct MqttDeliverer {
     s: MqttSettings,
+    /// `<prefix>/<device>`: every topic starts with it.
+    base: String,
+    /// This box's name, in Home Assistant device ids.
+    device: String,
     catalog: Catalog,
     client: Client,
     connection: Connection,
@@ -78,7 +85,7 @@ pub struct MqttDeliverer {
 struct Entity {
     component: &'static str,
     camera: String,
-    /// `lookout_<camera>`: the Home Assistant device it belongs to.
+    /// `lookout_<device>_<camera>`: the Home Assistant device it belongs to.
     node: String,
     /// Unique within the node, e.g. `person_count`.
     id: String,
@@ -89,12 +96,17 @@ struct Entity {
 
 impl MqttDeliverer {
     /// A deliverer for `s`; it connects on the first delivery or idle moment.
-    pub fn new(s: MqttSettings, catalog: Catalog) -> Self {
-        let mut opts = MqttOptions::new(&s.client_id, &s.host, s.port);
+    pub fn new(s: MqttSettings, catalog: Catalog, device: &Device) -> Self {
+        let base = format!("{}/{}", s.topic_prefix, device.name);
+        let client_id = match &s.client_id {
+            Some(id) => id.clone(),
+            None => format!("lookout-{}", device.name),
+        };
+        let mut opts = MqttOptions::new(client_id, &s.host, s.port);
         opts.set_keep_alive(s.keep_alive.max(Duration::from_secs(5)));
         opts.set_clean_session(true);
         opts.set_last_will(LastWill::new(
-            format!("{}/available", s.topic_prefix),
+            format!("{base}/available"),
             "offline",
             QoS::AtLeastOnce,
             true,
@@ -116,6 +128,8 @@ impl MqttDeliverer {
         let (client, connection) = Client::new(opts, 64);
         let mut d = Self {
             s,
+            base,
+            device: device.name.clone(),
             catalog,
             client,
             connection,
@@ -165,8 +179,8 @@ impl MqttDeliverer {
     /// Publishes availability, every discovery config and every state topic's current value.
     fn announce(&mut self) -> Result<(), String> {
         self.announce_again = false;
-        let prefix = self.s.topic_prefix.clone();
-        self.publish_wait(&format!("{prefix}/available"), b"online", true)?;
+        let available = format!("{}/available", self.base);
+        self.publish_wait(&available, b"online", true)?;
         for (topic, payload) in self.discovery_messages() {
             self.publish_wait(&topic, payload.as_bytes(), true)?;
         }
@@ -235,8 +249,8 @@ impl MqttDeliverer {
     /// The topic an event goes to.
     pub fn topic_for(&self, e: &Event) -> String {
         match e.kind {
-            EventKind::Object { .. } => format!("{}/events", self.s.topic_prefix),
-            _ => format!("{}/{}/{}", self.s.topic_prefix, e.camera, e.kind.name()),
+            EventKind::Object { .. } => format!("{}/events", self.base),
+            _ => format!("{}/{}/{}", self.base, e.camera, e.kind.name()),
         }
     }
 
@@ -250,7 +264,7 @@ impl MqttDeliverer {
 
     /// Updates derived counts from an event.
     fn track_state(&mut self, e: &Event) {
-        let p = self.s.topic_prefix.clone();
+        let p = self.base.clone();
         match &e.kind {
             EventKind::Object { change, after, .. } => {
                 let key = (e.camera.clone(), e.label.clone());
@@ -281,10 +295,10 @@ impl MqttDeliverer {
 
     /// The Home Assistant entities of the catalog: only those that can have a value.
     fn entities(&self) -> Vec<Entity> {
-        let p = &self.s.topic_prefix;
+        let p = &self.base;
         let mut out = Vec::new();
         for cam in &self.catalog.cameras {
-            let node = format!("lookout_{}", sanitize(&cam.name));
+            let node = format!("lookout_{}_{}", sanitize(&self.device), sanitize(&cam.name));
             let mut add = |component, id: String, state_topic: String, config| {
                 out.push(Entity {
                     component,
@@ -362,7 +376,7 @@ impl MqttDeliverer {
         let Some(disc) = &self.s.discovery_prefix else {
             return Vec::new();
         };
-        let available = format!("{}/available", self.s.topic_prefix);
+        let available = format!("{}/available", self.base);
         self.entities()
             .into_iter()
             .map(|e| {
@@ -375,7 +389,7 @@ impl MqttDeliverer {
                 cfg["availability_topic"] = json!(available);
                 cfg["device"] = json!({
                     "identifiers": [e.node],
-                    "name": format!("lookout {}", e.camera),
+                    "name": format!("{} {}", self.device, e.camera),
                     "manufacturer": "lookout",
                     "model": "camera pipeline",
                     "sw_version": env!("CARGO_PKG_VERSION"),
@@ -464,7 +478,7 @@ impl Deliver for MqttDeliverer {
 
     fn close(&mut self) {
         if self.connected {
-            let topic = format!("{}/available", self.s.topic_prefix);
+            let topic = format!("{}/available", self.base);
             let _ = self.publish_wait(&topic, b"offline", true);
             let _ = self.client.disconnect();
             let _ = self.connection.recv_timeout(Duration::from_millis(200));
@@ -483,12 +497,19 @@ mod tests {
         MqttSettings {
             host: "127.0.0.1".into(),
             port: 1,
-            client_id: "t".into(),
+            client_id: None,
             credentials: None,
             keep_alive: Duration::from_secs(30),
             topic_prefix: "lookout".into(),
             discovery_prefix: Some("homeassistant".into()),
             tls: None,
+        }
+    }
+
+    fn device() -> Device {
+        Device {
+            name: "box".into(),
+            site: "home".into(),
         }
     }
 
@@ -526,18 +547,18 @@ mod tests {
 
     #[test]
     fn announces_only_what_can_have_a_value() {
-        let d = MqttDeliverer::new(settings(), catalog());
+        let d = MqttDeliverer::new(settings(), catalog(), &device());
         let ids = ids(&d);
         assert_eq!(
             ids,
             [
-                "sensor/lookout_gate/person_count/config",
-                "binary_sensor/lookout_gate/person_detected/config",
-                "sensor/lookout_gate/car_count/config",
-                "binary_sensor/lookout_gate/car_detected/config",
-                "binary_sensor/lookout_gate/road_car_over_threshold/config",
-                "sensor/lookout_gate/drive_car_count/config",
-                "sensor/lookout_gate/door_person_a_to_b/config",
+                "sensor/lookout_box_gate/person_count/config",
+                "binary_sensor/lookout_box_gate/person_detected/config",
+                "sensor/lookout_box_gate/car_count/config",
+                "binary_sensor/lookout_box_gate/car_detected/config",
+                "binary_sensor/lookout_box_gate/road_car_over_threshold/config",
+                "sensor/lookout_box_gate/drive_car_count/config",
+                "sensor/lookout_box_gate/door_person_a_to_b/config",
             ],
         );
         // Every announced state has a value before any event.
@@ -559,19 +580,23 @@ mod tests {
                 labels.join(", ")
             );
             let filter: SinkFilter = serde_saphyr::from_str(&yaml).unwrap();
-            ids(&MqttDeliverer::new(settings(), catalog().filtered(&filter)))
+            ids(&MqttDeliverer::new(
+                settings(),
+                catalog().filtered(&filter),
+                &device(),
+            ))
         };
         assert_eq!(
             only(&["line_crossed"], &[]),
-            ["sensor/lookout_gate/door_person_a_to_b/config"]
+            ["sensor/lookout_box_gate/door_person_a_to_b/config"]
         );
         assert_eq!(
             only(&["object", "occupancy"], &["car"]),
             [
-                "sensor/lookout_gate/car_count/config",
-                "binary_sensor/lookout_gate/car_detected/config",
-                "binary_sensor/lookout_gate/road_car_over_threshold/config",
-                "sensor/lookout_gate/drive_car_count/config",
+                "sensor/lookout_box_gate/car_count/config",
+                "binary_sensor/lookout_box_gate/car_detected/config",
+                "binary_sensor/lookout_box_gate/road_car_over_threshold/config",
+                "sensor/lookout_box_gate/drive_car_count/config",
             ]
         );
     }
