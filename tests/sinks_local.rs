@@ -182,6 +182,36 @@ fn sink_config_errors_point_at_the_value() {
             "expected a whole number",
         ),
         ("  - mqqt:\n      host: x\n", (5, 5), "did you mean `mqtt`?"),
+        (
+            "  - nats:\n      url: http://fleet:4222\n",
+            (6, 12),
+            "not a NATS server URL",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      subject_prefix: acme.video cams\n",
+            (7, 23),
+            "subject prefix `acme.video cams`",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      stream: {name: LOOK.OUT}\n",
+            (7, 22),
+            "stream name `LOOK.OUT`",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      stream: {name: L, replicas: 7}\n",
+            (7, 35),
+            "must be 1 to 5, got 7",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      credentials_file: no-such.creds\n",
+            (7, 25),
+            "cannot read credentials file `no-such.creds`",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      token: t\n      user: u\n",
+            (6, 12),
+            "not several",
+        ),
     ];
     for (yaml, (line, col), words) in cases {
         let err = pipeline(dir.path(), yaml)

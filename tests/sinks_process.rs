@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{HttpReceiver, Mosquitto, Subscriber, wait_until};
@@ -27,30 +26,6 @@ fn pipeline(dir: &std::path::Path, sinks: &str, metrics_port: u16) -> std::path:
     let path = dir.join("p.yaml");
     std::fs::write(&path, yaml).unwrap();
     path
-}
-
-fn spawn(path: &std::path::Path, summary: &std::path::Path, env: &[(&str, String)]) -> Child {
-    let mut cmd = common::lookout_cmd();
-    cmd.args([
-        "run",
-        path.to_str().unwrap(),
-        "--no-progress",
-        "--summary",
-        summary.to_str().unwrap(),
-    ]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start lookout")
-}
-
-fn scrape(port: u16, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (_, body) = common::http_get(addr, "/metrics").ok()?;
-    common::metric_value(&common::parse_metrics(&body), name, labels)
 }
 
 fn event_time(body: &[u8]) -> Option<SystemTime> {
@@ -85,7 +60,7 @@ fn outbox_resumes_after_sigkill() {
     let port = common::free_port();
     let path = pipeline(dir.path(), hooks, port);
     let summary = dir.path().join("s1.json");
-    let mut first = spawn(
+    let mut first = common::lookout_run(
         &path,
         &summary,
         &[("HOOK_URL", format!("http://{}/hook", down.addr))],
@@ -93,7 +68,8 @@ fn outbox_resumes_after_sigkill() {
     let mut pending = 0.0;
     assert!(
         wait_until(Duration::from_secs(120), || {
-            pending = scrape(port, "lookout_outbox_events", &[("sink", "webhook")]).unwrap_or(0.0);
+            pending = common::scrape(port, "lookout_outbox_events", &[("sink", "webhook")])
+                .unwrap_or(0.0);
             pending >= 5.0
         }),
         "no events piled up in the outbox"
@@ -110,7 +86,7 @@ fn outbox_resumes_after_sigkill() {
     let up = HttpReceiver::start(|_, _| 200);
     let port2 = common::free_port();
     let path = pipeline(dir.path(), hooks, port2);
-    let mut second = spawn(
+    let mut second = common::lookout_run(
         &path,
         &dir.path().join("s2.json"),
         &[("HOOK_URL", format!("http://{}/hook", up.addr))],
@@ -151,7 +127,7 @@ fn mqtt_outage_mid_run_loses_no_event() {
     );
     let path = pipeline(dir.path(), &sinks, common::free_port());
     let summary_path = dir.path().join("s.json");
-    let mut child = spawn(&path, &summary_path, &[]);
+    let mut child = common::lookout_run(&path, &summary_path, &[]);
 
     let mut ids = HashSet::new();
     let take = |timeout: Duration, ids: &mut HashSet<String>| {
@@ -199,33 +175,18 @@ fn mqtt_outage_mid_run_loses_no_event() {
 /// `pipelines/home-assistant.yaml` as shipped, with absolute paths, its outbox in `dir` and
 /// detection at 2 frames a second (the same events a Home Assistant user gets, in ~15 s).
 fn home_assistant_pipeline(dir: &std::path::Path) -> std::path::PathBuf {
-    let root = common::root();
-    let shipped = common::read(&root.join("pipelines/home-assistant.yaml"));
-    let mut text = shipped.clone();
-    for (from, to) in [
-        ("../models/", format!("{}/models/", root.display())),
-        (
-            "source: footage/",
-            format!("source: {}/pipelines/footage/", root.display()),
-        ),
-        (
+    common::shipped_pipeline(
+        "home-assistant.yaml",
+        &[(
             "detect: {model: objects}",
             "detect: {model: objects, fps: 2}".into(),
+        )],
+        &format!(
+            "state_dir: {}\ndevice: {{name: ha-box}}\n",
+            dir.join("state").display()
         ),
-    ] {
-        assert!(
-            shipped.contains(from),
-            "home-assistant.yaml changed: {from}"
-        );
-        text = text.replace(from, &to);
-    }
-    text.push_str(&format!(
-        "state_dir: {}\ndevice: {{name: ha-box}}\n",
-        dir.join("state").display()
-    ));
-    let path = dir.join("home-assistant.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
+        dir,
+    )
 }
 
 /// Every retained message on the broker, as a Home Assistant that starts now reads them.
@@ -253,7 +214,9 @@ fn home_assistant_gets_only_sensors_with_values() {
             format!("127.0.0.1:{}", common::free_port()),
         ),
     ];
-    let status = spawn(&path, &summary_path, &env).wait().unwrap();
+    let status = common::lookout_run(&path, &summary_path, &env)
+        .wait()
+        .unwrap();
     assert_eq!(status.code(), Some(0));
 
     let msgs = retained(broker.port);
@@ -331,7 +294,7 @@ fn home_assistant_coming_online_gets_discovery_and_states_again() {
     );
     let path = dir.path().join("p.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let mut child = spawn(&path, &dir.path().join("s.json"), &[]);
+    let mut child = common::lookout_run(&path, &dir.path().join("s.json"), &[]);
 
     // Two labels: a count and a "detected" sensor each, and their two state topics.
     let is_config = |t: &str| t.starts_with("homeassistant/") && t.ends_with("/config");

@@ -117,11 +117,17 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
 
 fn init_logging(filter: &str) {
     // wgpu probes OpenGL through EGL even where it will use Vulkan, and logs the failure as an
-    // error on headless machines; keep that out of the default output.
+    // error on headless machines; keep that out of the default output, and the NATS client's
+    // connection chatter too (the sink logs what matters).
     let filter = if filter.contains("wgpu") {
         filter.to_string()
     } else {
         format!("{filter},wgpu_hal::gles=off,wgpu_core=warn,naga=warn")
+    };
+    let filter = if filter.contains("async_nats") {
+        filter
+    } else {
+        format!("{filter},async_nats=warn")
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

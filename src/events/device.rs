@@ -1,6 +1,6 @@
 //! The identity of this box: the `device:` section of a pipeline file. Every event carries it
-//! (`device`, `site`), and so do MQTT topics, Home Assistant devices and `lookout_device_info`
-//! in `/metrics`, so that the events of many boxes can be told apart.
+//! (`device`, `site`), and so do MQTT topics, Home Assistant devices, NATS subjects and
+//! `lookout_device_info` in `/metrics`, so that the events of many boxes can be told apart.
 
 use std::path::Path;
 
@@ -44,7 +44,8 @@ impl Default for Device {
 }
 
 impl DeviceConfig {
-    /// Checks the names (they become MQTT topic levels) and applies the defaults.
+    /// Checks the names (they become MQTT topic levels and NATS subject tokens) and applies the
+    /// defaults.
     pub fn validate(&self, file: &Path) -> Result<Device, ConfigError> {
         let check =
             |kind: &str, v: &Option<Spanned<String>>| -> Result<Option<String>, ConfigError> {

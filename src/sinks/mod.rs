@@ -1,8 +1,8 @@
 //! Event sinks: where events (metadata only, never pixels) leave the pipeline.
 //!
 //! Every sink has its own bounded queue and thread, so a slow or dead sink never stalls the
-//! pipeline or the other sinks. Network sinks (`webhook`, `mqtt`) write each event to a durable
-//! on-disk [`outbox`] first and deliver from there, at least once.
+//! pipeline or the other sinks. Network sinks (`webhook`, `mqtt`, `nats`) write each event to a
+//! durable on-disk [`outbox`] first and deliver from there, at least once.
 //!
 //! The privacy boundary is the type of [`Sinks::publish`]: it takes an [`Event`], and no event
 //! field can hold pixels, so no frame, tensor or image can reach a network sink.
@@ -13,6 +13,7 @@ pub(crate) mod durable;
 pub mod file;
 pub mod metrics;
 pub mod mqtt;
+pub mod nats;
 pub mod outbox;
 pub mod signing;
 pub mod stdout;
@@ -71,6 +72,11 @@ pub enum SinkKind {
         retry: RetryConfig,
         outbox: config::OutboxConfig,
     },
+    Nats {
+        settings: nats::NatsSettings,
+        retry: RetryConfig,
+        outbox: config::OutboxConfig,
+    },
 }
 
 impl SinkKind {
@@ -95,12 +101,26 @@ impl SinkKind {
                 settings.topic_prefix,
                 if settings.tls.is_some() { " (TLS)" } else { "" }
             ),
+            SinkKind::Nats { settings, .. } => format!(
+                "nats {} subjects {}.<site>.<device>.<camera>.<kind>{}",
+                settings
+                    .urls
+                    .iter()
+                    .map(|u| crate::config::redact_userinfo(u))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                settings.subject_prefix,
+                if settings.tls.is_some() { " (TLS)" } else { "" }
+            ),
         }
     }
 
     /// Whether events leave the device through this sink.
     pub fn is_network(&self) -> bool {
-        matches!(self, SinkKind::Webhook { .. } | SinkKind::Mqtt { .. })
+        matches!(
+            self,
+            SinkKind::Webhook { .. } | SinkKind::Mqtt { .. } | SinkKind::Nats { .. }
+        )
     }
 }
 
@@ -161,6 +181,11 @@ pub enum SinkError {
     Outbox {
         sink: String,
         source: outbox::OutboxError,
+    },
+    #[error("sink `{sink}`: cannot start its async runtime: {source}")]
+    Runtime {
+        sink: String,
+        source: std::io::Error,
     },
     #[error("sink `{sink}`: cannot start its thread: {source}")]
     Thread {
@@ -273,6 +298,19 @@ impl Sinks {
                         ctx.catalog.filtered(&spec.filter),
                         &ctx.device,
                     );
+                    durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
+                }
+                SinkKind::Nats {
+                    settings,
+                    retry,
+                    outbox,
+                } => {
+                    let d = nats::NatsDeliverer::new(settings, &ctx.device).map_err(|source| {
+                        SinkError::Runtime {
+                            sink: name.clone(),
+                            source,
+                        }
+                    })?;
                     durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
                 }
             };
