@@ -1,6 +1,6 @@
 //! The `nats` sink against real `nats-server`s with JetStream on 127.0.0.1: one server, a
 //! three-node cluster that loses the node the sink talks to, a server down for 30 s while lookout
-//! is SIGKILLed.
+//! is SIGKILLed, and two boxes sharing one stream, read back with `lookout events`.
 
 #![cfg(feature = "capture")]
 
@@ -481,4 +481,117 @@ fn audit_lists_the_nats_sink_as_egress() {
         text.contains("nats (nats): tls://***@fleet.example.net:4222"),
         "{text}"
     );
+}
+
+#[test]
+fn two_boxes_one_stream_counted_apart() {
+    let server = NatsServer::start();
+    server.wait_ready();
+    let dir = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "  - nats: {{url: {}, stream: {{name: FLEET, max_age_s: 3600}}}}\n",
+        server.url()
+    );
+    let runs: Vec<(&str, PathBuf, Child)> = [("box-a", 2), ("box-b", 1)]
+        .into_iter()
+        .map(|(device, fps)| {
+            let sub = dir.path().join(device);
+            std::fs::create_dir_all(&sub).unwrap();
+            let path = vtest_pipeline(&sub, device, fps, &sinks);
+            let summary = sub.join("s.json");
+            let child = spawn(
+                &path,
+                &sub.join("events.jsonl"),
+                common::free_port(),
+                &summary,
+            );
+            (device, summary, child)
+        })
+        .collect();
+    let mut summaries = std::collections::BTreeMap::new();
+    for (device, summary, mut child) in runs {
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{device}");
+        let s: Value = serde_json::from_str(&common::read(&summary)).unwrap();
+        summaries.insert(device, s["analytics"]["cameras"]["vtest"].clone());
+    }
+
+    let counts = common::lookout_json(&["events", "--nats", &server.url(), "--counts", "--json"]);
+    let cameras = counts["cameras"].as_array().unwrap();
+    assert_eq!(cameras.len(), 2, "{counts}");
+    for c in cameras {
+        assert_eq!((&c["site"], &c["camera"]), (&"lab".into(), &"vtest".into()));
+        let device = c["device"].as_str().unwrap();
+        let cam = &summaries[device];
+        assert_eq!(c["kinds"], cam["events"], "{device}: events per kind");
+        assert_eq!(c["lines"], cam["lines"], "{device}: line crossings");
+        assert_eq!(
+            c["zones"]["road"], cam["zones"]["road"]["visits"],
+            "{device}: zone entries"
+        );
+    }
+    assert_ne!(
+        cameras[0]["kinds"], cameras[1]["kinds"],
+        "the boxes ran at different rates"
+    );
+
+    // One box's events, tailed as JSON lines.
+    let lines = common::lookout_json_lines(&[
+        "events",
+        "--nats",
+        &server.url(),
+        "--device",
+        "box-b",
+        "--since",
+        "1h",
+        "--no-follow",
+        "--json",
+    ]);
+    // Events a box's summary counts, all kinds.
+    let total = |device: &str| -> u64 {
+        summaries[device]["events"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(lines.len() as u64, total("box-b"));
+    assert!(lines.iter().all(|e| e["device"] == "box-b"));
+
+    // A durable consumer goes on where it stopped: a second read has nothing new.
+    let url = server.url();
+    let durable = |extra: &[&str]| {
+        let mut args = vec![
+            "events",
+            "--nats",
+            &url,
+            "--device",
+            "box-a",
+            "--durable",
+            "ops",
+        ];
+        args.extend_from_slice(extra);
+        common::lookout_ok(&args)
+    };
+    let first = durable(&["--since", "1h", "--no-follow"]);
+    assert_eq!(first.lines().count() as u64, total("box-a"));
+    assert!(
+        first.lines().all(|l| l.starts_with("lab/box-a [vtest t=")),
+        "readable lines: {first}"
+    );
+    assert_eq!(durable(&["--no-follow"]), "", "already read");
+}
+
+#[test]
+fn events_command_says_what_is_wrong() {
+    let dead = format!("nats://127.0.0.1:{}", common::free_port());
+    let out = common::lookout(&["events", "--nats", &dead, "--since", "1w"]);
+    assert_eq!(out.status.code(), Some(2), "a bad --since is bad input");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("s, m, h or d"));
+    let out = common::lookout(&["events", "--nats", &dead, "--camera", "front door"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = common::lookout(&["events", "--nats", &dead, "--counts"]);
+    assert_eq!(out.status.code(), Some(1), "no server is a runtime failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect to NATS"), "{err}");
 }

@@ -8,6 +8,7 @@ mod bench;
 mod bench_pipeline;
 mod detect;
 mod devices;
+mod events;
 mod progress;
 mod redact;
 mod run;
@@ -47,6 +48,8 @@ enum Command {
     Redact(redact::Args),
     /// Report what a pipeline sends off the device and what it stores; confirm no pixel leaves.
     Audit(audit::Args),
+    /// Tail or count a fleet's events from its NATS JetStream stream.
+    Events(Box<events::Args>),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Redact(a) => redact::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Events(a) => events::run(*a),
     };
     match result {
         Ok(code) => code,
