@@ -190,7 +190,10 @@ impl NatsConfig {
                 })
             }
         };
-        let auth = match (&self.user, &self.token, &self.credentials_file) {
+        // `token: ${NATS_TOKEN:-}` and the like: empty means not given.
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        let (user, token) = (given(&self.user), given(&self.token));
+        let auth = match (&user, &token, &self.credentials_file) {
             (None, None, None) => NatsAuth::None,
             (Some(u), None, None) => {
                 NatsAuth::UserPassword(u.clone(), Secret(self.password.clone().unwrap_or_default()))
@@ -205,7 +208,7 @@ impl NatsConfig {
                 ));
             }
         };
-        if self.password.is_some() && self.user.is_none() {
+        if given(&self.password).is_some() && user.is_none() {
             return Err(ConfigError::spanned(
                 file,
                 &self.url,
