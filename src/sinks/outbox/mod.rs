@@ -359,6 +359,19 @@ impl Outbox {
         {
             if let Some(old) = self.segments.pop_front() {
                 fs::remove_file(&old.path).map_err(io_err(&old.path))?;
+                // Every record of it was handed out: a reader still at its end goes on with the
+                // next segment.
+                if self.read.segment_first == old.first_seq {
+                    self.read = Cursor {
+                        segment_first: self
+                            .segments
+                            .front()
+                            .map(|s| s.first_seq)
+                            .unwrap_or(self.next_seq),
+                        offset: 0,
+                    };
+                    self.reader = None;
+                }
             }
         }
         Ok(())
@@ -501,6 +514,28 @@ mod tests {
             1,
             "only the segment being written remains"
         );
+        assert_eq!(o.depth(), 0);
+    }
+
+    #[test]
+    fn reading_goes_on_when_the_segment_it_finished_is_deleted() {
+        // Under load the writer starts a new segment before the last record of the old one is
+        // acknowledged; that acknowledgement deletes the old segment the reader stands at the end of.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, _) = Outbox::open(dir.path(), limits(1 << 20, 4096)).unwrap();
+        let payload = vec![b'z'; 984];
+        for _ in 0..5 {
+            o.append(&payload).unwrap();
+        }
+        assert_eq!(drain(&mut o).len(), 5);
+        assert_eq!(
+            o.append(&payload).unwrap(),
+            6,
+            "the first record of a new segment"
+        );
+        o.ack(5).unwrap();
+        assert_eq!(o.next_record().unwrap().map(|r| r.0), Some(6));
+        o.ack(6).unwrap();
         assert_eq!(o.depth(), 0);
     }
 
