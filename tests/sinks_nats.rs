@@ -595,3 +595,36 @@ fn events_command_says_what_is_wrong() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot connect to NATS"), "{err}");
 }
+
+#[test]
+fn a_backlog_of_several_outbox_segments_is_delivered_when_the_server_is_back() {
+    let mut server = NatsServer::start();
+    server.wait_ready();
+    server.kill();
+    let state = tempfile::tempdir().unwrap();
+    // A 1 MiB outbox is cut into 64 KiB segments: 300 events fill about four.
+    let yaml = format!(
+        "  - nats: {{url: {}, stream: {{name: LOOKOUT, max_age_s: 3600}}, retry: {{initial_ms: 100, max_ms: 300}}, outbox: {{max_bytes: 1048576}}}}\n",
+        server.url()
+    );
+    let (sinks, metrics) = start_sinks(&yaml, state.path());
+    let sent: Vec<Event> = (1..=300).map(|n| crossing("gate", n)).collect();
+    for e in &sent {
+        sinks.publish(e.clone());
+    }
+    let pending = || metrics.outbox_events.with_label_values(&["nats"]).get();
+    assert!(wait_until(Duration::from_secs(10), || pending() == 300));
+    server.restart();
+    assert!(
+        wait_until(Duration::from_secs(60), || pending() == 0),
+        "{} events still waiting",
+        pending()
+    );
+    sinks.shutdown();
+    let stored = unique_ids(&nats_stream_messages(&server.url(), "LOOKOUT"));
+    assert_eq!(
+        stored,
+        sent.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(metrics.outbox_dropped.with_label_values(&["nats"]).get(), 0);
+}
