@@ -152,8 +152,7 @@ struct Envelope {
 }
 
 struct Connection {
-    /// Kept so the connection lives as long as the context.
-    _client: async_nats::Client,
+    client: async_nats::Client,
     js: jetstream::Context,
 }
 
@@ -205,10 +204,7 @@ impl NatsDeliverer {
             };
             js.set_timeout(self.s.ack_timeout);
             tracing::info!(servers = %redacted(urls), "NATS connected");
-            self.conn = Some(Connection {
-                _client: client,
-                js,
-            });
+            self.conn = Some(Connection { client, js });
             self.stream_ready = false;
         }
         if !self.stream_ready {
@@ -310,7 +306,7 @@ impl Deliver for NatsDeliverer {
     fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
             let _ = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(1), conn._client.flush()).await
+                tokio::time::timeout(Duration::from_secs(1), conn.client.flush()).await
             });
         }
     }
