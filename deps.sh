@@ -18,8 +18,11 @@ PACKAGES=(
   python3-pip
   # TLS for MQTT and https webhooks (system OpenSSL)
   libssl-dev
-  # event sinks: a real MQTT broker for the tests
-  mosquitto
+  # event sinks: a real MQTT broker and a real NATS server (JetStream) for the tests; the tests
+  # start their own on free ports (Debian's services, if started, listen on 127.0.0.1 only)
+  mosquitto nats-server
+  # deploy: systemd-analyze checks the service unit in the tests
+  systemd
 )
 
 missing=()

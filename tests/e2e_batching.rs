@@ -29,6 +29,7 @@ fn frames_of_two_cameras_share_inference_calls() {
     let pipeline = lookout::pipeline::load(&path).expect("valid pipeline");
     let metrics = Arc::new(Metrics::new());
     let ctx = SinkContext {
+        device: Default::default(),
         state_dir: dir.path().join("state"),
         metrics: Arc::clone(&metrics),
         catalog: Catalog::default(),

@@ -72,6 +72,16 @@ fn metrics_during_a_run_agree_with_the_summary_and_sigterm_exits_cleanly() {
     )
     .unwrap();
     assert!(samples.iter().any(|s| s.metric == "lookout_build_info"));
+    // The box's identity: the host name and the default site, as in its events.
+    let host = lookout::events::device::host_name();
+    assert_eq!(
+        metric_value(
+            &samples,
+            "lookout_device_info",
+            &[("device", host.as_str()), ("site", "default")]
+        ),
+        Some(1.0)
+    );
     assert!(
         samples
             .iter()

@@ -68,6 +68,8 @@ fn every_sink_type_carries_events_and_no_pixels() {
     let broker = Mosquitto::start();
     let sub = Subscriber::start(broker.port, "#");
     let hook = HttpReceiver::start(|_, _| 200);
+    let nats = common::NatsServer::start();
+    nats.wait_ready();
     // Snapshots are stored too, to show that what is stored locally stays local.
     let yaml = format!(
         "models:\n\
@@ -87,6 +89,7 @@ fn every_sink_type_carries_events_and_no_pixels() {
          \x20 - file: {{path: {d}/events.jsonl}}\n\
          \x20 - webhook: {{url: \"http://{hook}/lookout\"}}\n\
          \x20 - mqtt: {{host: 127.0.0.1, port: {port}}}\n\
+         \x20 - nats: {{url: \"{nats}\", stream: {{name: LOOKOUT}}}}\n\
          media:\n  snapshots: {{path: {d}/snaps, kinds: [line_crossed]}}\n\
          state_dir: {d}/state\n\
          metrics: {{enabled: false}}\n",
@@ -94,6 +97,7 @@ fn every_sink_type_carries_events_and_no_pixels() {
         d = d.display(),
         hook = hook.addr,
         port = broker.port,
+        nats = nats.url(),
     );
     let (out, summary) = common::run_pipeline(d, &yaml);
 
@@ -111,6 +115,9 @@ fn every_sink_type_carries_events_and_no_pixels() {
     for r in hook.requests() {
         payloads.push(("webhook".into(), r.body));
     }
+    for (_, _, v) in common::nats_stream_messages(&nats.url(), "LOOKOUT") {
+        payloads.push(("nats".into(), serde_json::to_vec(&v).unwrap()));
+    }
     while let Ok((topic, body, _)) = sub.rx.recv_timeout(std::time::Duration::from_secs(1)) {
         payloads.push((format!("mqtt {topic}"), body));
     }
@@ -118,7 +125,7 @@ fn every_sink_type_carries_events_and_no_pixels() {
     let delivered = |sink: &str| summary["sinks"][sink]["delivered"].as_u64().unwrap();
     let count = |prefix: &str| payloads.iter().filter(|(s, _)| s == prefix).count() as u64;
     assert!(delivered("file") > 20, "a real run: {summary}");
-    for sink in ["stdout", "file", "webhook"] {
+    for sink in ["stdout", "file", "webhook", "nats"] {
         assert_eq!(
             count(sink),
             delivered(sink),

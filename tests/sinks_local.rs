@@ -13,6 +13,8 @@ fn crossing(n: u64) -> Event {
     Event {
         schema_version: SCHEMA_VERSION,
         id: lookout::events::new_id(),
+        device: String::new(),
+        site: String::new(),
         camera: "gate".into(),
         kind: EventKind::LineCrossed {
             line: "footpath".into(),
@@ -52,6 +54,7 @@ fn start(
 ) -> Result<(Sinks, Arc<Metrics>), lookout::sinks::SinkError> {
     let metrics = Arc::new(Metrics::new());
     let ctx = SinkContext {
+        device: Default::default(),
         state_dir: state.to_path_buf(),
         metrics: Arc::clone(&metrics),
         catalog: Catalog::default(),
@@ -91,6 +94,9 @@ fn file_sink_rotates_by_size_and_keeps_every_event() {
         );
         for line in text.lines() {
             let e: Event = serde_json::from_str(line).expect("each line is one event");
+            // Stamped with this box (the host name, site `default`).
+            assert_eq!(e.device, lookout::events::device::host_name());
+            assert_eq!(e.site, "default");
             ids.push(e.id);
         }
     }
@@ -176,6 +182,36 @@ fn sink_config_errors_point_at_the_value() {
             "expected a whole number",
         ),
         ("  - mqqt:\n      host: x\n", (5, 5), "did you mean `mqtt`?"),
+        (
+            "  - nats:\n      url: http://fleet:4222\n",
+            (6, 12),
+            "not a NATS server URL",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      subject_prefix: acme.video cams\n",
+            (7, 23),
+            "subject prefix `acme.video cams`",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      stream: {name: LOOK.OUT}\n",
+            (7, 22),
+            "stream name `LOOK.OUT`",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      stream: {name: L, replicas: 7}\n",
+            (7, 35),
+            "must be 1 to 5, got 7",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      credentials_file: no-such.creds\n",
+            (7, 25),
+            "cannot read credentials file `no-such.creds`",
+        ),
+        (
+            "  - nats:\n      url: nats://fleet:4222\n      token: t\n      user: u\n",
+            (6, 12),
+            "not several",
+        ),
     ];
     for (yaml, (line, col), words) in cases {
         let err = pipeline(dir.path(), yaml)

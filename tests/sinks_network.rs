@@ -11,6 +11,7 @@ use lookout::events::{
     Crossing, CrossingCounts, Event, EventKind, ObjectChange, ObjectSnapshot, SCHEMA_VERSION,
 };
 use lookout::metrics::Metrics;
+use lookout::sinks::catalog::{LineCatalog, ZoneCatalog};
 use lookout::sinks::{CameraCatalog, Catalog, SinkContext, Sinks};
 
 fn snapshot(track: u64, label: &str) -> ObjectSnapshot {
@@ -37,6 +38,8 @@ fn event(kind: EventKind, label: &str, track: Option<u64>, seq: u64) -> Event {
     Event {
         schema_version: SCHEMA_VERSION,
         id: lookout::events::new_id(),
+        device: String::new(),
+        site: String::new(),
         camera: "gate".into(),
         kind,
         label: label.into(),
@@ -85,8 +88,17 @@ fn catalog() -> Catalog {
         cameras: vec![CameraCatalog {
             name: "gate".into(),
             labels: vec!["person".into(), "car".into()],
-            zones: vec!["road".into()],
-            lines: vec!["footpath".into()],
+            zones: vec![ZoneCatalog {
+                name: "road".into(),
+                labels: vec!["car".into()],
+                occupancy: true,
+                threshold: None,
+            }],
+            lines: vec![LineCatalog {
+                name: "footpath".into(),
+                labels: vec!["person".into()],
+                directions: vec![Crossing::AToB, Crossing::BToA],
+            }],
         }],
     }
 }
@@ -107,6 +119,10 @@ fn start_sinks(
         .expect("valid sinks");
     let metrics = Arc::new(Metrics::new());
     let ctx = SinkContext {
+        device: lookout::events::Device {
+            name: "box1".into(),
+            site: "test".into(),
+        },
         state_dir: state.to_path_buf(),
         metrics: Arc::clone(&metrics),
         catalog: catalog(),
@@ -168,15 +184,15 @@ fn mqtt_delivers_events_counts_and_home_assistant_discovery() {
         events.iter().all(|e| {
             m.iter()
                 .any(|(_, p, _)| String::from_utf8_lossy(p).contains(&e.id))
-        }) && last_payload(m, "lookout/gate/person").as_deref() == Some("1")
+        }) && last_payload(m, "lookout/box1/gate/person").as_deref() == Some("1")
     });
     sinks.shutdown();
 
     // Every event on its documented topic, payload = the event JSON.
     for e in &events {
         let want_topic = match e.kind {
-            EventKind::Object { .. } => "lookout/events".to_string(),
-            _ => "lookout/gate/line_crossed".to_string(),
+            EventKind::Object { .. } => "lookout/box1/events".to_string(),
+            _ => "lookout/box1/gate/line_crossed".to_string(),
         };
         let m = msgs
             .iter()
@@ -184,10 +200,20 @@ fn mqtt_delivers_events_counts_and_home_assistant_discovery() {
             .unwrap_or_else(|| panic!("event {} not received", e.id));
         assert_eq!(m.0, want_topic);
         let back: Event = serde_json::from_slice(&m.1).expect("payload is an event");
-        assert_eq!(&back, e);
+        // Stamped with the box that sent it.
+        let mut want = e.clone();
+        want.device = "box1".into();
+        want.site = "test".into();
+        assert_eq!(back, want);
     }
-    let frigate: serde_json::Value =
-        serde_json::from_slice(&msgs.iter().find(|m| m.0 == "lookout/events").unwrap().1).unwrap();
+    let frigate: serde_json::Value = serde_json::from_slice(
+        &msgs
+            .iter()
+            .find(|m| m.0 == "lookout/box1/events")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
     for field in ["type", "before", "after"] {
         assert!(
             frigate.get(field).is_some(),
@@ -196,38 +222,38 @@ fn mqtt_delivers_events_counts_and_home_assistant_discovery() {
     }
     // Derived counts: two persons appeared, one left.
     assert_eq!(
-        last_payload(&msgs, "lookout/gate/person").as_deref(),
+        last_payload(&msgs, "lookout/box1/gate/person").as_deref(),
         Some("1")
     );
     assert_eq!(
-        last_payload(&msgs, "lookout/gate/car").as_deref(),
+        last_payload(&msgs, "lookout/box1/gate/car").as_deref(),
         Some("0")
     );
     assert_eq!(
-        last_payload(&msgs, "lookout/gate/footpath/person/a_to_b").as_deref(),
+        last_payload(&msgs, "lookout/box1/gate/footpath/person/a_to_b").as_deref(),
         Some("1")
     );
     assert_eq!(
         msgs.iter()
-            .find(|m| m.0 == "lookout/available")
+            .find(|m| m.0 == "lookout/box1/available")
             .map(|m| m.1.clone()),
         Some(b"online".to_vec())
     );
 
     // A late subscriber gets the retained discovery and availability.
     let late = Subscriber::start(broker.port, "homeassistant/#");
-    // Per label: count, detected, one zone count and two line directions.
-    let disc = recv_until(&late, Duration::from_secs(5), |m| m.len() >= 10);
+    // Per label: count and detected; the zone counts cars, the line persons both ways.
+    let disc = recv_until(&late, Duration::from_secs(5), |m| m.len() >= 7);
     assert_eq!(
         disc.len(),
-        10,
+        7,
         "{:?}",
         disc.iter().map(|m| &m.0).collect::<Vec<_>>()
     );
     assert!(disc.iter().all(|m| m.2), "discovery messages are retained");
     let count = disc
         .iter()
-        .find(|m| m.0 == "homeassistant/sensor/lookout_gate/person_count/config")
+        .find(|m| m.0 == "homeassistant/sensor/lookout_box1_gate/person_count/config")
         .expect("person count sensor announced");
     let cfg: serde_json::Value = serde_json::from_slice(&count.1).unwrap();
     for field in ["name", "unique_id", "state_topic", "availability_topic"] {
@@ -236,17 +262,25 @@ fn mqtt_delivers_events_counts_and_home_assistant_discovery() {
             "discovery field `{field}` missing: {cfg}"
         );
     }
-    assert_eq!(cfg["state_topic"], "lookout/gate/person");
+    assert_eq!(cfg["state_topic"], "lookout/box1/gate/person");
+    assert_eq!(
+        cfg["default_entity_id"],
+        "sensor.lookout_box1_gate_person_count"
+    );
+    assert!(
+        cfg.get("object_id").is_none(),
+        "object_id is deprecated: {cfg}"
+    );
     assert!(cfg["device"]["identifiers"].is_array());
     let binary = disc
         .iter()
-        .find(|m| m.0 == "homeassistant/binary_sensor/lookout_gate/person_detected/config")
+        .find(|m| m.0 == "homeassistant/binary_sensor/lookout_box1_gate/person_detected/config")
         .expect("person detected binary sensor announced");
     let cfg: serde_json::Value = serde_json::from_slice(&binary.1).unwrap();
-    assert_eq!(cfg["state_topic"], "lookout/gate/person");
+    assert_eq!(cfg["state_topic"], "lookout/box1/gate/person");
     assert!(cfg["value_template"].as_str().unwrap().contains("ON"));
     // On a clean stop lookout says it is offline.
-    let avail = Subscriber::start(broker.port, "lookout/available");
+    let avail = Subscriber::start(broker.port, "lookout/box1/available");
     let a = recv_until(&avail, Duration::from_secs(5), |m| !m.is_empty());
     assert_eq!(a.first().map(|m| m.1.clone()), Some(b"offline".to_vec()));
 }
@@ -255,7 +289,7 @@ fn mqtt_delivers_events_counts_and_home_assistant_discovery() {
 fn mqtt_broker_outage_loses_nothing_and_shows_in_metrics() {
     let mut broker = Mosquitto::start();
     let port = broker.port;
-    let sub = Subscriber::start(port, "lookout/events");
+    let sub = Subscriber::start(port, "lookout/box1/events");
     let state = tempfile::tempdir().unwrap();
     let yaml = format!(
         "  - mqtt:\n      host: 127.0.0.1\n      port: {port}\n      retry: {{initial_ms: 2000, max_ms: 2000}}\n      discovery: {{enabled: false}}\n"
@@ -291,7 +325,7 @@ fn mqtt_broker_outage_loses_nothing_and_shows_in_metrics() {
     assert!(retries_during >= 1);
 
     let _broker = Mosquitto::start_on(port);
-    let sub = Subscriber::start(port, "lookout/events");
+    let sub = Subscriber::start(port, "lookout/box1/events");
     let after = recv_until(&sub, Duration::from_secs(60), |m| {
         let ids: Vec<String> = m
             .iter()
@@ -384,6 +418,12 @@ fn webhook_retries_5xx_signs_requests_and_does_not_retry_400() {
                 "signature verifies"
             );
             assert_eq!(r.headers["content-type"], "application/json");
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(
+                (&body["device"], &body["site"]),
+                (&"box1".into(), &"test".into()),
+                "the webhook payload names the box"
+            );
         }
         if e.label == "bad" {
             assert_eq!(for_e.len(), 1, "a 400 is not retried");
@@ -451,7 +491,7 @@ fn outbox_keeps_events_across_a_restart() {
 #[test]
 fn mqtt_over_tls_verifies_the_broker() {
     let (broker, tls_port, ca) = Mosquitto::start_tls();
-    let sub = Subscriber::start(broker.port, "lookout/events");
+    let sub = Subscriber::start(broker.port, "lookout/box1/events");
     let state = tempfile::tempdir().unwrap();
     let yaml = format!(
         "  - mqtt:\n      host: 127.0.0.1\n      port: {tls_port}\n      tls: {{ca_file: {}}}\n      discovery: {{enabled: false}}\n",

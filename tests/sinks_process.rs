@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{HttpReceiver, Mosquitto, Subscriber, wait_until};
@@ -27,30 +26,6 @@ fn pipeline(dir: &std::path::Path, sinks: &str, metrics_port: u16) -> std::path:
     let path = dir.join("p.yaml");
     std::fs::write(&path, yaml).unwrap();
     path
-}
-
-fn spawn(path: &std::path::Path, summary: &std::path::Path, env: &[(&str, String)]) -> Child {
-    let mut cmd = common::lookout_cmd();
-    cmd.args([
-        "run",
-        path.to_str().unwrap(),
-        "--no-progress",
-        "--summary",
-        summary.to_str().unwrap(),
-    ]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start lookout")
-}
-
-fn scrape(port: u16, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (_, body) = common::http_get(addr, "/metrics").ok()?;
-    common::metric_value(&common::parse_metrics(&body), name, labels)
 }
 
 fn event_time(body: &[u8]) -> Option<SystemTime> {
@@ -85,7 +60,7 @@ fn outbox_resumes_after_sigkill() {
     let port = common::free_port();
     let path = pipeline(dir.path(), hooks, port);
     let summary = dir.path().join("s1.json");
-    let mut first = spawn(
+    let mut first = common::lookout_run(
         &path,
         &summary,
         &[("HOOK_URL", format!("http://{}/hook", down.addr))],
@@ -93,7 +68,8 @@ fn outbox_resumes_after_sigkill() {
     let mut pending = 0.0;
     assert!(
         wait_until(Duration::from_secs(120), || {
-            pending = scrape(port, "lookout_outbox_events", &[("sink", "webhook")]).unwrap_or(0.0);
+            pending = common::scrape(port, "lookout_outbox_events", &[("sink", "webhook")])
+                .unwrap_or(0.0);
             pending >= 5.0
         }),
         "no events piled up in the outbox"
@@ -110,7 +86,7 @@ fn outbox_resumes_after_sigkill() {
     let up = HttpReceiver::start(|_, _| 200);
     let port2 = common::free_port();
     let path = pipeline(dir.path(), hooks, port2);
-    let mut second = spawn(
+    let mut second = common::lookout_run(
         &path,
         &dir.path().join("s2.json"),
         &[("HOOK_URL", format!("http://{}/hook", up.addr))],
@@ -151,7 +127,7 @@ fn mqtt_outage_mid_run_loses_no_event() {
     );
     let path = pipeline(dir.path(), &sinks, common::free_port());
     let summary_path = dir.path().join("s.json");
-    let mut child = spawn(&path, &summary_path, &[]);
+    let mut child = common::lookout_run(&path, &summary_path, &[]);
 
     let mut ids = HashSet::new();
     let take = |timeout: Duration, ids: &mut HashSet<String>| {
@@ -194,4 +170,156 @@ fn mqtt_outage_mid_run_loses_no_event() {
         produced,
         "every event the summary counts reached the subscriber"
     );
+}
+
+/// `pipelines/home-assistant.yaml` as shipped, with absolute paths, its outbox in `dir` and
+/// detection at 2 frames a second (the same events a Home Assistant user gets, in ~15 s).
+fn home_assistant_pipeline(dir: &std::path::Path) -> std::path::PathBuf {
+    common::shipped_pipeline(
+        "home-assistant.yaml",
+        &[(
+            "detect: {model: objects}",
+            "detect: {model: objects, fps: 2}".into(),
+        )],
+        &format!(
+            "state_dir: {}\ndevice: {{name: ha-box}}\n",
+            dir.join("state").display()
+        ),
+        dir,
+    )
+}
+
+/// Every retained message on the broker, as a Home Assistant that starts now reads them.
+fn retained(port: u16) -> std::collections::BTreeMap<String, String> {
+    let sub = Subscriber::start(port, "#");
+    let mut out = std::collections::BTreeMap::new();
+    while let Ok((topic, payload, retain)) = sub.rx.recv_timeout(Duration::from_secs(1)) {
+        if retain {
+            out.insert(topic, String::from_utf8_lossy(&payload).to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn home_assistant_gets_only_sensors_with_values() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = home_assistant_pipeline(dir.path());
+    let summary_path = dir.path().join("s.json");
+    let env = [
+        ("MQTT_PORT", broker.port.to_string()),
+        (
+            "LOOKOUT_METRICS",
+            format!("127.0.0.1:{}", common::free_port()),
+        ),
+    ];
+    let status = common::lookout_run(&path, &summary_path, &env)
+        .wait()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let msgs = retained(broker.port);
+    let configs: Vec<(&String, Value)> = msgs
+        .iter()
+        .filter(|(t, _)| t.starts_with("homeassistant/") && t.ends_with("/config"))
+        .map(|(t, p)| {
+            (
+                t,
+                serde_json::from_str(p).expect("discovery config is JSON"),
+            )
+        })
+        .collect();
+    // person, car, truck: a count and a "detected" each; the road zone counts all three; the
+    // footpath line counts persons only, both ways.
+    let states: Vec<&str> = configs
+        .iter()
+        .map(|(_, c)| c["state_topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(configs.len(), 11, "{states:?}");
+    for (topic, cfg) in &configs {
+        assert!(
+            cfg.get("object_id").is_none(),
+            "{topic}: deprecated object_id"
+        );
+        let component = topic.split('/').nth(1).unwrap();
+        assert_eq!(
+            cfg["default_entity_id"],
+            format!("{component}.{}", cfg["unique_id"].as_str().unwrap()),
+            "{topic}"
+        );
+        let state = cfg["state_topic"].as_str().unwrap();
+        let value = msgs.get(state).unwrap_or_else(|| {
+            panic!("{topic}: no retained value on {state}: Home Assistant shows unknown")
+        });
+        assert!(value.parse::<u64>().is_ok(), "{state} = {value}");
+        assert!(
+            !state.contains("/footpath/car/") && !state.contains("/footpath/truck/"),
+            "a sensor for a label the line does not count: {state}"
+        );
+    }
+    // The values are the run's: line counts as in the summary.
+    let summary: Value = serde_json::from_str(&common::read(&summary_path)).unwrap();
+    let line = &summary["analytics"]["cameras"]["vtest"]["lines"]["footpath"]["person"];
+    for dir in ["a_to_b", "b_to_a"] {
+        assert_eq!(
+            msgs[&format!("lookout/ha-box/vtest/footpath/person/{dir}")],
+            line[dir].as_u64().unwrap_or(0).to_string(),
+            "{dir}: {line}"
+        );
+    }
+    assert!(
+        line["a_to_b"].as_u64().unwrap_or(0) + line["b_to_a"].as_u64().unwrap_or(0) > 0,
+        "persons cross the footpath in vtest.avi: {line}"
+    );
+    assert_eq!(msgs["lookout/ha-box/available"], "offline");
+}
+
+#[test]
+fn home_assistant_coming_online_gets_discovery_and_states_again() {
+    let broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port, "#");
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let yaml = format!(
+        "models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml, backend: opencv}}\n\
+         cameras:\n  - name: yard\n    source: test:ball\n    detect: {{model: objects, fps: 1}}\n    rules:\n      objects: [person, car]\n\
+         state_dir: {state}\n\
+         device: {{name: b}}\n\
+         sinks:\n  - mqtt: {{host: 127.0.0.1, port: {port}}}\n\
+         metrics: {{enabled: false}}\n",
+        root = root.display(),
+        state = dir.path().join("state").display(),
+        port = broker.port,
+    );
+    let path = dir.path().join("p.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let mut child = common::lookout_run(&path, &dir.path().join("s.json"), &[]);
+
+    // Two labels: a count and a "detected" sensor each, and their two state topics.
+    let is_config = |t: &str| t.starts_with("homeassistant/") && t.ends_with("/config");
+    let is_state = |t: &str| t == "lookout/b/yard/person" || t == "lookout/b/yard/car";
+    let mut seen = Vec::new();
+    let mut take = |until: &dyn Fn(&[String]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !until(&seen) && Instant::now() < deadline {
+            if let Ok((topic, _, _)) = sub.rx.recv_timeout(Duration::from_millis(200)) {
+                seen.push(topic);
+            }
+        }
+        seen.clone()
+    };
+    let count = |s: &[String], f: &dyn Fn(&str) -> bool| s.iter().filter(|t| f(t)).count();
+    let first = take(&|s| count(s, &is_config) >= 4 && count(s, &is_state) >= 2);
+    assert_eq!(count(&first, &is_config), 4, "{first:?}");
+
+    // Home Assistant restarts: its birth message on the discovery prefix.
+    common::mqtt_publish(broker.port, "homeassistant/status", b"online", false);
+    let all = take(&|s| count(s, &is_config) >= 8 && count(s, &is_state) >= 4);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(count(&all, &is_config), 8, "discovery again: {all:?}");
+    assert!(count(&all, &is_state) >= 4, "states again: {all:?}");
 }

@@ -9,6 +9,7 @@ mod bench_pipeline;
 mod bench_vs;
 mod detect;
 mod devices;
+mod events;
 mod progress;
 mod redact;
 mod reload;
@@ -52,6 +53,8 @@ enum Command {
     /// Ask a running `lookout run` to reload its pipeline file now (it also reloads on SIGHUP and
     /// when the file changes); prints what changed, or why the file was refused.
     Reload(reload::Args),
+    /// Tail or count a fleet's events from its NATS JetStream stream.
+    Events(Box<events::Args>),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Redact(a) => redact::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Reload(a) => reload::run(a),
+        Command::Events(a) => events::run(*a),
     };
     match result {
         Ok(code) => code,
@@ -123,8 +127,9 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
 
 fn init_logging(filter: &str) {
     // wgpu probes OpenGL through EGL even where it will use Vulkan, and logs the failure as an
-    // error on headless machines; keep that out of the default output. `ort` reports at info level
-    // where it loaded ONNX Runtime from and which devices it saw: `lookout devices` says that.
+    // error on headless machines; keep that out of the default output, and the NATS client's
+    // connection chatter too (the sink logs what matters). `ort` reports at info level where it
+    // loaded ONNX Runtime from and which devices it saw: `lookout devices` says that.
     let filter = if filter.contains("wgpu") {
         filter.to_string()
     } else {
@@ -134,6 +139,11 @@ fn init_logging(filter: &str) {
         filter
     } else {
         format!("{filter},ort=warn")
+    };
+    let filter = if filter.contains("async_nats") {
+        filter
+    } else {
+        format!("{filter},async_nats=warn")
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

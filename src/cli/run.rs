@@ -50,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
     let ctx = SinkContext {
+        device: pipeline.device.clone(),
         state_dir: pipeline.state_dir.clone(),
         metrics: Arc::clone(&metrics),
         catalog: analytics::catalog(&pipeline),

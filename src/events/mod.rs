@@ -18,12 +18,14 @@
 //! | `occupancy` | `zone`, `count`, `previous`, `threshold` | the number of objects of a label in a zone changed (or passed a threshold) |
 
 pub mod conform;
+pub mod device;
 pub mod id;
 pub mod time;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use device::{Device, DeviceConfig};
 pub use id::new_id;
 pub use time::rfc3339;
 
@@ -44,6 +46,12 @@ pub struct Event {
     pub schema_version: u32,
     /// Unique id of this event (UUIDv7, time-ordered); a redelivered event keeps its id.
     pub id: String,
+    /// The box that saw it (`device.name` of the pipeline file, default the host name).
+    #[serde(default)]
+    pub device: String,
+    /// The site of that box (`device.site`, default `default`).
+    #[serde(default)]
+    pub site: String,
     /// Camera name from the pipeline file.
     pub camera: String,
     /// What happened; its fields sit beside the common ones.
@@ -392,6 +400,15 @@ pub fn json_schema() -> serde_json::Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(Event)).unwrap_or_default();
     if let Some(v) = schema.pointer_mut("/properties/schema_version") {
         v["const"] = serde_json::Value::from(SCHEMA_VERSION);
+    }
+    // lookout writes them in every event; they default only so that records an older version
+    // left in an outbox are still read.
+    if let Some(serde_json::Value::Array(required)) = schema.get_mut("required") {
+        for field in ["device", "site"] {
+            if !required.iter().any(|r| r == field) {
+                required.push(field.into());
+            }
+        }
     }
     schema
 }

@@ -128,6 +128,8 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     /// 1 for each model running now, labelled with its name, file checksum and backend.
     pub model_info: IntGaugeVec,
+    /// Constant 1 labelled with the box's `device` name and `site`.
+    pub device_info: IntGaugeVec,
 }
 
 impl Metrics {
@@ -374,6 +376,12 @@ impl Metrics {
                     .expect("unique metric");
                 g
             },
+            device_info: gauge(
+                &registry,
+                "lookout_device_info",
+                "The box's name and site, as in its events (always 1)",
+                &["device", "site"],
+            ),
             registry,
         };
         m.set_build_info("none", "none");
@@ -386,6 +394,12 @@ impl Metrics {
         self.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), adapter, backend])
             .set(1.0);
+    }
+
+    /// Records which box this is (replacing the previous value).
+    pub fn set_device_info(&self, device: &str, site: &str) {
+        self.device_info.reset();
+        self.device_info.with_label_values(&[device, site]).set(1);
     }
 
     /// The registry in Prometheus text format.
@@ -509,7 +523,12 @@ mod tests {
         let m = Metrics::new();
         m.frames_captured.with_label_values(&["a"]).inc_by(3);
         m.set_build_info("llvmpipe", "wgpu");
+        m.set_device_info("door-box", "oslo");
         let text = m.render();
+        assert!(
+            text.contains("lookout_device_info{device=\"door-box\",site=\"oslo\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("lookout_frames_captured_total{camera=\"a\"} 3"),
             "{text}"

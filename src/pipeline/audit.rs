@@ -38,7 +38,7 @@ pub struct Audit {
 pub struct Egress {
     /// Sink name (the `sink` label of `lookout_egress_bytes_total`), or `metrics`.
     pub name: String,
-    /// `webhook`, `mqtt` or `metrics`.
+    /// `webhook`, `mqtt`, `nats` or `metrics`.
     pub kind: String,
     /// Where it goes, without credentials.
     pub destination: String,
@@ -188,7 +188,7 @@ pub fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The host of an `http(s)://` URL.
+/// The host of a URL (`http(s)://`, `nats://`, ...).
 fn url_host(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -278,7 +278,7 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
             SinkKind::Mqtt {
                 settings, outbox, ..
             } => {
-                let p = &settings.topic_prefix;
+                let p = &format!("{}/{}", settings.topic_prefix, pipeline.device.name);
                 let mut sends = vec![
                     format!("`object` events as JSON on {p}/events"),
                     format!("other events as JSON on {p}/<camera>/<kind>"),
@@ -303,6 +303,59 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
                         (Some(_), None) => "TLS".into(),
                         (None, Some(_)) => "username and password, no TLS".into(),
                         (None, None) => "none (plain MQTT)".into(),
+                    },
+                    filter: FilterAudit::of(&s.filter),
+                    sends,
+                });
+                local.push(outbox_entry(pipeline, &s.name, outbox.max_bytes));
+            }
+            SinkKind::Nats {
+                settings, outbox, ..
+            } => {
+                let d = &pipeline.device;
+                let subject = crate::sinks::nats::subject(
+                    &settings.subject_prefix,
+                    &d.site,
+                    &d.name,
+                    "<camera>",
+                    "<kind>",
+                );
+                let mut sends = vec![format!(
+                    "each event as one JSON object on {subject}, its id as Nats-Msg-Id \
+                     (JetStream acknowledges each)"
+                )];
+                if let Some(st) = &settings.stream {
+                    sends.push(format!(
+                        "creates stream {} (subjects {}.>, {} replica{}) when it is missing",
+                        st.name,
+                        settings.subject_prefix,
+                        st.replicas,
+                        if st.replicas == 1 { "" } else { "s" }
+                    ));
+                }
+                let mut protection = Vec::new();
+                if settings.tls.is_some() {
+                    protection.push("TLS".to_string());
+                }
+                if !matches!(settings.auth, crate::sinks::nats::NatsAuth::None) {
+                    protection.push(settings.auth.describe().to_string());
+                } else if settings.urls.iter().any(|u| redact_userinfo(u) != *u) {
+                    protection.push("user and password in the URL".to_string());
+                }
+                egress.push(Egress {
+                    name: s.name.clone(),
+                    kind: "nats".into(),
+                    destination: settings
+                        .urls
+                        .iter()
+                        .map(|u| redact_userinfo(u))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    loopback: settings.urls.iter().all(|u| is_loopback(url_host(u))),
+                    protection: if protection.is_empty() {
+                        "none (plain NATS, no authentication)".into()
+                    } else {
+                        protection.join(", ")
                     },
                     filter: FilterAudit::of(&s.filter),
                     sends,

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::camera::CameraConfig;
+use crate::events::DeviceConfig;
 use crate::metrics::MetricsConfig;
 use crate::model::ModelConfig;
 use crate::privacy::MediaConfig;
@@ -17,6 +18,9 @@ use crate::sinks::SinkConfig;
 #[serde(deny_unknown_fields)]
 #[schemars(title = "lookout pipeline")]
 pub struct PipelineFile {
+    /// This box's name and site, in every event (default: the host name, site `default`).
+    #[serde(default)]
+    pub device: DeviceConfig,
     /// The cameras to read; each runs independently.
     pub cameras: Vec<CameraConfig>,
     /// Detectors by name; cameras refer to them in `detect: {model: <name>}`.

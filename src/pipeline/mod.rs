@@ -16,6 +16,7 @@ pub use camera::{Camera, CameraConfig};
 pub use file::{PipelineFile, json_schema};
 
 use crate::config::{ConfigError, env, parse_yaml};
+use crate::events::Device;
 use crate::model::ModelSpec;
 use crate::privacy::MediaSpec;
 use crate::sinks::SinkSpec;
@@ -25,6 +26,8 @@ use crate::sinks::SinkSpec;
 pub struct Pipeline {
     /// The file it came from.
     pub path: PathBuf,
+    /// This box and its site.
+    pub device: Device,
     pub cameras: Vec<Camera>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` when disabled.
     pub metrics_listen: Option<SocketAddr>,

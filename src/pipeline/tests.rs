@@ -105,3 +105,21 @@ fn numbers_out_of_range_are_errors_at_their_place() {
     );
     assert!(load("    queue_capacity: 16\n").is_ok());
 }
+
+#[test]
+fn device_identity_defaults_to_the_host_and_is_checked_in_place() {
+    let load = |device: &str| {
+        let text = format!("{device}cameras:\n  - name: gate\n    source: test:ball\n");
+        load_str(&text, Path::new("/tmp/p.yaml"), |_| None)
+    };
+    let d = load("").unwrap().device;
+    assert_eq!(d.name, crate::events::device::host_name());
+    assert_eq!(d.site, "default");
+    let d = load("device: {name: door-box, site: oslo}\n")
+        .unwrap()
+        .device;
+    assert_eq!((d.name.as_str(), d.site.as_str()), ("door-box", "oslo"));
+    let e = load("device:\n  site: oslo.east\n").unwrap_err();
+    assert_eq!((e.line, e.column), (2, 9), "{e}");
+    assert!(e.message.contains("site name `oslo.east`"), "{e}");
+}

@@ -26,6 +26,7 @@ pub(super) fn validate(
             "`cameras` is empty: a pipeline needs at least one camera",
         ));
     }
+    let device = file.device.validate(path)?;
     let models = crate::model::config::validate(file.models, path, &base)?;
     let mut names = UniqueNames::default();
     let mut cameras = Vec::with_capacity(file.cameras.len());
@@ -71,6 +72,7 @@ pub(super) fn validate(
     };
     Ok(Pipeline {
         path: path.to_path_buf(),
+        device,
         cameras,
         models,
         metrics_listen,

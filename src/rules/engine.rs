@@ -474,6 +474,9 @@ fn make_event(
     Event {
         schema_version: SCHEMA_VERSION,
         id: events::new_id(),
+        // Stamped by the sinks, which know the box.
+        device: String::new(),
+        site: String::new(),
         camera: frame.camera.to_string(),
         kind,
         label: label.to_string(),

@@ -298,12 +298,7 @@ pub fn catalog(pipeline: &Pipeline) -> Catalog {
                     .map(|l| l.to_string())
                     .collect(),
             };
-            Some(CameraCatalog {
-                name: c.name().to_string(),
-                labels,
-                zones: c.rules.zones.iter().map(|z| z.name.value.clone()).collect(),
-                lines: c.rules.lines.iter().map(|l| l.name.value.clone()).collect(),
-            })
+            Some(CameraCatalog::new(c.name(), labels, &c.rules))
         })
         .collect();
     Catalog { cameras }

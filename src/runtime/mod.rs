@@ -113,6 +113,7 @@ pub fn run(
     use crate::metrics::server::{MetricsServer, ReadyCheck, ReloadHook};
 
     let started = Instant::now();
+    metrics.set_device_info(&pipeline.device.name, &pipeline.device.site);
     let mut cams = cameras::Cameras::new(Arc::clone(&metrics));
     for cam in &pipeline.cameras {
         cams.start(&cam.capture)?;

@@ -1,6 +1,6 @@
 //! The `sinks:` section of a pipeline file: which sinks, and what they share (filters, the
 //! durable outbox, TLS). Each sink's own options and their check are beside it
-//! (`stdout/config.rs`, `file/config.rs`, `webhook/config.rs`, `mqtt/config.rs`).
+//! (`stdout/config.rs`, `file/config.rs`, `webhook/config.rs`, `mqtt/config.rs`, `nats/config.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 use super::SinkKind;
 use super::file::config::FileConfig;
 use super::mqtt::config::MqttConfig;
+use super::nats::config::NatsConfig;
 use super::outbox::FsyncPolicy;
 use super::stdout::config::StdoutConfig;
 use super::webhook::config::WebhookConfig;
@@ -39,6 +40,9 @@ pub enum SinkConfig {
     Webhook(WebhookConfig),
     /// Frigate-style topics and Home Assistant discovery over MQTT (QoS 1), through a durable outbox.
     Mqtt(MqttConfig),
+    /// Each event published to NATS JetStream (acknowledged, deduplicated by id), through a
+    /// durable outbox: a fleet's events in one stream.
+    Nats(Box<NatsConfig>),
 }
 
 /// Which events a sink receives; an empty list means all.
@@ -168,6 +172,7 @@ impl SinkConfig {
             SinkConfig::File(_) => "file",
             SinkConfig::Webhook(_) => "webhook",
             SinkConfig::Mqtt(_) => "mqtt",
+            SinkConfig::Nats(_) => "nats",
         }
     }
 
@@ -178,6 +183,7 @@ impl SinkConfig {
             SinkConfig::File(c) => c.name.as_deref(),
             SinkConfig::Webhook(c) => c.name.as_deref(),
             SinkConfig::Mqtt(c) => c.name.as_deref(),
+            SinkConfig::Nats(c) => c.name.as_deref(),
         }
     }
 
@@ -188,6 +194,7 @@ impl SinkConfig {
             SinkConfig::File(c) => &c.filter,
             SinkConfig::Webhook(c) => &c.filter,
             SinkConfig::Mqtt(c) => &c.filter,
+            SinkConfig::Nats(c) => &c.filter,
         }
     }
 
@@ -198,6 +205,7 @@ impl SinkConfig {
             SinkConfig::File(c) => c.check(ctx),
             SinkConfig::Webhook(c) => c.check(ctx),
             SinkConfig::Mqtt(c) => c.check(ctx),
+            SinkConfig::Nats(c) => (*c).check(ctx),
         }
     }
 }

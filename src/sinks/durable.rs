@@ -203,6 +203,10 @@ fn deliver_loop<D: Deliver>(
             match st.outbox.next_record() {
                 Ok(Some(rec)) => break rec,
                 Ok(None) => {
+                    // Caught up: what was delivered is recorded on disk now.
+                    if let Err(e) = st.outbox.flush_ack() {
+                        tracing::error!(sink = name, error = %e, "cannot record delivery in the outbox (the event may be sent again)");
+                    }
                     if shared.stopping.load(Ordering::SeqCst) {
                         break 'records;
                     }

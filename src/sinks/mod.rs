@@ -1,8 +1,8 @@
 //! Event sinks: where events (metadata only, never pixels) leave the pipeline.
 //!
 //! Every sink has its own bounded queue and thread, so a slow or dead sink never stalls the
-//! pipeline or the other sinks. Network sinks (`webhook`, `mqtt`) write each event to a durable
-//! on-disk [`outbox`] first and deliver from there, at least once.
+//! pipeline or the other sinks. Network sinks (`webhook`, `mqtt`, `nats`) write each event to a
+//! durable on-disk [`outbox`] first and deliver from there, at least once.
 //!
 //! The privacy boundary is the type of [`Sinks::publish`]: it takes an [`Event`], and no event
 //! field can hold pixels, so no frame, tensor or image can reach a network sink.
@@ -13,6 +13,7 @@ pub(crate) mod durable;
 pub mod file;
 pub mod metrics;
 pub mod mqtt;
+pub mod nats;
 pub mod outbox;
 pub mod signing;
 pub mod stdout;
@@ -27,7 +28,7 @@ use std::time::Duration;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 
 use crate::config::{ConfigError, RetryConfig, check_name};
-use crate::events::Event;
+use crate::events::{Device, Event};
 use crate::metrics::Metrics;
 pub use catalog::{CameraCatalog, Catalog};
 pub use config::{CheckContext, SinkConfig, SinkFilter};
@@ -71,6 +72,11 @@ pub enum SinkKind {
         retry: RetryConfig,
         outbox: config::OutboxConfig,
     },
+    Nats {
+        settings: nats::NatsSettings,
+        retry: RetryConfig,
+        outbox: config::OutboxConfig,
+    },
 }
 
 impl SinkKind {
@@ -95,12 +101,26 @@ impl SinkKind {
                 settings.topic_prefix,
                 if settings.tls.is_some() { " (TLS)" } else { "" }
             ),
+            SinkKind::Nats { settings, .. } => format!(
+                "nats {} subjects {}.<site>.<device>.<camera>.<kind>{}",
+                settings
+                    .urls
+                    .iter()
+                    .map(|u| crate::config::redact_userinfo(u))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                settings.subject_prefix,
+                if settings.tls.is_some() { " (TLS)" } else { "" }
+            ),
         }
     }
 
     /// Whether events leave the device through this sink.
     pub fn is_network(&self) -> bool {
-        matches!(self, SinkKind::Webhook { .. } | SinkKind::Mqtt { .. })
+        matches!(
+            self,
+            SinkKind::Webhook { .. } | SinkKind::Mqtt { .. } | SinkKind::Nats { .. }
+        )
     }
 }
 
@@ -162,6 +182,11 @@ pub enum SinkError {
         sink: String,
         source: outbox::OutboxError,
     },
+    #[error("sink `{sink}`: cannot start its async runtime: {source}")]
+    Runtime {
+        sink: String,
+        source: std::io::Error,
+    },
     #[error("sink `{sink}`: cannot start its thread: {source}")]
     Thread {
         sink: String,
@@ -171,6 +196,8 @@ pub enum SinkError {
 
 /// What sinks need from the pipeline around them.
 pub struct SinkContext {
+    /// This box: stamped on every event, part of MQTT topics and NATS subjects.
+    pub device: Device,
     /// Where outboxes live (`<state_dir>/outbox/<sink>`).
     pub state_dir: PathBuf,
     pub metrics: Arc<Metrics>,
@@ -188,6 +215,7 @@ struct Worker {
 /// The running sinks of a pipeline.
 pub struct Sinks {
     workers: Vec<Worker>,
+    device: Device,
 }
 
 impl Sinks {
@@ -195,6 +223,7 @@ impl Sinks {
     pub fn none() -> Sinks {
         Sinks {
             workers: Vec::new(),
+            device: Device::default(),
         }
     }
 
@@ -264,7 +293,24 @@ impl Sinks {
                     retry,
                     outbox,
                 } => {
-                    let d = mqtt::MqttDeliverer::new(settings, ctx.catalog.clone());
+                    let d = mqtt::MqttDeliverer::new(
+                        settings,
+                        ctx.catalog.filtered(&spec.filter),
+                        &ctx.device,
+                    );
+                    durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
+                }
+                SinkKind::Nats {
+                    settings,
+                    retry,
+                    outbox,
+                } => {
+                    let d = nats::NatsDeliverer::new(settings, &ctx.device).map_err(|source| {
+                        SinkError::Runtime {
+                            sink: name.clone(),
+                            source,
+                        }
+                    })?;
                     durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
                 }
             };
@@ -283,12 +329,18 @@ impl Sinks {
                 thread,
             });
         }
-        Ok(Sinks { workers })
+        Ok(Sinks {
+            workers,
+            device: ctx.device.clone(),
+        })
     }
 
-    /// Hands an event to every sink whose filter accepts it; never blocks. A sink whose queue is
-    /// full drops the event and counts it in `lookout_sink_queue_dropped_total`.
-    pub fn publish(&self, event: Event) {
+    /// Hands an event, stamped with this box's `device` and `site`, to every sink whose filter
+    /// accepts it; never blocks. A sink whose queue is full drops the event and counts it in
+    /// `lookout_sink_queue_dropped_total`.
+    pub fn publish(&self, mut event: Event) {
+        event.device.clone_from(&self.device.name);
+        event.site.clone_from(&self.device.site);
         let event = Arc::new(event);
         for w in &self.workers {
             if !w.filter.accepts(&event) {

@@ -23,6 +23,35 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A shipped pipeline file (`pipelines/<name>`) made runnable from `dir`: its model and footage
+/// paths made absolute, each `(from, to)` of `changes` applied (each must be in the file, so a
+/// changed example fails loudly), `extra` appended; returns the path of the copy in `dir`.
+pub fn shipped_pipeline(
+    name: &str,
+    changes: &[(&str, String)],
+    extra: &str,
+    dir: &Path,
+) -> PathBuf {
+    let root = root();
+    let shipped = read(&root.join("pipelines").join(name));
+    let mut text = shipped.clone();
+    let paths = [
+        ("../models/", format!("{}/models/", root.display())),
+        (
+            "source: footage/",
+            format!("source: {}/pipelines/footage/", root.display()),
+        ),
+    ];
+    for (from, to) in paths.iter().chain(changes) {
+        assert!(shipped.contains(from), "{name} changed: no `{from}`");
+        text = text.replace(from, to);
+    }
+    text.push_str(extra);
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write pipeline");
+    path
+}
+
 /// Writes `text` as `name` in a fresh temporary folder and returns the folder and the file path.
 pub fn pipeline_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -111,6 +140,29 @@ pub fn run_pipeline(dir: &Path, yaml: &str) -> (Output, serde_json::Value) {
     (out, summary)
 }
 
+/// Starts `lookout run PATH --no-progress --summary SUMMARY` with `env`, its output discarded.
+pub fn lookout_run(path: &Path, summary: &Path, env: &[(&str, String)]) -> std::process::Child {
+    let mut cmd = lookout_cmd();
+    cmd.arg("run")
+        .arg(path)
+        .args(["--no-progress", "--summary"])
+        .arg(summary);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start lookout")
+}
+
+/// The value of metric `name` with `labels` on the `/metrics` of 127.0.0.1:`port`, if it is up.
+pub fn scrape(port: u16, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_, body) = http_get(addr, "/metrics").ok()?;
+    metric_value(&parse_metrics(&body), name, labels)
+}
+
 /// A command for the `lookout` binary, with quiet logs.
 pub fn lookout_cmd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lookout"));
@@ -185,76 +237,7 @@ impl Mosquitto {
     pub fn start_tls() -> (Mosquitto, u16, PathBuf) {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
-        let run = |args: &[&str]| {
-            let ok = Command::new("openssl")
-                .args(args)
-                .current_dir(d)
-                .output()
-                .expect("openssl")
-                .status
-                .success();
-            assert!(ok, "openssl {args:?}");
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=lookout-test-ca",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            d.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        )
-        .unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-        ]);
-        // mosquitto started as root drops to its own user, which must be able to read these.
-        use std::os::unix::fs::PermissionsExt;
-        for f in [
-            d.to_path_buf(),
-            d.join("ca.pem"),
-            d.join("server.pem"),
-            d.join("server.key"),
-        ] {
-            let mode = if f.is_dir() { 0o755 } else { 0o644 };
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
-        }
+        test_certificates(d);
         let tls_port = free_port();
         let extra = format!(
             "listener {tls_port} 127.0.0.1\ncafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
@@ -310,6 +293,81 @@ impl Mosquitto {
                 .status();
             let _ = c.wait();
         }
+    }
+}
+
+/// Makes a CA for one test and a server certificate for 127.0.0.1 and localhost signed by it, in
+/// `d` (`ca.pem`, `server.pem`, `server.key`), readable by servers that drop to their own user.
+pub fn test_certificates(d: &Path) {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl")
+            .status
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=lookout-test-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    // mosquitto started as root drops to its own user, which must be able to read these.
+    use std::os::unix::fs::PermissionsExt;
+    for f in [
+        d.to_path_buf(),
+        d.join("ca.pem"),
+        d.join("server.pem"),
+        d.join("server.key"),
+    ] {
+        let mode = if f.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 }
 
@@ -396,6 +454,24 @@ impl Drop for Subscriber {
     }
 }
 
+/// Publishes one message with QoS 1 on the broker at `port` and waits for the broker's PUBACK.
+pub fn mqtt_publish(port: u16, topic: &str, payload: &[u8], retain: bool) {
+    let opts =
+        rumqttc::MqttOptions::new(format!("test-pub-{}", fastrand::u32(..)), "127.0.0.1", port);
+    let (client, mut conn) = rumqttc::Client::new(opts, 10);
+    client
+        .publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload.to_vec())
+        .expect("publish");
+    for ev in conn.iter() {
+        match ev {
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => break,
+            Ok(_) => {}
+            Err(e) => panic!("publish to 127.0.0.1:{port}: {e}"),
+        }
+    }
+    let _ = client.disconnect();
+}
+
 /// One request seen by [`HttpReceiver`].
 #[derive(Debug, Clone)]
 pub struct SeenRequest {
@@ -476,4 +552,165 @@ pub fn wait_until(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) 
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     cond()
+}
+
+/// A real `nats-server` with JetStream on 127.0.0.1, started by the test, its store in a
+/// temporary folder; killed on drop. Several make a cluster ([`nats_cluster`]).
+pub struct NatsServer {
+    pub port: u16,
+    /// The monitoring port (`/healthz` answers 200 once JetStream is ready).
+    pub http_port: u16,
+    args: Vec<String>,
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// One server with JetStream.
+    pub fn start() -> NatsServer {
+        Self::start_with(free_port(), &[])
+    }
+
+    /// A server on `port` with extra arguments (authentication, TLS, cluster routes).
+    pub fn start_with(port: u16, extra: &[String]) -> NatsServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let http_port = free_port();
+        let mut args: Vec<String> = [
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            &http_port.to_string(),
+            "-js",
+            "-sd",
+            &dir.path().join("store").display().to_string(),
+            "-l",
+            &dir.path().join("nats.log").display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().cloned());
+        let mut s = NatsServer {
+            port,
+            http_port,
+            args,
+            child: None,
+            dir,
+        };
+        s.restart();
+        s
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The folder of its store, log and any files a test puts there.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// (Re)starts the server with the same arguments and store, and waits for its port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("nats-server")
+            .args(&self.args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server is installed (deps.sh)");
+        self.child = Some(child);
+        wait_port(self.port);
+    }
+
+    /// Waits until the server says JetStream is ready (`/healthz`).
+    pub fn wait_ready(&self) {
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.http_port).parse().unwrap();
+        assert!(
+            wait_until(std::time::Duration::from_secs(30), || {
+                http_get(addr, "/healthz").is_ok_and(|(status, _)| status == 200)
+            }),
+            "nats-server on {} not healthy: {}",
+            self.port,
+            read(&self.dir.path().join("nats.log"))
+        );
+    }
+
+    /// SIGKILL: the server dies at once, as a machine losing power would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Three JetStream servers on 127.0.0.1 routed into one cluster, each ready.
+pub fn nats_cluster() -> Vec<NatsServer> {
+    let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let servers: Vec<NatsServer> = (0..3)
+        .map(|i| {
+            let routes: Vec<String> = (0..3)
+                .filter(|j| *j != i)
+                .map(|j| format!("nats://127.0.0.1:{}", cluster[j]))
+                .collect();
+            let extra: Vec<String> = [
+                "--name".to_string(),
+                format!("n{i}"),
+                "--cluster_name".into(),
+                "lookout-test".into(),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{}", cluster[i]),
+                "--routes".into(),
+                routes.join(","),
+            ]
+            .into();
+            NatsServer::start_with(free_port(), &extra)
+        })
+        .collect();
+    for s in &servers {
+        s.wait_ready();
+    }
+    servers
+}
+
+/// Every message of JetStream stream `stream` on the server at `url`, read one by one by
+/// sequence (an oracle that shares no code with lookout): (subject, `Nats-Msg-Id`, payload).
+pub fn nats_stream_messages(url: &str, stream: &str) -> Vec<(String, String, serde_json::Value)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.expect("connect to NATS");
+        let js = async_nats::jetstream::new(client);
+        let mut s = js.get_stream(stream).await.expect("the stream exists");
+        let state = s.info().await.expect("stream info").state.clone();
+        let mut out = Vec::new();
+        if state.messages == 0 {
+            return out;
+        }
+        for seq in state.first_sequence..=state.last_sequence {
+            let Ok(m) = s.get_raw_message(seq).await else {
+                continue; // deleted
+            };
+            let id = m
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let v = serde_json::from_slice(&m.payload).expect("payload is JSON");
+            out.push((m.subject.to_string(), id, v));
+        }
+        out
+    })
 }

@@ -370,6 +370,8 @@ mod tests {
         Event {
             schema_version: SCHEMA_VERSION,
             id: "e".into(),
+            device: "d".into(),
+            site: "s".into(),
             camera: "c".into(),
             kind: EventKind::Object {
                 change,

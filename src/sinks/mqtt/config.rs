@@ -24,15 +24,15 @@ pub struct MqttConfig {
     #[serde(default = "default_mqtt_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
-    /// MQTT client id (default `lookout`); must be unique per broker.
-    #[serde(default = "default_client_id")]
-    pub client_id: String,
+    /// MQTT client id (default `lookout-<device name>`); must be unique per broker.
+    pub client_id: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
     /// Connect with TLS (usually port 8883): `{}` trusts the system's CA store,
     /// `{ca_file: ca.pem}` a private CA (path relative to the pipeline file).
     pub tls: Option<TlsConfig>,
-    /// Topic prefix, as Frigate's `frigate` (default `lookout`).
+    /// Topic prefix, as Frigate's `frigate` (default `lookout`); topics are
+    /// `<prefix>/<device name>/...`.
     #[serde(default = "default_topic_prefix")]
     pub topic_prefix: String,
     /// Home Assistant MQTT discovery.
@@ -52,9 +52,6 @@ pub struct MqttConfig {
 
 fn default_mqtt_port() -> u16 {
     1883
-}
-fn default_client_id() -> String {
-    "lookout".into()
 }
 fn default_topic_prefix() -> String {
     "lookout".into()

@@ -7,6 +7,12 @@
 //! an `ack` file with the highest acknowledged seq. Records are delivered in order, so the ack is a
 //! prefix. A torn record at the end of the newest segment (a crash mid-write) is cut off at open.
 //!
+//! Acknowledgements reach the disk at once with `fsync: always`; otherwise at most every
+//! [`ACK_EVERY`] while deliveries flow, and as soon as the reader has caught up
+//! ([`Outbox::flush_ack`]): writing the `ack` file for every event would cost more than
+//! delivering it. After a crash, the deliveries of that last moment are handed out again, which
+//! at-least-once delivery with stable ids allows.
+//!
 //! Size policy: when the outbox exceeds `max_bytes`, its oldest segment of undelivered events is
 //! dropped, and every event dropped that way is counted; nothing is lost silently.
 
@@ -14,6 +20,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 mod record;
 
@@ -35,6 +42,10 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutboxError + '_ {
         source,
     }
 }
+
+/// Longest a delivery acknowledged in memory waits before the `ack` file says so (without
+/// `fsync: always`).
+pub const ACK_EVERY: Duration = Duration::from_millis(50);
 
 /// When appended records are forced to stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
@@ -101,6 +112,9 @@ pub struct Outbox {
     writer: Option<BufWriter<File>>,
     next_seq: u64,
     acked: u64,
+    /// What the `ack` file says, and when it was last brought up to date.
+    acked_on_disk: u64,
+    ack_written: Instant,
     read: Cursor,
     reader: Option<(u64, BufReader<File>)>,
     /// Records dropped by the size policy since open.
@@ -180,6 +194,8 @@ impl Outbox {
             writer: None,
             next_seq,
             acked,
+            acked_on_disk: acked,
+            ack_written: Instant::now(),
             read,
             reader: None,
             dropped: 0,
@@ -272,7 +288,7 @@ impl Outbox {
             tracing::warn!(outbox = %self.dir.display(), lost, "outbox full: dropped its oldest undelivered events");
             fs::remove_file(&old.path).map_err(io_err(&old.path))?;
             self.acked = self.acked.max(old.last_seq);
-            write_ack(&self.dir, self.acked, self.limits.fsync)?;
+            self.flush_ack()?;
             if self.read.segment_first <= old.first_seq {
                 let next = self
                     .segments
@@ -344,13 +360,25 @@ impl Outbox {
         }
     }
 
-    /// Marks every record up to `seq` as delivered; whole delivered segments are deleted.
+    /// Marks every record up to `seq` as delivered; whole delivered segments are deleted. The
+    /// `ack` file follows at once with `fsync: always` or when a segment goes, else within
+    /// [`ACK_EVERY`] or at the next [`Outbox::flush_ack`].
     pub fn ack(&mut self, seq: u64) -> Result<(), OutboxError> {
         if seq <= self.acked {
             return Ok(());
         }
         self.acked = seq.min(self.next_seq - 1);
-        write_ack(&self.dir, self.acked, self.limits.fsync)?;
+        let deletes = self.segments.len() > 1
+            && self
+                .segments
+                .front()
+                .is_some_and(|s| s.last_seq <= self.acked);
+        if self.limits.fsync == FsyncPolicy::Always
+            || deletes
+            || self.ack_written.elapsed() >= ACK_EVERY
+        {
+            self.flush_ack()?;
+        }
         while self.segments.len() > 1
             && self
                 .segments
@@ -359,8 +387,32 @@ impl Outbox {
         {
             if let Some(old) = self.segments.pop_front() {
                 fs::remove_file(&old.path).map_err(io_err(&old.path))?;
+                // Every record of it was handed out: a reader still at its end goes on with the
+                // next segment.
+                if self.read.segment_first == old.first_seq {
+                    self.read = Cursor {
+                        segment_first: self
+                            .segments
+                            .front()
+                            .map(|s| s.first_seq)
+                            .unwrap_or(self.next_seq),
+                        offset: 0,
+                    };
+                    self.reader = None;
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Brings the `ack` file up to date with what was acknowledged (once the reader has caught
+    /// up, and before closing).
+    pub fn flush_ack(&mut self) -> Result<(), OutboxError> {
+        if self.acked != self.acked_on_disk {
+            write_ack(&self.dir, self.acked, self.limits.fsync)?;
+            self.acked_on_disk = self.acked;
+        }
+        self.ack_written = Instant::now();
         Ok(())
     }
 
@@ -382,6 +434,14 @@ impl Outbox {
     /// The folder this outbox lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush_ack() {
+            tracing::error!(error = %e, "cannot record deliveries in the outbox (they may be sent again)");
+        }
     }
 }
 
@@ -502,6 +562,67 @@ mod tests {
             "only the segment being written remains"
         );
         assert_eq!(o.depth(), 0);
+    }
+
+    #[test]
+    fn reading_goes_on_when_the_segment_it_finished_is_deleted() {
+        // Under load the writer starts a new segment before the last record of the old one is
+        // acknowledged; that acknowledgement deletes the old segment the reader stands at the end of.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, _) = Outbox::open(dir.path(), limits(1 << 20, 4096)).unwrap();
+        let payload = vec![b'z'; 984];
+        for _ in 0..5 {
+            o.append(&payload).unwrap();
+        }
+        assert_eq!(drain(&mut o).len(), 5);
+        assert_eq!(
+            o.append(&payload).unwrap(),
+            6,
+            "the first record of a new segment"
+        );
+        o.ack(5).unwrap();
+        assert_eq!(o.next_record().unwrap().map(|r| r.0), Some(6));
+        o.ack(6).unwrap();
+        assert_eq!(o.depth(), 0);
+    }
+
+    #[test]
+    fn acks_reach_the_disk_when_caught_up_and_a_crash_hands_out_the_last_moment_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, _) = Outbox::open(dir.path(), OutboxLimits::default()).unwrap();
+        for i in 0..4 {
+            o.append(format!("e{i}").as_bytes()).unwrap();
+        }
+        drain(&mut o);
+        o.flush_ack().unwrap();
+        // Within ACK_EVERY of the last write: acknowledged in memory only.
+        o.ack(1).unwrap();
+        o.ack(2).unwrap();
+        assert_eq!(o.depth(), 2);
+        std::mem::forget(o); // a crash: no flush
+        let (mut o, rec) = Outbox::open(dir.path(), OutboxLimits::default()).unwrap();
+        assert_eq!(rec.pending, 4, "handed out again: at least once");
+        drain(&mut o);
+        o.ack(2).unwrap();
+        o.flush_ack().unwrap();
+        std::mem::forget(o);
+        let (_, rec) = Outbox::open(dir.path(), OutboxLimits::default()).unwrap();
+        assert_eq!(rec.pending, 2, "a flushed acknowledgement survives a crash");
+        // With `fsync: always` every acknowledgement is written at once.
+        let dir = tempfile::tempdir().unwrap();
+        let always = OutboxLimits {
+            fsync: FsyncPolicy::Always,
+            ..OutboxLimits::default()
+        };
+        let (mut o, _) = Outbox::open(dir.path(), always).unwrap();
+        o.append(b"a").unwrap();
+        o.append(b"b").unwrap();
+        drain(&mut o);
+        o.flush_ack().unwrap();
+        o.ack(1).unwrap();
+        std::mem::forget(o);
+        let (_, rec) = Outbox::open(dir.path(), always).unwrap();
+        assert_eq!(rec.pending, 1);
     }
 
     #[test]
