@@ -493,3 +493,93 @@ fn a_hundred_reloads_leak_no_thread_no_memory_and_lose_no_event() {
 fn run_log_has_panic(log: &Path) -> bool {
     common::read(log).contains("panicked")
 }
+
+/// One camera on the live footage, its events to a file and to a webhook at `hook`.
+fn webhook_pipeline(rtsp: u16, metrics: u16, hook: std::net::SocketAddr) -> String {
+    format!(
+        "models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml, backend: opencv}}\n\
+         cameras:\n\
+         \x20 - name: door\n    source: rtsp://127.0.0.1:{rtsp}/vtest\n    detect: {{model: objects, fps: 5}}\n\
+         \x20   rules: {{objects: [person]}}\n\
+         sinks:\n  - file: {{path: events.jsonl}}\n\
+         \x20 - webhook: {{url: 'http://{hook}/events', retry: {{initial_ms: 50, max_ms: 200}}, outbox: {{drain_timeout_s: 30}}}}\n\
+         state_dir: state\n\
+         metrics: {{listen: '127.0.0.1:{metrics}'}}\n",
+        root = common::root().display()
+    )
+}
+
+#[test]
+fn a_sink_changed_with_undelivered_events_in_its_outbox_delivers_every_one_to_its_new_address() {
+    let rtsp_port = common::free_port();
+    let _server = RtspServer::start(rtsp_port);
+    let metrics_port = common::free_port();
+    // The first address answers 503 to everything: events wait in the outbox.
+    let broken = common::HttpReceiver::start(|_, _| 503);
+    let fixed = common::HttpReceiver::start(|_, _| 200);
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::start(
+        dir.path(),
+        &webhook_pipeline(rtsp_port, metrics_port, broken.addr),
+        metrics_port,
+    );
+    let pending = || {
+        run.metric("lookout_outbox_events", &[("sink", "webhook")])
+            .unwrap_or(0.0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(120), || pending() >= 5.0),
+        "no events waiting in the outbox: {}",
+        run.log()
+    );
+    assert!(!broken.requests().is_empty(), "the first address was tried");
+    let waiting: Vec<String> = run
+        .events()
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(String::from))
+        .collect();
+
+    run.write(&webhook_pipeline(rtsp_port, metrics_port, fixed.addr));
+    assert!(
+        wait_until(Duration::from_secs(30), || run
+            .metric("lookout_config_reloads_total", &[("result", "ok")])
+            == Some(1.0)),
+        "{}",
+        run.log()
+    );
+    let received = || -> std::collections::HashSet<String> {
+        fixed
+            .requests()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .filter_map(|e| e["id"].as_str().map(String::from))
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || waiting
+            .iter()
+            .all(|id| received().contains(id))),
+        "events from before the reload never reached the new address: {} of {} ({})",
+        waiting.iter().filter(|id| received().contains(*id)).count(),
+        waiting.len(),
+        run.log()
+    );
+    // Events after the reload go there too, and at the end every event of the file arrived.
+    let before = received().len();
+    assert!(
+        wait_until(Duration::from_secs(60), || received().len() > before),
+        "nothing new after the reload: {}",
+        run.log()
+    );
+    let summary = run.stop();
+    let all: Vec<String> = std::fs::read_to_string(dir.path().join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|e| e["id"].as_str().map(String::from))
+        .collect();
+    let got = received();
+    let missing: Vec<&String> = all.iter().filter(|id| !got.contains(*id)).collect();
+    assert!(missing.is_empty(), "{} of {} events lost: {missing:?}", missing.len(), all.len());
+    assert!(summary["sinks"]["webhook"].is_object(), "{summary}");
+}

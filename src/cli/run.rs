@@ -10,7 +10,7 @@ use lookout::capture::CameraState;
 use lookout::metrics::Metrics;
 use lookout::runtime::analytics::{self, Analyzer};
 use lookout::runtime::{self, RunOptions, summary::SinkSummary};
-use lookout::sinks::{SinkContext, SinkFilter, SinkKind, SinkSpec, Sinks};
+use lookout::sinks::{SinkContext, Sinks};
 
 use super::progress::Progress;
 
@@ -37,25 +37,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     runtime::stop_on_signals(Arc::clone(&stop)).context("cannot install signal handlers")?;
 
-    let mut specs = pipeline.sinks.clone();
+    let specs = analytics::sink_specs(&pipeline);
     let detects = pipeline.cameras.iter().any(|c| c.detect.is_some());
-    if specs.is_empty() && detects {
-        // Events should go somewhere a person sees them.
-        specs.push(SinkSpec {
-            name: "stdout".into(),
-            filter: SinkFilter::default(),
-            kind: SinkKind::Stdout {
-                format: Default::default(),
-            },
-        });
-    }
     let ctx = SinkContext {
         device: pipeline.device.clone(),
         state_dir: pipeline.state_dir.clone(),
         metrics: Arc::clone(&metrics),
         catalog: analytics::catalog(&pipeline),
     };
-    let sink_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let sinks = Sinks::start(specs, &ctx)?;
     let mut analyzer = Analyzer::new(&pipeline, Arc::clone(&metrics), sinks)?;
     // Every backend has its model now; the run needs no copy of the ONNX files in memory.
@@ -102,6 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut summary = runtime::run(&pipeline, Arc::clone(&metrics), opts, &mut analyzer)?;
     drop(progress.lock().ok().and_then(|mut p| p.take()));
+    let sink_names = analyzer.sink_names();
     if detects {
         summary.analytics = Some(analyzer.finish());
     } else {

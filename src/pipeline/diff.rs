@@ -84,6 +84,9 @@ impl PipelineDiff {
         if old.state_dir != new.state_dir {
             d.needs_restart.push("state_dir");
         }
+        if old.device != new.device {
+            d.needs_restart.push("device");
+        }
         if format!("{:?}", old.media) != format!("{:?}", new.media) {
             d.needs_restart.push("media");
         }

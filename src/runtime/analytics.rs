@@ -25,7 +25,7 @@ use crate::rules::{Counters, RuleEngine};
 use crate::schedule::RateGate;
 use crate::schedule::gate::{FullReason, MotionGate, Plan, SkipReason};
 use crate::schedule::regions::Region;
-use crate::sinks::{CameraCatalog, Catalog, Sinks};
+use crate::sinks::{CameraCatalog, Catalog, SinkContext, SinkFilter, SinkKind, SinkSpec, Sinks};
 use crate::track::{FrameInfo, Tracker};
 
 /// Why the analytics stage could not start.
@@ -273,12 +273,31 @@ pub struct Analyzer {
     /// Summaries of cameras a reload took out, as they were then.
     retired: BTreeMap<String, CameraAnalyticsSummary>,
     sinks: Sinks,
+    /// What a reload gives sinks it starts: the identity and state folder of the first file
+    /// (they change at a restart only) and the catalog of the running one.
+    sink_ctx: SinkContext,
     metrics: Arc<Metrics>,
     stages: BTreeMap<&'static str, (Histogram, Samples)>,
     frame_to_event: Samples,
     infos: BTreeMap<String, BackendInfo>,
     /// Redacted snapshots and recordings, when the pipeline stores any.
     media: Option<MediaWriter>,
+}
+
+/// The sinks a pipeline runs: those of its file, or standard output when it detects and names
+/// none (events should go somewhere a person sees them).
+pub fn sink_specs(pipeline: &Pipeline) -> Vec<SinkSpec> {
+    let mut specs = pipeline.sinks.clone();
+    if specs.is_empty() && pipeline.cameras.iter().any(|c| c.detect.is_some()) {
+        specs.push(SinkSpec {
+            name: "stdout".into(),
+            filter: SinkFilter::default(),
+            kind: SinkKind::Stdout {
+                format: Default::default(),
+            },
+        });
+    }
+    specs
 }
 
 /// The labels, zones and lines each camera can report, for sinks that announce them.
@@ -376,6 +395,12 @@ impl Analyzer {
             cameras,
             retired: BTreeMap::new(),
             sinks,
+            sink_ctx: SinkContext {
+                device: pipeline.device.clone(),
+                state_dir: pipeline.state_dir.clone(),
+                metrics: Arc::clone(&metrics),
+                catalog: catalog(pipeline),
+            },
             media,
             metrics,
             stages,
@@ -487,7 +512,40 @@ impl Analyzer {
                 }
             }
         }
+        self.apply_sinks(pipeline, diff);
         Ok(())
+    }
+
+    /// Every sink that ran, reloads included, for the run summary.
+    pub fn sink_names(&self) -> Vec<String> {
+        self.sinks.started().to_vec()
+    }
+
+    /// Restarts the sinks that changed (their outboxes kept), stops removed ones, starts new
+    /// ones; sinks announcing the catalog restart when it changed, to announce it again.
+    fn apply_sinks(&mut self, pipeline: &Pipeline, diff: &PipelineDiff) {
+        let specs = sink_specs(pipeline);
+        let mut changed = diff.sinks.clone();
+        let catalog = catalog(pipeline);
+        if catalog != self.sink_ctx.catalog {
+            changed.extend(
+                specs
+                    .iter()
+                    .filter(|s| s.kind.announces() && !changed.contains(&s.name))
+                    .map(|s| s.name.clone()),
+            );
+            self.sink_ctx.catalog = catalog;
+        }
+        let running = self.sinks.names();
+        let unchanged = changed.is_empty()
+            && running.len() == specs.len()
+            && specs.iter().all(|s| running.contains(&s.name));
+        if unchanged {
+            return;
+        }
+        for e in self.sinks.reconfigure(specs, &changed, &self.sink_ctx) {
+            tracing::error!(error = %e, "a sink of the reloaded file could not start");
+        }
     }
 
     /// A camera gone from the pipeline (or no longer detecting): its tracks end, its summary is

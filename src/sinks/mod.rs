@@ -22,6 +22,7 @@ pub mod webhook;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -113,6 +114,12 @@ impl SinkKind {
                 if settings.tls.is_some() { " (TLS)" } else { "" }
             ),
         }
+    }
+
+    /// Whether this sink announces the cameras' labels, zones and lines (Home Assistant
+    /// discovery): restarted by a reload that changes them, so it announces them again.
+    pub fn announces(&self) -> bool {
+        matches!(self, SinkKind::Mqtt { settings, .. } if settings.discovery.enabled)
     }
 
     /// Whether events leave the device through this sink.
@@ -210,12 +217,26 @@ struct Worker {
     tx: Sender<Arc<Event>>,
     m: SinkMetrics,
     thread: JoinHandle<()>,
+    /// Set before a reload stops the sink: its outbox is closed without draining.
+    hurry: Arc<AtomicBool>,
+}
+
+impl Worker {
+    /// Closes the queue and waits for the sink to finish.
+    fn stop(self) {
+        drop(self.tx);
+        if self.thread.join().is_err() {
+            tracing::error!(sink = %self.name, "sink thread panicked");
+        }
+    }
 }
 
 /// The running sinks of a pipeline.
 pub struct Sinks {
     workers: Vec<Worker>,
     device: Device,
+    /// Every sink started since the run began, reloads included, for the summary.
+    started: Vec<String>,
 }
 
 impl Sinks {
@@ -224,115 +245,61 @@ impl Sinks {
         Sinks {
             workers: Vec::new(),
             device: Device::default(),
+            started: Vec::new(),
         }
     }
 
     /// Starts every sink (opening files and outboxes, so a bad path fails here, clearly).
     pub fn start(specs: Vec<SinkSpec>, ctx: &SinkContext) -> Result<Sinks, SinkError> {
-        let mut workers = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let m = SinkMetrics::new(&ctx.metrics, &spec.name);
-            let (tx, rx) = bounded::<Arc<Event>>(QUEUE);
-            let name = spec.name.clone();
-            let body: Box<dyn FnOnce() + Send> = match spec.kind {
-                SinkKind::Stdout { format } => {
-                    let mut sink = stdout::StdoutSink::new(format);
-                    let m = m.clone();
-                    Box::new(move || {
-                        for e in rx {
-                            match sink.write(&e) {
-                                Ok(_) => m.result("delivered").inc(),
-                                Err(_) => m.result("failed").inc(),
-                            }
-                        }
-                    })
-                }
-                SinkKind::File { path, options } => {
-                    let mut sink =
-                        file::FileSink::open(&path, options).map_err(|source| SinkError::File {
-                            sink: name.clone(),
-                            source,
-                        })?;
-                    let (m, name) = (m.clone(), name.clone());
-                    Box::new(move || {
-                        let mut failing = false;
-                        for e in rx {
-                            match sink.write(&e) {
-                                Ok(_) => {
-                                    m.result("delivered").inc();
-                                    failing = false;
-                                }
-                                Err(err) => {
-                                    m.result("failed").inc();
-                                    if !failing {
-                                        tracing::error!(sink = %name, error = %err, "cannot write events");
-                                        failing = true;
-                                    }
-                                }
-                            }
-                        }
-                        if let Err(err) = sink.sync() {
-                            tracing::error!(sink = %name, error = %err, "cannot flush events");
-                        }
-                    })
-                }
-                SinkKind::Webhook {
-                    url,
-                    secret,
-                    headers,
-                    timeout,
-                    retry,
-                    outbox,
-                } => {
-                    let key = secret.and_then(|s| signing::SigningKey::parse(&s.0).ok());
-                    let d = webhook::WebhookDeliverer::new(&url, key, headers, timeout);
-                    durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
-                }
-                SinkKind::Mqtt {
-                    settings,
-                    retry,
-                    outbox,
-                } => {
-                    let d = mqtt::MqttDeliverer::new(
-                        settings,
-                        ctx.catalog.filtered(&spec.filter),
-                        &ctx.device,
-                    );
-                    durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
-                }
-                SinkKind::Nats {
-                    settings,
-                    retry,
-                    outbox,
-                } => {
-                    let d = nats::NatsDeliverer::new(settings, &ctx.device).map_err(|source| {
-                        SinkError::Runtime {
-                            sink: name.clone(),
-                            source,
-                        }
-                    })?;
-                    durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone())?
-                }
-            };
-            let thread = std::thread::Builder::new()
-                .name(format!("sink-{name}-in"))
-                .spawn(body)
-                .map_err(|source| SinkError::Thread {
-                    sink: name.clone(),
-                    source,
-                })?;
-            workers.push(Worker {
-                name,
-                filter: spec.filter,
-                tx,
-                m,
-                thread,
-            });
-        }
+        let workers = specs
+            .into_iter()
+            .map(|spec| start_one(spec, ctx))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Sinks {
+            started: workers.iter().map(|w| w.name.clone()).collect(),
             workers,
             device: ctx.device.clone(),
         })
+    }
+
+    /// Applies a reloaded pipeline's sinks: those gone from `specs` or named in `changed` stop
+    /// at once (what they have not delivered stays in their outbox), then every sink of `specs`
+    /// not running starts; a changed network sink reopens its outbox and delivers what was left.
+    /// Returns the sinks that could not start; the others run on.
+    pub fn reconfigure(
+        &mut self,
+        specs: Vec<SinkSpec>,
+        changed: &[String],
+        ctx: &SinkContext,
+    ) -> Vec<SinkError> {
+        let (stop, keep): (Vec<Worker>, Vec<Worker>) =
+            std::mem::take(&mut self.workers).into_iter().partition(|w| {
+                changed.contains(&w.name) || !specs.iter().any(|s| s.name == w.name)
+            });
+        self.workers = keep;
+        for w in stop {
+            tracing::info!(sink = %w.name, "sink stopped for the reload");
+            w.hurry.store(true, Ordering::SeqCst);
+            w.stop();
+        }
+        let mut errors = Vec::new();
+        for spec in specs {
+            if self.workers.iter().any(|w| w.name == spec.name) {
+                continue;
+            }
+            let name = spec.name.clone();
+            match start_one(spec, ctx) {
+                Ok(w) => {
+                    tracing::info!(sink = %name, "sink started by the reload");
+                    if !self.started.contains(&name) {
+                        self.started.push(name);
+                    }
+                    self.workers.push(w);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
     }
 
     /// Hands an event, stamped with this box's `device` and `site`, to every sink whose filter
@@ -359,6 +326,11 @@ impl Sinks {
         }
     }
 
+    /// Names of every sink that ran since the start, those a reload started or stopped too.
+    pub fn started(&self) -> &[String] {
+        &self.started
+    }
+
     /// Names of the running sinks.
     pub fn names(&self) -> Vec<String> {
         self.workers.iter().map(|w| w.name.clone()).collect()
@@ -368,12 +340,112 @@ impl Sinks {
     /// `drain_timeout_s`) and waits for them.
     pub fn shutdown(self) {
         for w in self.workers {
-            drop(w.tx);
-            if w.thread.join().is_err() {
-                tracing::error!(sink = %w.name, "sink thread panicked");
-            }
+            w.stop();
         }
     }
+}
+
+/// Starts one sink: its queue, and its thread (an outbox and a delivery thread for network sinks).
+fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
+    let m = SinkMetrics::new(&ctx.metrics, &spec.name);
+    let hurry = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = bounded::<Arc<Event>>(QUEUE);
+        let name = spec.name.clone();
+        let body: Box<dyn FnOnce() + Send> = match spec.kind {
+            SinkKind::Stdout { format } => {
+                let mut sink = stdout::StdoutSink::new(format);
+                let m = m.clone();
+                Box::new(move || {
+                    for e in rx {
+                        match sink.write(&e) {
+                            Ok(_) => m.result("delivered").inc(),
+                            Err(_) => m.result("failed").inc(),
+                        }
+                    }
+                })
+            }
+            SinkKind::File { path, options } => {
+                let mut sink =
+                    file::FileSink::open(&path, options).map_err(|source| SinkError::File {
+                        sink: name.clone(),
+                        source,
+                    })?;
+                let (m, name) = (m.clone(), name.clone());
+                Box::new(move || {
+                    let mut failing = false;
+                    for e in rx {
+                        match sink.write(&e) {
+                            Ok(_) => {
+                                m.result("delivered").inc();
+                                failing = false;
+                            }
+                            Err(err) => {
+                                m.result("failed").inc();
+                                if !failing {
+                                    tracing::error!(sink = %name, error = %err, "cannot write events");
+                                    failing = true;
+                                }
+                            }
+                        }
+                    }
+                    if let Err(err) = sink.sync() {
+                        tracing::error!(sink = %name, error = %err, "cannot flush events");
+                    }
+                })
+            }
+            SinkKind::Webhook {
+                url,
+                secret,
+                headers,
+                timeout,
+                retry,
+                outbox,
+            } => {
+                let key = secret.and_then(|s| signing::SigningKey::parse(&s.0).ok());
+                let d = webhook::WebhookDeliverer::new(&url, key, headers, timeout);
+                durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
+            }
+            SinkKind::Mqtt {
+                settings,
+                retry,
+                outbox,
+            } => {
+                let d = mqtt::MqttDeliverer::new(
+                    settings,
+                    ctx.catalog.filtered(&spec.filter),
+                    &ctx.device,
+                );
+                durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
+            }
+            SinkKind::Nats {
+                settings,
+                retry,
+                outbox,
+            } => {
+                let d = nats::NatsDeliverer::new(settings, &ctx.device).map_err(|source| {
+                    SinkError::Runtime {
+                        sink: name.clone(),
+                        source,
+                    }
+                })?;
+                durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
+            }
+        };
+    let thread = std::thread::Builder::new()
+        .name(format!("sink-{name}-in"))
+        .spawn(body)
+        .map_err(|source| SinkError::Thread {
+            sink: name.clone(),
+            source,
+        })?;
+    Ok(Worker {
+        name,
+        filter: spec.filter,
+        tx,
+        m,
+        thread,
+        hurry,
+    })
 }
 
 /// The intake side of a network sink: events from its queue into the outbox.
@@ -385,6 +457,7 @@ fn durable_worker<D: durable::Deliver>(
     outbox: &config::OutboxConfig,
     rx: crossbeam_channel::Receiver<Arc<Event>>,
     m: SinkMetrics,
+    hurry: &Arc<AtomicBool>,
 ) -> Result<Box<dyn FnOnce() + Send>, SinkError> {
     let dir = ctx.state_dir.join("outbox").join(name);
     let limits = OutboxLimits {
@@ -401,6 +474,7 @@ fn durable_worker<D: durable::Deliver>(
     )?;
     let drain = Duration::from_secs(outbox.drain_timeout_s);
     let name = name.to_string();
+    let hurry = Arc::clone(hurry);
     Ok(Box::new(move || {
         for e in rx {
             let stored = serde_json::to_vec(&*e)
@@ -411,7 +485,9 @@ fn durable_worker<D: durable::Deliver>(
                 tracing::error!(sink = %name, error = %err, "cannot store event in the outbox");
             }
         }
-        sink.shutdown(drain);
+        // A reload restarting the sink reopens this outbox at once: no drain, nothing lost.
+        let hurried = hurry.load(Ordering::SeqCst);
+        sink.shutdown(if hurried { Duration::ZERO } else { drain });
     }))
 }
 
