@@ -209,12 +209,13 @@ impl Sinks {
                 SinkKind::Stdout { format } => {
                     let mut sink = stdout::StdoutSink::new(format);
                     let m = m.clone();
+                    // Local sinks are up while their writes succeed.
+                    m.up.set(1);
                     Box::new(move || {
                         for e in rx {
-                            match sink.write(&e) {
-                                Ok(_) => m.result("delivered").inc(),
-                                Err(_) => m.result("failed").inc(),
-                            }
+                            let ok = sink.write(&e).is_ok();
+                            m.result(if ok { "delivered" } else { "failed" }).inc();
+                            m.up.set(i64::from(ok));
                         }
                     })
                 }
@@ -225,16 +226,19 @@ impl Sinks {
                             source,
                         })?;
                     let (m, name) = (m.clone(), name.clone());
+                    m.up.set(1);
                     Box::new(move || {
                         let mut failing = false;
                         for e in rx {
                             match sink.write(&e) {
                                 Ok(_) => {
                                     m.result("delivered").inc();
+                                    m.up.set(1);
                                     failing = false;
                                 }
                                 Err(err) => {
                                     m.result("failed").inc();
+                                    m.up.set(0);
                                     if !failing {
                                         tracing::error!(sink = %name, error = %err, "cannot write events");
                                         failing = true;
