@@ -93,11 +93,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             load: Box::new(move || lookout::pipeline::load(&file)),
         })
     };
+    let feed = pipeline.ui.as_ref().map(|_| lookout::ui::Feed::new());
+    if let Some(f) = &feed {
+        analyzer.show_on(f.writer(), &pipeline);
+    }
     let opts = RunOptions {
         stop,
         on_listening: None,
         on_started,
         reload,
+        feed,
     };
     let mut summary = runtime::run(&pipeline, Arc::clone(&metrics), opts, &mut analyzer)?;
     drop(progress.lock().ok().and_then(|mut p| p.take()));

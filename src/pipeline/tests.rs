@@ -105,3 +105,32 @@ fn numbers_out_of_range_are_errors_at_their_place() {
     );
     assert!(load("    queue_capacity: 16\n").is_ok());
 }
+
+#[test]
+fn the_page_is_off_unless_written_local_by_default_and_listed_by_the_audit() {
+    assert!(load("{faces: faces}", "").unwrap().ui.is_none());
+    let p = load("{faces: faces}", "ui: {}\n").unwrap();
+    assert_eq!(p.ui.as_ref().unwrap().listen.to_string(), "127.0.0.1:9465");
+    let page = super::audit::audit(&p)
+        .egress
+        .into_iter()
+        .find(|e| e.name == "ui")
+        .expect("the page is listed");
+    assert!(page.loopback);
+    let p = load("{faces: faces}", "ui: {listen: 0.0.0.0:8080}\n").unwrap();
+    let page = super::audit::audit(&p)
+        .egress
+        .into_iter()
+        .find(|e| e.name == "ui")
+        .unwrap();
+    assert!(!page.loopback && page.destination.contains("0.0.0.0:8080"));
+    assert!(
+        load("{faces: faces}", "ui: {enabled: false}\n")
+            .unwrap()
+            .ui
+            .is_none()
+    );
+    let e = load("{faces: faces}", "ui: {listen: somewhere}\n").unwrap_err();
+    assert_eq!(e.line, 9, "{e}");
+    assert!(e.message.contains("not a listen address"), "{e}");
+}

@@ -65,6 +65,10 @@ pub(super) fn validate(
         })
         .collect();
     let media = crate::privacy::validate_media(file.media, path, &base, &media_cameras)?;
+    let ui = match &file.ui {
+        Some(u) => u.validate(path)?,
+        None => None,
+    };
     let state_dir = match &file.state_dir {
         Some(dir) => base.join(&dir.value),
         None => crate::sinks::default_state_dir(path),
@@ -77,5 +81,6 @@ pub(super) fn validate(
         sinks,
         state_dir,
         media,
+        ui,
     })
 }

@@ -27,6 +27,7 @@ use crate::schedule::gate::{FullReason, MotionGate, Plan, SkipReason};
 use crate::schedule::regions::Region;
 use crate::sinks::{CameraCatalog, Catalog, Sinks};
 use crate::track::{FrameInfo, Tracker};
+use crate::ui::{FeedWriter, FrameInput, LayoutView};
 
 /// Why the analytics stage could not start.
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +216,8 @@ struct CameraAnalytics {
     motion_fraction: Histogram,
     frame_to_event: Histogram,
     active: IntGauge,
+    /// Motion boxes of the last admitted frame, for the page.
+    last_motion: Vec<[f32; 4]>,
 }
 
 impl CameraAnalytics {
@@ -252,6 +255,7 @@ impl CameraAnalytics {
             motion_fraction: metrics.motion_fraction.with_label_values(&[name]),
             frame_to_event: metrics.frame_to_event.with_label_values(&[name]),
             active: metrics.tracks_active.with_label_values(&[name]),
+            last_motion: Vec::new(),
         }
     }
 }
@@ -279,6 +283,24 @@ pub struct Analyzer {
     infos: BTreeMap<String, BackendInfo>,
     /// Redacted snapshots and recordings, when the pipeline stores any.
     media: Option<MediaWriter>,
+    /// The local page's live feed, when the pipeline serves it.
+    feed: Option<FeedWriter>,
+}
+
+/// What the page draws over each camera: its zones, lines and masks as written.
+pub fn layouts(pipeline: &Pipeline) -> Vec<LayoutView> {
+    pipeline
+        .cameras
+        .iter()
+        .map(|c| {
+            LayoutView::new(
+                c.name(),
+                c.detect.is_some(),
+                &c.rules,
+                &c.motion.mask_polygons(),
+            )
+        })
+        .collect()
 }
 
 /// The labels, zones and lines each camera can report, for sinks that announce them.
@@ -382,11 +404,18 @@ impl Analyzer {
             retired: BTreeMap::new(),
             sinks,
             media,
+            feed: None,
             metrics,
             stages,
             frame_to_event: Samples::default(),
             infos,
         })
+    }
+
+    /// Sends every frame's tracks, motion and counts, and every event, to the page's `feed`.
+    pub fn show_on(&mut self, mut feed: FeedWriter, pipeline: &Pipeline) {
+        feed.layouts(layouts(pipeline));
+        self.feed = Some(feed);
     }
 
     /// Runs each model once per batch size the GPU engine compiles a plan for (1, 2, 4, ... up
@@ -484,6 +513,9 @@ impl Analyzer {
                 }
             }
         }
+        if let Some(feed) = &mut self.feed {
+            feed.layouts(layouts(pipeline));
+        }
         for change in &diff.cameras {
             match change {
                 CameraChange::Removed(name) => self.retire_camera(name),
@@ -577,6 +609,32 @@ impl Analyzer {
         if let Some(media) = &self.media {
             media.frame(frame, &detections, &events);
         }
+        if let Some(feed) = &mut self.feed {
+            let tracks = cam
+                .tracker
+                .tracks()
+                .map(|t| {
+                    let seen = t.last_seen.seq == frame.seq;
+                    (t.id, &*t.label, t.score, t.bbox, seen)
+                })
+                .collect();
+            feed.frame(FrameInput {
+                camera: &frame.camera,
+                seq: frame.seq,
+                pts_seconds: frame.pts.map(|p| p.as_secs_f64()),
+                width: frame.width,
+                height: frame.height,
+                tracks,
+                motion: &cam.last_motion,
+                regions: covered.unwrap_or(&[]),
+                occupancy: cam.engine.occupancy_now(),
+                lines: cam.engine.line_totals(),
+            });
+            for e in &events {
+                feed.event(e);
+            }
+            feed.flush();
+        }
         if events.is_empty() {
             return;
         }
@@ -645,6 +703,7 @@ impl FrameConsumer for Analyzer {
             &tentative,
             cam.model_side,
         );
+        cam.last_motion = motion.as_ref().map(|m| m.boxes.clone()).unwrap_or_default();
         if let Some(m) = motion {
             let i = match m.state {
                 MotionState::Moving => 0,
