@@ -20,6 +20,8 @@ PACKAGES=(
   libssl-dev
   # event sinks: a real MQTT broker for the tests
   mosquitto
+  # the web page's tests: a real headless browser driven over WebDriver
+  chromium chromium-driver
 )
 
 missing=()
