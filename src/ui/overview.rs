@@ -39,6 +39,8 @@ pub struct SinkOverview {
     pub failed: u64,
     /// Undelivered events in its outbox (network sinks).
     pub pending: i64,
+    /// Seconds since the oldest undelivered event happened (`None`: nothing waits).
+    pub oldest_age_s: Option<f64>,
     pub up: Option<bool>,
     pub dropped: u64,
 }
@@ -86,6 +88,15 @@ fn sum(families: &[MetricFamily], name: &str, want: &[(&str, &str)]) -> f64 {
         .filter(|m| want.iter().all(|(k, v)| label(m, k) == *v))
         .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
         .sum()
+}
+
+/// Seconds from the Unix time `at` to now; `None` for 0 (nothing waiting).
+fn age(at: f64) -> Option<f64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    (at > 0.0).then(|| (now - at).max(0.0))
 }
 
 /// Reads the overview from `metrics`, with zone and line counts from the live `feed`.
@@ -160,6 +171,11 @@ pub fn overview(metrics: &Metrics, feed: &Feed) -> Overview {
                 &[("sink", s), ("result", "failed")],
             ) as u64,
             pending: sum(&families, "lookout_outbox_events", &[("sink", s)]) as i64,
+            oldest_age_s: age(sum(
+                &families,
+                "lookout_outbox_oldest_event_timestamp_seconds",
+                &[("sink", s)],
+            )),
             dropped: (sum(&families, "lookout_outbox_dropped_total", &[("sink", s)])
                 + sum(
                     &families,

@@ -93,6 +93,7 @@ function renderOverview(o) {
         num(s.delivered),
         num(s.failed),
         num(s.pending),
+        num(s.oldest_age_s === null ? '–' : `${fixed(s.oldest_age_s, 1)} s`),
         num(s.dropped),
       ])
     )
