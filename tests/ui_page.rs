@@ -14,16 +14,33 @@ use common::webdriver::Browser;
 use serde_json::{Value, json};
 
 /// A pipeline with one live camera, a zone, the page and the metrics; comments and blank lines
-/// that a save must keep.
-fn pipeline(rtsp: u16, metrics: u16, ui: u16) -> String {
+/// that a save must keep. With `stills`, a face model redacts the camera and the page shows
+/// stills.
+fn pipeline(rtsp: u16, metrics: u16, ui: u16, stills: bool) -> String {
+    let root = common::root();
+    let (faces, privacy, ui_stills) = if stills {
+        (
+            format!(
+                "  faces: {{manifest: {}/models/centerface.yaml, backend: opencv, input_size: [192, 160]}}\n",
+                root.display()
+            ),
+            // A generous deadline: a loaded test machine must not turn every still into a miss.
+            "    privacy: {faces: faces, deadline_ms: 60000}\n",
+            ", stills: true",
+        )
+    } else {
+        (String::new(), "", "")
+    };
     format!(
         "# The page's test pipeline: these comments must survive a save.\n\
          models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml, backend: opencv}}   # CPU\n\
+         {faces}\
          \n\
          cameras:\n\
          \x20 - name: door   # the footpath\n\
          \x20   source: rtsp://127.0.0.1:{rtsp}/vtest\n\
          \x20   detect: {{model: objects, fps: 5}}\n\
+         {privacy}\
          \x20   rules:\n\
          \x20     objects: [person]   # people only\n\
          \x20     zones:\n\
@@ -32,8 +49,8 @@ fn pipeline(rtsp: u16, metrics: u16, ui: u16) -> String {
          \n\
          sinks:\n  - file: {{path: events.jsonl}}\n\
          metrics: {{listen: '127.0.0.1:{metrics}'}}\n\
-         ui: {{listen: '127.0.0.1:{ui}'}}   # the page\n",
-        root = common::root().display(),
+         ui: {{listen: '127.0.0.1:{ui}'{ui_stills}}}   # the page\n",
+        root = root.display(),
     )
 }
 
@@ -72,12 +89,27 @@ struct Live {
 }
 
 impl Live {
-    fn start() -> Live {
+    /// Waits until the detector has seen frames of the camera.
+    fn wait_detected(&self) {
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                metric(
+                    &self.run,
+                    "lookout_frames_detected_total",
+                    &[("camera", "door")],
+                ) > 0.0
+            }),
+            "no frames detected: {}",
+            self.run.log()
+        );
+    }
+
+    fn start(stills: bool) -> Live {
         let rtsp_port = common::free_port();
         let rtsp = RtspServer::start(rtsp_port);
         let dir = tempfile::tempdir().unwrap();
         let (mport, uport) = (common::free_port(), common::free_port());
-        let original = pipeline(rtsp_port, mport, uport);
+        let original = pipeline(rtsp_port, mport, uport, stills);
         let run = Run::start(dir.path(), &original, mport);
         Live {
             run,
@@ -91,7 +123,7 @@ impl Live {
 
 #[test]
 fn the_page_shows_live_counts_and_tracks_and_a_drawn_line_names_the_next_crossing() {
-    let live = Live::start();
+    let live = Live::start(false);
     let (run, page, dir) = (&live.run, live.page, live.dir.path());
     assert!(
         wait_until(Duration::from_secs(60), || {
@@ -307,6 +339,19 @@ fn the_page_shows_live_counts_and_tracks_and_a_drawn_line_names_the_next_crossin
     live.run.stop();
 }
 
+/// Status, content type and body of `GET path`.
+fn get(agent: &ureq::Agent, page: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+    let mut resp = agent.get(format!("http://{page}{path}")).call().unwrap();
+    let ty = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.body_mut().read_to_vec().unwrap_or_default();
+    (resp.status().as_u16(), ty, body)
+}
+
 /// Every answer of the page, and what it streams, with its type and its first bytes.
 fn answers(page: SocketAddr) -> Vec<(String, String, Vec<u8>)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -330,14 +375,7 @@ fn answers(page: SocketAddr) -> Vec<(String, String, Vec<u8>)> {
     ];
     let mut out = Vec::new();
     for p in paths {
-        let mut resp = agent.get(format!("http://{page}{p}")).call().unwrap();
-        let ty = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let body = resp.body_mut().read_to_vec().unwrap_or_default();
+        let (_, ty, body) = get(&agent, page, p);
         out.push((p.to_string(), ty, body));
     }
     // The event stream, read for a few seconds.
@@ -375,16 +413,10 @@ fn is_picture(b: &[u8]) -> bool {
 }
 
 #[test]
-fn no_answer_of_the_page_is_a_picture() {
-    let live = Live::start();
-    let (run, page) = (&live.run, live.page);
-    assert!(
-        wait_until(Duration::from_secs(60), || {
-            metric(run, "lookout_frames_detected_total", &[("camera", "door")]) > 0.0
-        }),
-        "no frames detected: {}",
-        run.log()
-    );
+fn without_stills_no_answer_of_the_page_is_a_picture() {
+    let live = Live::start(false);
+    let page = live.page;
+    live.wait_detected();
     let answers = answers(page);
     let stream = &answers.last().unwrap().2;
     let text = String::from_utf8_lossy(stream);
@@ -404,5 +436,50 @@ fn no_answer_of_the_page_is_a_picture() {
     }
     let still = answers.iter().find(|a| a.0 == "/api/still/door").unwrap();
     assert!(still.1.starts_with("text/plain"), "{still:?}");
+    live.run.stop();
+}
+
+#[test]
+fn with_stills_this_machine_gets_a_redacted_jpeg_and_the_page_draws_it() {
+    let live = Live::start(true);
+    let (run, page) = (&live.run, live.page);
+    live.wait_detected();
+    let (status, layout) = common::http_get(page, "/api/layout").unwrap();
+    assert_eq!(status, 200);
+    let layout: Value = serde_json::from_str(&layout).unwrap();
+    assert_eq!(layout[0]["stills"], json!(true), "{layout}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let (status, ty, body) = get(&agent, page, "/api/still/door");
+    assert_eq!(
+        status,
+        200,
+        "{}: {}",
+        String::from_utf8_lossy(&body),
+        run.log()
+    );
+    assert_eq!(ty, "image/jpeg");
+    let img = image::load_from_memory(&body).expect("a JPEG");
+    assert_eq!((img.width(), img.height()), (768, 576));
+    // Redacted, or not at all: nothing was withheld to produce it.
+    assert_eq!(
+        metric(run, "lookout_media_withheld_total", &[("kind", "still")]),
+        0.0
+    );
+    // The page asks for it and draws it behind the metadata.
+    let browser = Browser::start(1024, 768);
+    browser.goto(&format!("http://{page}/#live"));
+    let drawn = browser.wait_js(
+        Duration::from_secs(30),
+        "const i = window.lookout.stills.door; return i && i.naturalWidth === 768 && !document.getElementById('still-label').hidden;",
+    );
+    assert!(drawn.is_some(), "the page did not load the still");
+    drop(browser);
+    // A camera that does not exist gets words, not a picture.
+    let (status, text) = common::http_get(page, "/api/still/nowhere").unwrap();
+    assert_eq!(status, 404, "{text}");
     live.run.stop();
 }

@@ -349,7 +349,13 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
                 "camera states, counts, tracks' boxes, labels and trails, zones, lines, masks, \
                  motion boxes, a heat map of positions, events, model and sink status"
                     .into(),
-                "no pictures".into(),
+                if ui.stills {
+                    "redacted stills of cameras with a face model (faces and masks hidden, \
+                     nothing when redaction fails), to browsers on this machine only"
+                        .into()
+                } else {
+                    "no pictures".into()
+                },
             ],
         });
     }

@@ -130,6 +130,15 @@ fn the_page_is_off_unless_written_local_by_default_and_listed_by_the_audit() {
             .ui
             .is_none()
     );
+    // Stills are redacted like stored media: they need a camera with a face model.
+    let p = load("{faces: faces}", "ui: {stills: true}\n").unwrap();
+    assert!(p.ui.as_ref().unwrap().stills);
+    let e = load(
+        "{masks: [[[0.5, 0], [1, 0], [1, 0.5]]]}",
+        "ui: {stills: true}\n",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("face model") && e.line == 9, "{e}");
     let e = load("{faces: faces}", "ui: {listen: somewhere}\n").unwrap_err();
     assert_eq!(e.line, 9, "{e}");
     assert!(e.message.contains("not a listen address"), "{e}");

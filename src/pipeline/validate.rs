@@ -66,7 +66,10 @@ pub(super) fn validate(
         .collect();
     let media = crate::privacy::validate_media(file.media, path, &base, &media_cameras)?;
     let ui = match &file.ui {
-        Some(u) => u.validate(path)?,
+        Some(u) => u.validate(
+            path,
+            media_cameras.iter().filter(|c| c.redacts_faces).count(),
+        )?,
         None => None,
     };
     let state_dir = match &file.state_dir {

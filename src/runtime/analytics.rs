@@ -20,6 +20,7 @@ use crate::model::{Detector, ModelSpec};
 use crate::motion::MotionState;
 use crate::pipeline::diff::{CameraChange, PipelineDiff};
 use crate::pipeline::{Camera, Pipeline};
+use crate::privacy::media::still::Stills;
 use crate::privacy::media::{MediaWriter, StoringCamera};
 use crate::rules::{Counters, RuleEngine};
 use crate::schedule::RateGate;
@@ -285,6 +286,24 @@ pub struct Analyzer {
     media: Option<MediaWriter>,
     /// The local page's live feed, when the pipeline serves it.
     feed: Option<FeedWriter>,
+    /// Redacted stills for the page (`ui.stills`): offered each analysed frame.
+    stills: Option<Stills>,
+}
+
+/// Cameras with privacy settings, as the media and stills workers take them; `block` says
+/// whether a camera's frames wait for the worker.
+fn storing_cameras(pipeline: &Pipeline, block: impl Fn(&Camera) -> bool) -> Vec<StoringCamera> {
+    pipeline
+        .cameras
+        .iter()
+        .filter_map(|c| {
+            Some(StoringCamera {
+                name: c.name().to_string(),
+                privacy: c.privacy.clone()?,
+                block: block(c),
+            })
+        })
+        .collect()
 }
 
 /// What the page draws over each camera: its zones, lines and masks as written.
@@ -298,6 +317,8 @@ pub fn layouts(pipeline: &Pipeline) -> Vec<LayoutView> {
                 c.detect.is_some(),
                 &c.rules,
                 &c.motion.mask_polygons(),
+                pipeline.ui.as_ref().is_some_and(|u| u.stills)
+                    && c.privacy.as_ref().is_some_and(|p| p.faces.is_some()),
             )
         })
         .collect()
@@ -384,17 +405,7 @@ impl Analyzer {
             })
             .collect();
         let media = pipeline.media.as_ref().and_then(|spec| {
-            let cameras = pipeline
-                .cameras
-                .iter()
-                .filter_map(|c| {
-                    Some(StoringCamera {
-                        name: c.name().to_string(),
-                        privacy: c.privacy.clone()?,
-                        block: c.capture.queue == QueuePolicy::Block,
-                    })
-                })
-                .collect();
+            let cameras = storing_cameras(pipeline, |c| c.capture.queue == QueuePolicy::Block);
             MediaWriter::start(spec, cameras, &pipeline.models, Arc::clone(&metrics))
         });
         Ok(Self {
@@ -405,6 +416,7 @@ impl Analyzer {
             sinks,
             media,
             feed: None,
+            stills: None,
             metrics,
             stages,
             frame_to_event: Samples::default(),
@@ -412,10 +424,26 @@ impl Analyzer {
         })
     }
 
-    /// Sends every frame's tracks, motion and counts, and every event, to the page's `feed`.
-    pub fn show_on(&mut self, mut feed: FeedWriter, pipeline: &Pipeline) {
+    /// Sends every frame's tracks, motion and counts, and every event, to the page's `feed`;
+    /// with `ui.stills`, starts the stills worker and returns it for the page.
+    pub fn show_on(&mut self, mut feed: FeedWriter, pipeline: &Pipeline) -> Option<Stills> {
         feed.layouts(layouts(pipeline));
         self.feed = Some(feed);
+        if !pipeline.ui.as_ref().is_some_and(|u| u.stills) {
+            return None;
+        }
+        // The page never holds up analysis: a still waits for a frame, not the other way.
+        let cameras = storing_cameras(pipeline, |_| false);
+        match Stills::start(cameras, &pipeline.models, Arc::clone(&self.metrics)) {
+            Ok(s) => {
+                self.stills = Some(s.clone());
+                Some(s)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the stills worker: the page shows no stills");
+                None
+            }
+        }
     }
 
     /// Runs each model once per batch size the GPU engine compiles a plan for (1, 2, 4, ... up
@@ -608,6 +636,9 @@ impl Analyzer {
         }
         if let Some(media) = &self.media {
             media.frame(frame, &detections, &events);
+        }
+        if let Some(stills) = &self.stills {
+            stills.offer(frame);
         }
         if let Some(feed) = &mut self.feed {
             let tracks = cam

@@ -79,6 +79,8 @@ pub struct RunOptions {
     pub reload: Option<Reload>,
     /// What the local page shows, when the pipeline has `ui:` (the analyser writes into it).
     pub feed: Option<crate::ui::Feed>,
+    /// Redacted stills for the page (`ui.stills`), from the analyser.
+    pub stills: Option<crate::privacy::media::still::Stills>,
 }
 
 impl RunOptions {
@@ -90,6 +92,7 @@ impl RunOptions {
             on_started: None,
             reload: None,
             feed: None,
+            stills: None,
         }
     }
 }
@@ -165,7 +168,14 @@ pub fn run(
         None => None,
     };
     let _page = match (&pipeline.ui, &opts.feed) {
-        (Some(ui), Some(feed)) => Some(start_page(pipeline, ui, feed, &metrics, hook)?),
+        (Some(ui), Some(feed)) => Some(start_page(
+            pipeline,
+            ui,
+            feed,
+            &metrics,
+            hook,
+            opts.stills.clone(),
+        )?),
         _ => None,
     };
 
@@ -208,6 +218,7 @@ fn start_page(
     feed: &crate::ui::Feed,
     metrics: &Arc<Metrics>,
     reload: Option<crate::metrics::server::ReloadHook>,
+    stills: Option<crate::privacy::media::still::Stills>,
 ) -> Result<crate::ui::UiServer, crate::ui::UiError> {
     let path = pipeline.path.clone();
     let validate: crate::ui::server::Validate = Arc::new(move |text: &str| {
@@ -223,6 +234,7 @@ fn start_page(
             file: pipeline.path.clone(),
             validate,
             reload,
+            stills,
         },
     )
 }

@@ -1,4 +1,5 @@
-//! The `ui:` section of a pipeline file: where the page is served.
+//! The `ui:` section of a pipeline file: where the page is served and whether it may show
+//! redacted stills.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -24,6 +25,20 @@ pub struct UiConfig {
     #[serde(default = "default_listen")]
     #[schemars(with = "String")]
     pub listen: Spanned<String>,
+    /// Show a redacted still of each camera with a face model behind the live view (faces and
+    /// masks hidden as for stored media; nothing when redaction fails), to browsers on this
+    /// machine only. Default false: the page shows metadata only.
+    #[serde(default = "no")]
+    #[schemars(with = "bool")]
+    pub stills: Spanned<bool>,
+}
+
+fn no() -> Spanned<bool> {
+    Spanned::new(
+        false,
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
 }
 
 fn yes() -> bool {
@@ -42,11 +57,18 @@ fn default_listen() -> Spanned<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UiSpec {
     pub listen: SocketAddr,
+    /// Redacted stills, for loopback clients only.
+    pub stills: bool,
 }
 
 impl UiConfig {
-    /// Checks the address. `None` when the page is off.
-    pub fn validate(&self, file: &Path) -> Result<Option<UiSpec>, ConfigError> {
+    /// Checks the address, and that stills have a camera able to redact them
+    /// (`redacting_cameras`: cameras with a face model). `None` when the page is off.
+    pub fn validate(
+        &self,
+        file: &Path,
+        redacting_cameras: usize,
+    ) -> Result<Option<UiSpec>, ConfigError> {
         if !self.enabled {
             return Ok(None);
         }
@@ -60,6 +82,17 @@ impl UiConfig {
                 ),
             )
         })?;
-        Ok(Some(UiSpec { listen }))
+        if self.stills.value && redacting_cameras == 0 {
+            return Err(ConfigError::spanned(
+                file,
+                &self.stills,
+                "`ui.stills` needs a camera with a face model (`privacy: {faces: <model>}`): \
+                 stills are redacted like stored media, or not shown",
+            ));
+        }
+        Ok(Some(UiSpec {
+            listen,
+            stills: self.stills.value,
+        }))
     }
 }

@@ -122,6 +122,8 @@ pub struct LayoutView {
     pub masks: Vec<Vec<Point>>,
     /// Motion masks (always relative): motion there is ignored.
     pub motion_masks: Vec<Vec<Point>>,
+    /// Whether a redacted still can be asked for (`ui.stills` and a face model).
+    pub stills: bool,
 }
 
 impl LayoutView {
@@ -131,6 +133,7 @@ impl LayoutView {
         detects: bool,
         rules: &RulesConfig,
         motion_masks: &[Vec<Point>],
+        stills: bool,
     ) -> Self {
         let names = |v: &[serde_saphyr::Spanned<String>]| -> Vec<String> {
             v.iter().map(|s| s.value.clone()).collect()
@@ -170,6 +173,7 @@ impl LayoutView {
                 .collect(),
             masks: rules.masks.iter().map(poly).collect(),
             motion_masks: motion_masks.to_vec(),
+            stills,
         }
     }
 }

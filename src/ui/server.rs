@@ -1,6 +1,7 @@
 //! The page's HTTP server: the embedded page, JSON endpoints and one server-sent-events stream,
-//! on a background thread. Nothing it serves is a picture: every answer is HTML, CSS, JavaScript,
-//! JSON or an event stream of JSON, made of metadata.
+//! on a background thread. Every answer is HTML, CSS, JavaScript, JSON or an event stream of
+//! JSON, made of metadata; the one exception is `/api/still/<camera>`, a redacted JPEG, served
+//! only with `ui.stills: true`, only to this machine, and only after redaction succeeded.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -16,6 +17,10 @@ use super::assets;
 use super::edit::{self, Edit};
 use super::feed::{Cursor, Feed};
 use crate::metrics::Metrics;
+use crate::privacy::media::still::{StillError, Stills};
+
+/// How long a still request waits for the camera's next analysed frame and its redaction.
+const STILL_WAIT: Duration = Duration::from_secs(10);
 
 /// Checks a pipeline file's text with the same code as `lookout validate`: `Err` is the message.
 pub type Validate = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -37,6 +42,8 @@ pub struct UiContext {
     pub validate: Validate,
     /// `None` when the run does not reload: shapes are shown as YAML, not saved.
     pub reload: Option<ReloadNow>,
+    /// Redacted stills (`ui.stills`); `None`: the page serves no picture at all.
+    pub stills: Option<Stills>,
 }
 
 /// Errors starting the page (typically the port is taken).
@@ -157,7 +164,7 @@ const CSP: &str = "default-src 'self'; img-src 'self'; connect-src 'self'; \
 fn respond(mut request: tiny_http::Request, shared: &Arc<Shared>) {
     let path = request.url().split('?').next().unwrap_or("").to_string();
     // Changing the pipeline file is for this machine only, whatever address the page is on.
-    let local = request.remote_addr().is_some_and(|a| a.ip().is_loopback());
+    let local = this_machine(request.remote_addr());
     let method = request.method().clone();
     let answer = match (&method, path.as_str()) {
         (tiny_http::Method::Get, "/api/stream") => return stream(request, shared),
@@ -180,6 +187,9 @@ fn respond(mut request: tiny_http::Request, shared: &Arc<Shared>) {
             Ok(e) => check(&shared.ctx, &e, true),
             Err(a) => a,
         },
+        (tiny_http::Method::Get, p) if p.starts_with("/api/still/") => {
+            still(shared.ctx.stills.as_ref(), &p["/api/still/".len()..], local)
+        }
         (tiny_http::Method::Get, _) => Answer::text(404, "not found\n"),
         _ => Answer::text(405, "method not allowed\n"),
     };
@@ -197,6 +207,37 @@ fn respond(mut request: tiny_http::Request, shared: &Arc<Shared>) {
     }
     if let Err(e) = request.respond(response) {
         tracing::debug!(error = %e, "page client went away");
+    }
+}
+
+/// Whether a client is this machine: only it may see pictures or change the file. A client
+/// whose address is unknown is not.
+fn this_machine(remote: Option<&SocketAddr>) -> bool {
+    remote.is_some_and(|a| match a.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        ip => ip.is_loopback(),
+    })
+}
+
+/// A redacted still of `camera`, or why not: stills off, another machine, no face model,
+/// redaction failed (fail closed: an error, never the unredacted frame).
+fn still(stills: Option<&Stills>, camera: &str, local: bool) -> Answer {
+    let Some(stills) = stills else {
+        return Answer::text(404, "stills are off (`ui.stills: true` turns them on)\n");
+    };
+    if !local {
+        return Answer::text(403, "stills are shown to this machine only\n");
+    }
+    match stills.request(camera, STILL_WAIT) {
+        Ok(still) => Answer {
+            status: 200,
+            content_type: "image/jpeg",
+            body: still.jpeg().to_vec(),
+        },
+        Err(e @ StillError::NotRedacted(_)) => Answer::text(404, &format!("{e}\n")),
+        Err(e) => Answer::text(503, &format!("{e}\n")),
     }
 }
 
@@ -396,5 +437,51 @@ fn push(out: &mut String, name: &str, value: &impl Serialize) {
         out.push_str("\ndata: ");
         out.push_str(&json);
         out.push_str("\n\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_clients_are_this_machine() {
+        for local in [
+            "127.0.0.1:5000",
+            "127.9.9.9:1",
+            "[::1]:5000",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            let a: SocketAddr = local.parse().unwrap();
+            assert!(this_machine(Some(&a)), "{local}");
+        }
+        for other in [
+            "192.168.1.20:5000",
+            "10.0.0.1:80",
+            "0.0.0.0:80",
+            "[::ffff:192.168.1.20]:80",
+            "[fe80::1]:80",
+            "[2001:db8::1]:80",
+        ] {
+            let a: SocketAddr = other.parse().unwrap();
+            assert!(!this_machine(Some(&a)), "{other}");
+        }
+        assert!(!this_machine(None));
+    }
+
+    #[test]
+    fn no_still_without_stills_on_nor_to_another_machine() {
+        let off = still(None, "door", true);
+        assert_eq!(off.status, 404);
+        assert!(off.content_type.starts_with("text/plain"));
+        let stills =
+            Stills::start(Vec::new(), &Default::default(), Arc::new(Metrics::new())).unwrap();
+        let remote = still(Some(&stills), "door", false);
+        assert_eq!(remote.status, 403);
+        assert!(remote.content_type.starts_with("text/plain"));
+        // A camera without a face model has no stills at all.
+        let unredacted = still(Some(&stills), "door", true);
+        assert_eq!(unredacted.status, 404);
+        assert!(unredacted.content_type.starts_with("text/plain"));
     }
 }

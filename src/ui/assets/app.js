@@ -19,6 +19,8 @@ const S = (window.lookout = {
   lastCheck: null,
   saved: null,
   connected: false,
+  stills: {},
+  stillError: null,
 });
 
 const $ = (id) => document.getElementById(id);
@@ -234,6 +236,30 @@ function canvasSize() {
   return [w, h];
 }
 
+// ---- redacted stills (ui.stills: this machine only, redacted or nothing) ----
+
+function refreshStill() {
+  const l = layout();
+  $('still-label').hidden = !(l && l.stills);
+  if (l && l.stills && $('show-still').checked && !$('live').hidden) {
+    const cam = S.camera;
+    const img = new Image();
+    img.onload = () => {
+      S.stills[cam] = img;
+      S.stillError = null;
+      draw();
+    };
+    img.onerror = () => {
+      // Redaction failed or this is another machine: no picture, only metadata.
+      delete S.stills[cam];
+      S.stillError = cam;
+      draw();
+    };
+    img.src = `/api/still/${encodeURIComponent(cam)}?t=${Date.now()}`;
+  }
+  setTimeout(refreshStill, 5000);
+}
+
 // ---- drawing ----
 
 let pending = false;
@@ -303,6 +329,12 @@ function paint() {
   ctx.fillStyle = '#101418';
   ctx.fillRect(0, 0, w, h);
   const l = layout();
+  const still = S.stills[S.camera];
+  if (still && l && l.stills && $('show-still').checked) {
+    ctx.globalAlpha = 0.6;
+    ctx.drawImage(still, 0, 0, w, h);
+    ctx.globalAlpha = 1;
+  }
   const f = S.frames[S.camera];
   const heat = S.heat[S.camera];
   if (heat && $('show-heat').checked) {
@@ -622,6 +654,7 @@ function init() {
   });
   $('show-heat').addEventListener('change', draw);
   $('show-motion').addEventListener('change', draw);
+  $('show-still').addEventListener('change', draw);
   $('kind').addEventListener('change', (e) => {
     S.draft = { kind: e.target.value, points: [], index: null };
     $('direction-label').hidden = S.draft.kind !== 'line';
@@ -649,6 +682,7 @@ function init() {
   if (location.hash === '#live') show('live');
   pollOverview();
   connect();
+  refreshStill();
   draw();
 }
 
