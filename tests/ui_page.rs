@@ -335,6 +335,40 @@ fn the_page_shows_live_counts_and_tracks_and_a_drawn_line_names_the_next_crossin
         browser.screenshot(),
     )
     .unwrap();
+
+    // Keyboard only: focus the view, Escape, Enter places a point at the cross, five steps
+    // right (1% each), Enter again: a line of two points.
+    browser.js(
+        "document.getElementById('canvas').focus(); window.lookout.cursor = [0.5, 0.5];",
+        vec![],
+    );
+    browser.press("\u{E00C}\u{E007}\u{E014}\u{E014}\u{E014}\u{E014}\u{E014}\u{E007}");
+    let points = browser.js("return window.lookout.draft.points;", vec![]);
+    let points: Vec<[f64; 2]> = serde_json::from_value(points).unwrap();
+    assert_eq!(points.len(), 2, "{points:?}");
+    assert!(
+        (points[0][0] - 0.5).abs() < 1e-6 && (points[1][0] - 0.55).abs() < 1e-6,
+        "{points:?}"
+    );
+    assert!((points[1][1] - 0.5).abs() < 1e-6, "{points:?}");
+
+    // At a phone's width nothing runs off the side of the page, in either view.
+    browser.resize(390, 844);
+    std::thread::sleep(Duration::from_millis(500));
+    let overflow =
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;";
+    assert_eq!(
+        browser.js(overflow, vec![]),
+        json!(0),
+        "the live view overflows"
+    );
+    browser.click(&browser.find("#tab-overview"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        browser.js(overflow, vec![]),
+        json!(0),
+        "the overview overflows"
+    );
     drop(browser);
     live.run.stop();
 }

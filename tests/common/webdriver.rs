@@ -213,6 +213,35 @@ impl Browser {
         self.cmd("DELETE", "/actions", None);
     }
 
+    /// Presses and releases each key of `keys` in turn (WebDriver key codes such as `\u{E007}`,
+    /// Enter), on whatever has the focus.
+    pub fn press(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|k| {
+                let k = k.to_string();
+                [
+                    json!({"type": "keyDown", "value": k}),
+                    json!({"type": "keyUp", "value": k}),
+                ]
+            })
+            .collect();
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+    }
+
+    /// Resizes the window.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
     /// A PNG of the whole window.
     pub fn screenshot(&self) -> Vec<u8> {
         decode(&self.cmd("GET", "/screenshot", None))
