@@ -470,6 +470,27 @@ fn without_stills_no_answer_of_the_page_is_a_picture() {
     }
     let still = answers.iter().find(|a| a.0 == "/api/still/door").unwrap();
     assert!(still.1.starts_with("text/plain"), "{still:?}");
+    // Another site's page in the same browser cannot change the file: a form posting plain
+    // text is refused, and so is a request naming another origin; the file is untouched.
+    let before = common::read(&live.dir.path().join("p.yaml"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let edit = r#"{"camera":"door","kind":"mask","points":[[0,0],[1,0],[1,1]]}"#;
+    let post = |ty: &str, origin: &str| {
+        agent
+            .post(format!("http://{page}/api/save"))
+            .header("Content-Type", ty)
+            .header("Origin", origin)
+            .send(edit)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post("text/plain", &format!("http://{page}")), 415);
+    assert_eq!(post("application/json", "https://evil.example"), 403);
+    assert_eq!(common::read(&live.dir.path().join("p.yaml")), before);
     live.run.stop();
 }
 

@@ -166,6 +166,25 @@ fn respond(mut request: tiny_http::Request, shared: &Arc<Shared>) {
     // Changing the pipeline file is for this machine only, whatever address the page is on.
     let local = this_machine(request.remote_addr());
     let method = request.method().clone();
+    let (host, origin, content_type) = (
+        header(&request, "Host"),
+        header(&request, "Origin"),
+        header(&request, "Content-Type"),
+    );
+    // Pictures and changes only for a page this server served itself, addressed by IP or as
+    // localhost: another site in the same browser (a form posting plain text, a DNS name
+    // rebound to 127.0.0.1) gets neither.
+    let guarded = method == tiny_http::Method::Post || path.starts_with("/api/still/");
+    if guarded && let Err(why) = trusted(host.as_deref(), origin.as_deref()) {
+        return finish(request, Answer::text(403, &format!("{why}\n")));
+    }
+    let json_body = content_type.is_some_and(|t| t.starts_with("application/json"));
+    if method == tiny_http::Method::Post && !json_body {
+        return finish(
+            request,
+            Answer::text(415, "edits are sent as application/json\n"),
+        );
+    }
     let answer = match (&method, path.as_str()) {
         (tiny_http::Method::Get, "/api/stream") => return stream(request, shared),
         (tiny_http::Method::Get, "/" | "/index.html") => asset(assets::INDEX_HTML, "text/html"),
@@ -193,6 +212,40 @@ fn respond(mut request: tiny_http::Request, shared: &Arc<Shared>) {
         (tiny_http::Method::Get, _) => Answer::text(404, "not found\n"),
         _ => Answer::text(405, "method not allowed\n"),
     };
+    finish(request, answer);
+}
+
+/// The value of the request's header `name`.
+fn header(request: &tiny_http::Request, name: &'static str) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str().to_string())
+}
+
+/// Whether a request for a picture or a change comes from a page of this server: its `Host` is
+/// an IP address or `localhost` (not a name that could be rebound to this machine), and its
+/// `Origin`, when the browser sends one, is that same host.
+fn trusted(host: Option<&str>, origin: Option<&str>) -> Result<(), &'static str> {
+    let host = host.ok_or("no Host header")?;
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    if name != "localhost" && name.parse::<std::net::IpAddr>().is_err() {
+        return Err("open the page by its address (e.g. http://127.0.0.1:9465/), not by a name");
+    }
+    match origin {
+        Some(o) if o.strip_prefix("http://") != Some(host) => {
+            Err("requests from another site's pages are refused")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Sends `answer` with the page's security headers.
+fn finish(request: tiny_http::Request, answer: Answer) {
     let mut response = tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
     for (k, v) in [
         ("Content-Type", answer.content_type),
@@ -483,5 +536,25 @@ mod tests {
         let unredacted = still(Some(&stills), "door", true);
         assert_eq!(unredacted.status, 404);
         assert!(unredacted.content_type.starts_with("text/plain"));
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::trusted;
+
+    #[test]
+    fn pictures_and_changes_only_for_the_pages_own_origin() {
+        assert!(trusted(Some("127.0.0.1:9465"), None).is_ok());
+        assert!(trusted(Some("127.0.0.1:9465"), Some("http://127.0.0.1:9465")).is_ok());
+        assert!(trusted(Some("localhost:9465"), Some("http://localhost:9465")).is_ok());
+        assert!(trusted(Some("[::1]:9465"), Some("http://[::1]:9465")).is_ok());
+        assert!(trusted(Some("192.168.1.5:9465"), None).is_ok());
+        // Another site posting to the page, or a name rebound to this machine.
+        assert!(trusted(Some("127.0.0.1:9465"), Some("https://evil.example")).is_err());
+        assert!(trusted(Some("127.0.0.1:9465"), Some("http://127.0.0.1:8000")).is_err());
+        assert!(trusted(Some("127.0.0.1:9465"), Some("null")).is_err());
+        assert!(trusted(Some("evil.example:9465"), None).is_err());
+        assert!(trusted(None, None).is_err());
     }
 }
