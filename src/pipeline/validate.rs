@@ -1,7 +1,6 @@
 //! Whole-pipeline validation: each section checked by its component, then what spans sections
 //! (unique camera names, models and cameras that sinks and media refer to).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::{Pipeline, PipelineFile};
@@ -34,18 +33,11 @@ pub(super) fn validate(
         cameras.push(c.validate(path, &base, &models)?);
     }
     let metrics_listen = if file.metrics.enabled {
-        let listen = &file.metrics.listen;
-        let addr = listen.value.parse::<SocketAddr>().map_err(|e| {
-            ConfigError::spanned(
-                path,
-                listen,
-                format!(
-                    "`{}` is not a listen address like 127.0.0.1:9464: {e}",
-                    listen.value
-                ),
-            )
-        })?;
-        Some(addr)
+        Some(crate::config::listen_addr(
+            path,
+            &file.metrics.listen,
+            "127.0.0.1:9464",
+        )?)
     } else {
         None
     };

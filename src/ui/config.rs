@@ -72,16 +72,7 @@ impl UiConfig {
         if !self.enabled {
             return Ok(None);
         }
-        let listen = self.listen.value.parse::<SocketAddr>().map_err(|e| {
-            ConfigError::spanned(
-                file,
-                &self.listen,
-                format!(
-                    "`{}` is not a listen address like {DEFAULT_LISTEN}: {e}",
-                    self.listen.value
-                ),
-            )
-        })?;
+        let listen = crate::config::listen_addr(file, &self.listen, DEFAULT_LISTEN)?;
         if self.stills.value && redacting_cameras == 0 {
             return Err(ConfigError::spanned(
                 file,
