@@ -320,6 +320,76 @@ fn the_page_shows_live_counts_and_tracks_and_a_drawn_line_names_the_next_crossin
             "const l = window.lookout.layouts.find(l => l.camera === 'door'); return l && l.lines.some(x => x.name === 'gate');",
         )
         .expect("the reloaded layout has the line");
+
+    // Move it: pick it in "Edit" (keyboard: the next choice), drag its end b a tenth of the
+    // view to the right, save. The item is replaced where it is; nothing else moves.
+    browser.send_keys(&browser.find("#existing"), "\u{E015}");
+    browser
+        .wait_js(
+            Duration::from_secs(5),
+            "return document.getElementById('existing').value === 'gate' && window.lookout.draft.points.length === 2;",
+        )
+        .expect("the line is loaded for editing");
+    let rect = browser.js(
+        "window.scrollTo(0, 0); const r = document.getElementById('canvas').getBoundingClientRect(); \
+         return [r.left, r.top, r.width, r.height, window.lookout.draft.points[1]];",
+        vec![],
+    );
+    let (left, top, w, h) = (
+        rect[0].as_f64().unwrap(),
+        rect[1].as_f64().unwrap(),
+        rect[2].as_f64().unwrap(),
+        rect[3].as_f64().unwrap(),
+    );
+    let (bx, by) = (rect[4][0].as_f64().unwrap(), rect[4][1].as_f64().unwrap());
+    let px = |fx: f64, fy: f64| {
+        (
+            (left + fx * w).round() as i64,
+            (top + fy * h).round() as i64,
+        )
+    };
+    browser.js("window.lookout.saved = null;", vec![]);
+    browser.drag(px(bx, by), px(bx + 0.1, by));
+    let new_bx = browser
+        .wait_js(
+            Duration::from_secs(10),
+            &format!(
+                "const p = window.lookout.draft.points[1]; return p[0] > {} ? p[0] : null;",
+                bx + 0.05
+            ),
+        )
+        .expect("the end moved")
+        .as_f64()
+        .unwrap();
+    assert!(
+        (new_bx - (bx + 0.1)).abs() < 0.01,
+        "b moved to {new_bx} from {bx}"
+    );
+    browser.click(&browser.find("#save"));
+    let saved = browser
+        .wait_js(
+            Duration::from_secs(60),
+            "const s = window.lookout.saved; return s && (s.saved || s.error) ? s : null;",
+        )
+        .expect("the save answered");
+    assert!(saved["saved"].is_string(), "not saved: {saved}");
+    let moved_text = common::read(&dir.join("p.yaml"));
+    let gates: Vec<&str> = moved_text
+        .lines()
+        .filter(|l| l.contains("name: gate"))
+        .collect();
+    let moved_snippet = saved["snippet"].as_str().unwrap();
+    assert_ne!(moved_snippet, snippet);
+    assert_eq!(
+        gates,
+        vec![format!("        - {moved_snippet}")],
+        "{moved_text}"
+    );
+    assert_eq!(
+        moved_text.lines().count(),
+        text.lines().count(),
+        "{moved_text}"
+    );
     // For the README: the heat map a little fuller, the page scrolled back to its top.
     browser.wait_js(
         Duration::from_secs(30),

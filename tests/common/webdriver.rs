@@ -213,6 +213,24 @@ impl Browser {
         self.cmd("DELETE", "/actions", None);
     }
 
+    /// Drags with the mouse from viewport pixel `from` to `to`.
+    pub fn drag(&self, from: (i64, i64), to: (i64, i64)) {
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{
+                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [
+                    {"type": "pointerMove", "origin": "viewport", "x": from.0, "y": from.1, "duration": 0},
+                    {"type": "pointerDown", "button": 0},
+                    {"type": "pointerMove", "origin": "viewport", "x": to.0, "y": to.1, "duration": 200},
+                    {"type": "pointerUp", "button": 0}
+                ]
+            }]})),
+        );
+        self.cmd("DELETE", "/actions", None);
+    }
+
     /// Presses and releases each key of `keys` in turn (WebDriver key codes such as `\u{E007}`,
     /// Enter), on whatever has the focus.
     pub fn press(&self, keys: &str) {
