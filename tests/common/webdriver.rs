@@ -198,34 +198,31 @@ impl Browser {
 
     /// Clicks with the mouse at viewport pixel `(x, y)`.
     pub fn click_at(&self, x: i64, y: i64) {
-        self.cmd(
-            "POST",
-            "/actions",
-            Some(json!({"actions": [{
-                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-                "actions": [
-                    {"type": "pointerMove", "origin": "viewport", "x": x, "y": y, "duration": 0},
-                    {"type": "pointerDown", "button": 0},
-                    {"type": "pointerUp", "button": 0}
-                ]
-            }]})),
-        );
-        self.cmd("DELETE", "/actions", None);
+        self.mouse(vec![
+            json!({"type": "pointerMove", "origin": "viewport", "x": x, "y": y, "duration": 0}),
+            json!({"type": "pointerDown", "button": 0}),
+            json!({"type": "pointerUp", "button": 0}),
+        ]);
     }
 
     /// Drags with the mouse from viewport pixel `from` to `to`.
     pub fn drag(&self, from: (i64, i64), to: (i64, i64)) {
+        self.mouse(vec![
+            json!({"type": "pointerMove", "origin": "viewport", "x": from.0, "y": from.1, "duration": 0}),
+            json!({"type": "pointerDown", "button": 0}),
+            json!({"type": "pointerMove", "origin": "viewport", "x": to.0, "y": to.1, "duration": 200}),
+            json!({"type": "pointerUp", "button": 0}),
+        ]);
+    }
+
+    /// Performs mouse `actions`, then releases everything.
+    fn mouse(&self, actions: Vec<Value>) {
         self.cmd(
             "POST",
             "/actions",
             Some(json!({"actions": [{
                 "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-                "actions": [
-                    {"type": "pointerMove", "origin": "viewport", "x": from.0, "y": from.1, "duration": 0},
-                    {"type": "pointerDown", "button": 0},
-                    {"type": "pointerMove", "origin": "viewport", "x": to.0, "y": to.1, "duration": 200},
-                    {"type": "pointerUp", "button": 0}
-                ]
+                "actions": actions
             }]})),
         );
         self.cmd("DELETE", "/actions", None);
