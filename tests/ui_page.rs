@@ -1,7 +1,9 @@
 //! The local page in a real headless Chromium (over WebDriver) against a real `lookout run` on
 //! the bundled footage served live over RTSP: the overview agrees with `/metrics`, the live view
 //! draws tracks, a line drawn with the mouse and saved is named by the next crossing; and no
-//! answer of the page is a picture. The screenshots in `docs/ui/` are written here.
+//! answer of the page is a picture. The README's screenshots are taken here: written into
+//! `docs/ui/` with `UPDATE_SCREENSHOTS=1` (`make screenshots`), into the test's folder otherwise,
+//! so a plain `cargo test` leaves the tracked files alone.
 #![cfg(feature = "capture")]
 
 mod common;
@@ -52,6 +54,17 @@ fn pipeline(rtsp: u16, metrics: u16, ui: u16, stills: bool) -> String {
          ui: {{listen: '127.0.0.1:{ui}'{ui_stills}}}   # the page\n",
         root = root.display(),
     )
+}
+
+/// Where the screenshots go: `docs/ui/` when asked for, else beside the test's pipeline.
+fn screenshot_dir(scratch: &std::path::Path) -> std::path::PathBuf {
+    let dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        common::root().join("docs/ui")
+    } else {
+        scratch.join("screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Pixels of `png` close to the live view's track colour (#00e5ff).
@@ -191,12 +204,8 @@ fn the_page_shows_live_counts_and_tracks_and_a_drawn_line_names_the_next_crossin
     );
     let captured_rate: f64 = cells[2].parse().unwrap_or(0.0);
     assert!(captured_rate > 1.0, "captured/s {captured_rate}: {row}");
-    std::fs::create_dir_all(common::root().join("docs/ui")).unwrap();
-    std::fs::write(
-        common::root().join("docs/ui/overview.png"),
-        browser.screenshot(),
-    )
-    .unwrap();
+    let shots = screenshot_dir(dir);
+    std::fs::write(shots.join("overview.png"), browser.screenshot()).unwrap();
 
     // Live view: tracks arrive and are drawn in the track colour.
     browser.click(&browser.find("#tab-live"));
@@ -400,11 +409,7 @@ fn the_page_shows_live_counts_and_tracks_and_a_drawn_line_names_the_next_crossin
         vec![],
     );
     std::thread::sleep(Duration::from_millis(500));
-    std::fs::write(
-        common::root().join("docs/ui/live.png"),
-        browser.screenshot(),
-    )
-    .unwrap();
+    std::fs::write(shots.join("live.png"), browser.screenshot()).unwrap();
 
     // Keyboard only: focus the view, Escape, Enter places a point at the cross, five steps
     // right (1% each), Enter again: a line of two points.
