@@ -1,7 +1,7 @@
 # Two commands do all the set-up: `make demo` and `make test` (see README.md).
 CARGO ?= cargo
 
-.PHONY: deps build demo test lint fuzz
+.PHONY: deps build demo test lint fuzz screenshots
 
 deps:
 	./deps.sh
@@ -14,6 +14,10 @@ demo: build
 
 test: deps
 	$(CARGO) test
+
+# The README's pictures of the local page, taken by its browser test into docs/ui/.
+screenshots: deps
+	UPDATE_SCREENSHOTS=1 $(CARGO) test --test ui_page the_page_shows
 
 lint:
 	$(CARGO) fmt --check

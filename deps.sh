@@ -23,6 +23,8 @@ PACKAGES=(
   mosquitto nats-server
   # deploy: systemd-analyze checks the service unit in the tests
   systemd
+  # the web page's tests: a real headless browser driven over WebDriver
+  chromium chromium-driver
 )
 
 missing=()

@@ -17,8 +17,9 @@
 //! 10. [`rules`]: zones, lines, loitering, occupancy, filters, masks.
 //! 11. [`sinks`]: where events go (stdout, file, webhook, MQTT), durable outboxes.
 //! 12. [`privacy`]: redaction, stored media, the egress guard.
-//! 13. [`pipeline`]: the pipeline file, its validation, the per-camera bundle, the audit.
-//! 14. [`runtime`]: running a pipeline, analytics, benchmarks of the whole pipeline.
+//! 13. [`ui`]: the local page: live metadata, heat maps, drawn shapes written into the file.
+//! 14. [`pipeline`]: the pipeline file, its validation, the per-camera bundle, the audit.
+//! 15. [`runtime`]: running a pipeline, analytics, benchmarks of the whole pipeline.
 //!
 //! The binary's `cli` sits above them all. Each component's configuration lives beside it; the
 //! pipeline assembles them.
@@ -39,3 +40,4 @@ pub mod runtime;
 pub mod schedule;
 pub mod sinks;
 pub mod track;
+pub mod ui;

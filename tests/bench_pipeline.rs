@@ -199,9 +199,14 @@ fn a_backlog_is_not_sustained_even_without_drops() {
     };
     // NanoDet on the CPU takes tens of milliseconds: 60 frames/s is out of reach.
     let fps = 60.0;
-    let pipeline =
-        load::pipeline(&root.join("models/nanodet-g-416.yaml"), &placement, 1, fps, false)
-            .unwrap();
+    let pipeline = load::pipeline(
+        &root.join("models/nanodet-g-416.yaml"),
+        &placement,
+        1,
+        fps,
+        false,
+    )
+    .unwrap();
     let trial = Load {
         fps,
         seconds: 1.0,

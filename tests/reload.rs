@@ -4,148 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use gstreamer as gst;
-use gstreamer_rtsp_server as rtsp;
-use gstreamer_rtsp_server::prelude::*;
+use common::live::{RtspServer, Run, wait_until};
 use serde_json::Value;
-
-/// An RTSP server playing vtest.avi at its own pace, over and over, at `/vtest`.
-struct RtspServer {
-    main_loop: gst::glib::MainLoop,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl RtspServer {
-    fn start(port: u16) -> RtspServer {
-        gst::init().unwrap();
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let ctx = gst::glib::MainContext::new();
-        let main_loop = gst::glib::MainLoop::new(Some(&ctx), false);
-        let ml = main_loop.clone();
-        let video = common::footage("vtest.avi");
-        let thread = std::thread::spawn(move || {
-            ctx.with_thread_default(|| {
-                let server = rtsp::RTSPServer::new();
-                server.set_address("127.0.0.1");
-                server.set_service(&port.to_string());
-                let factory = rtsp::RTSPMediaFactory::new();
-                factory.set_launch(&format!(
-                    "( filesrc location={} ! decodebin ! videoconvert ! x264enc tune=zerolatency \
-                     speed-preset=ultrafast key-int-max=10 ! rtph264pay name=pay0 pt=96 )",
-                    video.display()
-                ));
-                factory.set_shared(true);
-                server
-                    .mount_points()
-                    .unwrap()
-                    .add_factory("/vtest", factory);
-                let _id = server.attach(Some(&ctx)).expect("RTSP server binds");
-                ready_tx.send(()).unwrap();
-                ml.run();
-                server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
-                drop(server);
-                while ctx.iteration(false) {}
-            })
-            .unwrap();
-        });
-        ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        RtspServer {
-            main_loop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        self.main_loop.quit();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A `lookout run` in the background, stopped (SIGTERM) when dropped.
-struct Run {
-    child: Child,
-    dir: PathBuf,
-    metrics: std::net::SocketAddr,
-}
-
-impl Run {
-    fn start(dir: &Path, yaml: &str, metrics_port: u16) -> Run {
-        let path = dir.join("p.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        let child = common::lookout_cmd()
-            .env("LOOKOUT_LOG", "info")
-            .args(["run", path.to_str().unwrap(), "--no-progress", "--summary"])
-            .arg(dir.join("summary.json"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
-            .spawn()
-            .unwrap();
-        Run {
-            child,
-            dir: dir.to_path_buf(),
-            metrics: format!("127.0.0.1:{metrics_port}").parse().unwrap(),
-        }
-    }
-
-    fn write(&self, yaml: &str) {
-        // As an editor saves: a new file renamed over the old one.
-        let tmp = self.dir.join(".p.yaml.tmp");
-        std::fs::write(&tmp, yaml).unwrap();
-        std::fs::rename(&tmp, self.dir.join("p.yaml")).unwrap();
-    }
-
-    fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let (_, body) = common::http_get(self.metrics, "/metrics").ok()?;
-        common::metric_value(&common::parse_metrics(&body), name, labels)
-    }
-
-    fn events(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("events.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
-    }
-
-    fn stop(mut self) -> Value {
-        let pid = self.child.id();
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{status}: {}", self.log());
-        serde_json::from_str(&common::read(&self.dir.join("summary.json"))).unwrap()
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
 
 /// Two cameras on the live footage; `door_rules` goes into the first camera's section.
 fn pipeline(rtsp: u16, metrics: u16, door_rules: &str) -> String {
@@ -580,6 +443,11 @@ fn a_sink_changed_with_undelivered_events_in_its_outbox_delivers_every_one_to_it
         .collect();
     let got = received();
     let missing: Vec<&String> = all.iter().filter(|id| !got.contains(*id)).collect();
-    assert!(missing.is_empty(), "{} of {} events lost: {missing:?}", missing.len(), all.len());
+    assert!(
+        missing.is_empty(),
+        "{} of {} events lost: {missing:?}",
+        missing.len(),
+        all.len()
+    );
     assert!(summary["sinks"]["webhook"].is_object(), "{summary}");
 }

@@ -306,9 +306,11 @@ fn mqtt_broker_outage_loses_nothing_and_shows_in_metrics() {
     drop(sub);
 
     broker.stop();
+    let mut waiting = Vec::new();
     for i in 10..40 {
         let e = object(ObjectChange::New, i, i);
         sent.push(e.id.clone());
+        waiting.push(e.time.clone());
         sinks.publish(e);
     }
     assert!(
@@ -319,6 +321,20 @@ fn mqtt_broker_outage_loses_nothing_and_shows_in_metrics() {
             == 0
             && metrics.outbox_events.with_label_values(&["mqtt"]).get() >= 29),
         "the outage shows in lookout_sink_up and lookout_outbox_events"
+    );
+    // The oldest waiting event's time is that of one published during the outage (the first,
+    // or the second when the first went out as the broker stopped).
+    let unix = |t: &str| {
+        lookout::events::time::parse_rfc3339(t)
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let oldest = metrics.outbox_oldest.with_label_values(&["mqtt"]).get();
+    assert!(
+        oldest == unix(&waiting[0]) || oldest == unix(&waiting[1]),
+        "{oldest} {waiting:?}"
     );
     std::thread::sleep(Duration::from_secs(2));
     let retries_during = metrics.sink_retries.with_label_values(&["mqtt"]).get();
@@ -347,6 +363,11 @@ fn mqtt_broker_outage_loses_nothing_and_shows_in_metrics() {
         .with_label_values(&["mqtt"])
         .get()
         == 0));
+    assert!(wait_until(Duration::from_secs(5), || metrics
+        .outbox_oldest
+        .with_label_values(&["mqtt"])
+        .get()
+        == 0.0));
     assert_eq!(metrics.sink_up.with_label_values(&["mqtt"]).get(), 1);
     assert_eq!(
         metrics

@@ -41,7 +41,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let (w, h) = parse_size(&args.frame_size)?;
     if !(0.0..=1.0).contains(&args.idle) {
-        return Err(BadInput(format!("--idle {}: expected a share from 0 to 1", args.idle)).into());
+        return Err(BadInput(format!(
+            "--idle {}: expected a share from 0 to 1",
+            args.idle
+        ))
+        .into());
     }
     let motion = args.motion == "on";
     let cameras = match args.cameras.as_str() {
@@ -102,7 +106,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             args.fps,
             args.motion,
             if args.idle > 0.0 {
-                format!(", {:.0}% of the cameras idle (a still, noisy scene)", args.idle * 100.0)
+                format!(
+                    ", {:.0}% of the cameras idle (a still, noisy scene)",
+                    args.idle * 100.0
+                )
             } else {
                 String::new()
             }

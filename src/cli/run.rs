@@ -47,6 +47,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let sinks = Sinks::start(specs, &ctx)?;
     let mut analyzer = Analyzer::new(&pipeline, Arc::clone(&metrics), sinks)?;
+    // The page's feed, and its stills worker (which loads face models: before the ONNX bytes
+    // are let go below).
+    let feed = pipeline.ui.as_ref().map(|_| lookout::ui::Feed::new());
+    let stills = feed
+        .as_ref()
+        .and_then(|f| analyzer.show_on(f.writer(), &pipeline));
     // Every backend has its model now; the run needs no copy of the ONNX files in memory.
     let mut pipeline = pipeline;
     for spec in pipeline.models.values_mut() {
@@ -88,6 +94,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         on_listening: None,
         on_started,
         reload,
+        feed,
+        stills,
     };
     let mut summary = runtime::run(&pipeline, Arc::clone(&metrics), opts, &mut analyzer)?;
     drop(progress.lock().ok().and_then(|mut p| p.take()));

@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod error;
+pub mod listen;
 pub mod names;
 pub mod ranges;
 pub mod redact;
@@ -12,6 +13,7 @@ pub mod suggest;
 pub mod yaml;
 
 pub use error::ConfigError;
+pub use listen::listen_addr;
 pub use names::check_name;
 pub use redact::redact_userinfo;
 pub use retry::{Backoff, RetryConfig};

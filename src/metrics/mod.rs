@@ -83,6 +83,8 @@ pub struct Metrics {
     pub outbox_bytes: IntGaugeVec,
     /// Events dropped because an outbox was full (oldest first).
     pub outbox_dropped: IntCounterVec,
+    /// Time of the oldest undelivered event in each outbox (0 when empty), for its age.
+    pub outbox_oldest: GaugeVec,
     /// Events dropped because a sink's queue was full.
     pub sink_queue_dropped: IntCounterVec,
     /// Seconds from an event entering a sink to its delivery.
@@ -219,6 +221,12 @@ impl Metrics {
                 &registry,
                 "lookout_outbox_dropped_total",
                 "Events dropped because the outbox was full",
+                &["sink"],
+            ),
+            outbox_oldest: float_gauge(
+                &registry,
+                "lookout_outbox_oldest_event_timestamp_seconds",
+                "Unix time of the oldest undelivered event in a sink's outbox (0 when empty)",
                 &["sink"],
             ),
             sink_queue_dropped: counter(
@@ -495,6 +503,15 @@ pub fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
 /// Registers an integer gauge vector.
 pub fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
+/// Registers a floating-point gauge vector (times, fractions).
+pub fn float_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     registry
         .register(Box::new(g.clone()))
         .expect("unique metric");

@@ -382,6 +382,36 @@ pub fn audit(pipeline: &Pipeline) -> Audit {
             ],
         });
     }
+    if let Some(ui) = &pipeline.ui {
+        egress.push(Egress {
+            name: "ui".into(),
+            kind: "page".into(),
+            destination: format!(
+                "http://{}/ (the local page, served to {})",
+                ui.listen,
+                if ui.listen.ip().is_loopback() {
+                    "this machine only"
+                } else {
+                    "any machine that reaches this address"
+                }
+            ),
+            loopback: ui.listen.ip().is_loopback(),
+            protection: "none; the pipeline file is changed from this machine only".into(),
+            filter: FilterAudit::default(),
+            sends: vec![
+                "camera states, counts, tracks' boxes, labels and trails, zones, lines, masks, \
+                 motion boxes, a heat map of positions, events, model and sink status"
+                    .into(),
+                if ui.stills {
+                    "redacted stills of cameras with a face model (faces and masks hidden, \
+                     nothing when redaction fails), to browsers on this machine only"
+                        .into()
+                } else {
+                    "no pictures".into()
+                },
+            ],
+        });
+    }
     let mut media = Vec::new();
     if let Some(m) = &pipeline.media {
         if let Some(s) = &m.snapshots {

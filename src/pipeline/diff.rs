@@ -81,6 +81,9 @@ impl PipelineDiff {
         if old.metrics_listen != new.metrics_listen {
             d.needs_restart.push("metrics.listen");
         }
+        if old.ui != new.ui {
+            d.needs_restart.push("ui");
+        }
         if old.state_dir != new.state_dir {
             d.needs_restart.push("state_dir");
         }

@@ -12,6 +12,7 @@ use crate::metrics::MetricsConfig;
 use crate::model::ModelConfig;
 use crate::privacy::MediaConfig;
 use crate::sinks::SinkConfig;
+use crate::ui::UiConfig;
 
 /// The top level of a pipeline file, exactly as written.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -37,6 +38,8 @@ pub struct PipelineFile {
     pub metrics: MetricsConfig,
     /// Snapshots and a debug recording, redacted, on this machine only (none by default).
     pub media: Option<MediaConfig>,
+    /// The local web page (off unless written; `ui: {}` serves it on 127.0.0.1:9465).
+    pub ui: Option<UiConfig>,
 }
 
 /// The JSON Schema of pipeline files, for editors (`lookout schema`).

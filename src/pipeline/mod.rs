@@ -38,6 +38,8 @@ pub struct Pipeline {
     pub state_dir: PathBuf,
     /// Media stored on this machine; `None` stores nothing.
     pub media: Option<MediaSpec>,
+    /// The local web page; `None` when off.
+    pub ui: Option<crate::ui::UiSpec>,
 }
 
 /// Reads, substitutes environment variables in, parses and validates a pipeline file.

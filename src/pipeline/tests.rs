@@ -123,3 +123,41 @@ fn device_identity_defaults_to_the_host_and_is_checked_in_place() {
     assert_eq!((e.line, e.column), (2, 9), "{e}");
     assert!(e.message.contains("site name `oslo.east`"), "{e}");
 }
+
+#[test]
+fn the_page_is_off_unless_written_local_by_default_and_listed_by_the_audit() {
+    assert!(load("{faces: faces}", "").unwrap().ui.is_none());
+    let p = load("{faces: faces}", "ui: {}\n").unwrap();
+    assert_eq!(p.ui.as_ref().unwrap().listen.to_string(), "127.0.0.1:9465");
+    let page = super::audit::audit(&p)
+        .egress
+        .into_iter()
+        .find(|e| e.name == "ui")
+        .expect("the page is listed");
+    assert!(page.loopback);
+    let p = load("{faces: faces}", "ui: {listen: 0.0.0.0:8080}\n").unwrap();
+    let page = super::audit::audit(&p)
+        .egress
+        .into_iter()
+        .find(|e| e.name == "ui")
+        .unwrap();
+    assert!(!page.loopback && page.destination.contains("0.0.0.0:8080"));
+    assert!(
+        load("{faces: faces}", "ui: {enabled: false}\n")
+            .unwrap()
+            .ui
+            .is_none()
+    );
+    // Stills are redacted like stored media: they need a camera with a face model.
+    let p = load("{faces: faces}", "ui: {stills: true}\n").unwrap();
+    assert!(p.ui.as_ref().unwrap().stills);
+    let e = load(
+        "{masks: [[[0.5, 0], [1, 0], [1, 0.5]]]}",
+        "ui: {stills: true}\n",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("face model") && e.line == 9, "{e}");
+    let e = load("{faces: faces}", "ui: {listen: somewhere}\n").unwrap_err();
+    assert_eq!(e.line, 9, "{e}");
+    assert!(e.message.contains("not a listen address"), "{e}");
+}

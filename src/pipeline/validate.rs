@@ -1,7 +1,6 @@
 //! Whole-pipeline validation: each section checked by its component, then what spans sections
 //! (unique camera names, models and cameras that sinks and media refer to).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::{Pipeline, PipelineFile};
@@ -35,18 +34,11 @@ pub(super) fn validate(
         cameras.push(c.validate(path, &base, &models)?);
     }
     let metrics_listen = if file.metrics.enabled {
-        let listen = &file.metrics.listen;
-        let addr = listen.value.parse::<SocketAddr>().map_err(|e| {
-            ConfigError::spanned(
-                path,
-                listen,
-                format!(
-                    "`{}` is not a listen address like 127.0.0.1:9464: {e}",
-                    listen.value
-                ),
-            )
-        })?;
-        Some(addr)
+        Some(crate::config::listen_addr(
+            path,
+            &file.metrics.listen,
+            "127.0.0.1:9464",
+        )?)
     } else {
         None
     };
@@ -66,6 +58,13 @@ pub(super) fn validate(
         })
         .collect();
     let media = crate::privacy::validate_media(file.media, path, &base, &media_cameras)?;
+    let ui = match &file.ui {
+        Some(u) => u.validate(
+            path,
+            media_cameras.iter().filter(|c| c.redacts_faces).count(),
+        )?,
+        None => None,
+    };
     let state_dir = match &file.state_dir {
         Some(dir) => base.join(&dir.value),
         None => crate::sinks::default_state_dir(path),
@@ -79,5 +78,6 @@ pub(super) fn validate(
         sinks,
         state_dir,
         media,
+        ui,
     })
 }

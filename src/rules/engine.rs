@@ -197,6 +197,31 @@ impl RuleEngine {
         self.geometry = None;
     }
 
+    /// Objects inside each zone on the last frame, all labels together: for live displays.
+    pub fn occupancy_now(&self) -> BTreeMap<String, u32> {
+        self.config
+            .zones
+            .iter()
+            .zip(&self.occupancy)
+            .map(|(z, o)| (z.name.value.clone(), o.values().sum()))
+            .collect()
+    }
+
+    /// Crossings of each line since start, all labels together: `[a_to_b, b_to_a]`.
+    pub fn line_totals(&self) -> BTreeMap<String, [u64; 2]> {
+        self.config
+            .lines
+            .iter()
+            .map(|l| {
+                let per = self.counters.lines.get(&l.name.value);
+                let sum = |f: fn(&crate::events::CrossingCounts) -> u64| {
+                    per.map_or(0, |m| m.values().map(f).sum())
+                };
+                (l.name.value.clone(), [sum(|c| c.a_to_b), sum(|c| c.b_to_a)])
+            })
+            .collect()
+    }
+
     /// Counts so far.
     pub fn counters(&self) -> &Counters {
         &self.counters

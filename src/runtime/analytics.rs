@@ -20,6 +20,7 @@ use crate::model::{Detector, ModelSpec};
 use crate::motion::MotionState;
 use crate::pipeline::diff::{CameraChange, PipelineDiff};
 use crate::pipeline::{Camera, Pipeline};
+use crate::privacy::media::still::Stills;
 use crate::privacy::media::{MediaWriter, StoringCamera};
 use crate::rules::{Counters, RuleEngine};
 use crate::schedule::RateGate;
@@ -27,6 +28,7 @@ use crate::schedule::gate::{FullReason, MotionGate, Plan, SkipReason};
 use crate::schedule::regions::Region;
 use crate::sinks::{CameraCatalog, Catalog, SinkContext, SinkFilter, SinkKind, SinkSpec, Sinks};
 use crate::track::{FrameInfo, Tracker};
+use crate::ui::{FeedWriter, FrameInput, LayoutView};
 
 /// Why the analytics stage could not start.
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +217,8 @@ struct CameraAnalytics {
     motion_fraction: Histogram,
     frame_to_event: Histogram,
     active: IntGauge,
+    /// Motion boxes of the last admitted frame, for the page.
+    last_motion: Vec<[f32; 4]>,
 }
 
 impl CameraAnalytics {
@@ -252,6 +256,7 @@ impl CameraAnalytics {
             motion_fraction: metrics.motion_fraction.with_label_values(&[name]),
             frame_to_event: metrics.frame_to_event.with_label_values(&[name]),
             active: metrics.tracks_active.with_label_values(&[name]),
+            last_motion: Vec::new(),
         }
     }
 }
@@ -282,6 +287,44 @@ pub struct Analyzer {
     infos: BTreeMap<String, BackendInfo>,
     /// Redacted snapshots and recordings, when the pipeline stores any.
     media: Option<MediaWriter>,
+    /// The local page's live feed, when the pipeline serves it.
+    feed: Option<FeedWriter>,
+    /// Redacted stills for the page (`ui.stills`): offered each analysed frame.
+    stills: Option<Stills>,
+}
+
+/// Cameras with privacy settings, as the media and stills workers take them; `block` says
+/// whether a camera's frames wait for the worker.
+fn storing_cameras(pipeline: &Pipeline, block: impl Fn(&Camera) -> bool) -> Vec<StoringCamera> {
+    pipeline
+        .cameras
+        .iter()
+        .filter_map(|c| {
+            Some(StoringCamera {
+                name: c.name().to_string(),
+                privacy: c.privacy.clone()?,
+                block: block(c),
+            })
+        })
+        .collect()
+}
+
+/// What the page draws over each camera: its zones, lines and masks as written.
+pub fn layouts(pipeline: &Pipeline) -> Vec<LayoutView> {
+    pipeline
+        .cameras
+        .iter()
+        .map(|c| {
+            LayoutView::new(
+                c.name(),
+                c.detect.is_some(),
+                &c.rules,
+                &c.motion.mask_polygons(),
+                pipeline.ui.as_ref().is_some_and(|u| u.stills)
+                    && c.privacy.as_ref().is_some_and(|p| p.faces.is_some()),
+            )
+        })
+        .collect()
 }
 
 /// The sinks a pipeline runs: those of its file, or standard output when it detects and names
@@ -376,17 +419,7 @@ impl Analyzer {
             })
             .collect();
         let media = pipeline.media.as_ref().and_then(|spec| {
-            let cameras = pipeline
-                .cameras
-                .iter()
-                .filter_map(|c| {
-                    Some(StoringCamera {
-                        name: c.name().to_string(),
-                        privacy: c.privacy.clone()?,
-                        block: c.capture.queue == QueuePolicy::Block,
-                    })
-                })
-                .collect();
+            let cameras = storing_cameras(pipeline, |c| c.capture.queue == QueuePolicy::Block);
             MediaWriter::start(spec, cameras, &pipeline.models, Arc::clone(&metrics))
         });
         Ok(Self {
@@ -402,11 +435,35 @@ impl Analyzer {
                 catalog: catalog(pipeline),
             },
             media,
+            feed: None,
+            stills: None,
             metrics,
             stages,
             frame_to_event: Samples::default(),
             infos,
         })
+    }
+
+    /// Sends every frame's tracks, motion and counts, and every event, to the page's `feed`;
+    /// with `ui.stills`, starts the stills worker and returns it for the page.
+    pub fn show_on(&mut self, mut feed: FeedWriter, pipeline: &Pipeline) -> Option<Stills> {
+        feed.layouts(layouts(pipeline));
+        self.feed = Some(feed);
+        if !pipeline.ui.as_ref().is_some_and(|u| u.stills) {
+            return None;
+        }
+        // The page never holds up analysis: a still waits for a frame, not the other way.
+        let cameras = storing_cameras(pipeline, |_| false);
+        match Stills::start(cameras, &pipeline.models, Arc::clone(&self.metrics)) {
+            Ok(s) => {
+                self.stills = Some(s.clone());
+                Some(s)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the stills worker: the page shows no stills");
+                None
+            }
+        }
     }
 
     /// Runs each model once per batch size the GPU engine compiles a plan for (1, 2, 4, ... up
@@ -504,6 +561,9 @@ impl Analyzer {
                 }
             }
         }
+        if let Some(feed) = &mut self.feed {
+            feed.layouts(layouts(pipeline));
+        }
         for change in &diff.cameras {
             match change {
                 CameraChange::Removed(name) => self.retire_camera(name),
@@ -528,12 +588,11 @@ impl Analyzer {
         let mut changed = diff.sinks.clone();
         let catalog = catalog(pipeline);
         if catalog != self.sink_ctx.catalog {
-            changed.extend(
-                specs
-                    .iter()
-                    .filter(|s| s.kind.announces() && !changed.contains(&s.name))
-                    .map(|s| s.name.clone()),
-            );
+            for s in specs.iter().filter(|s| s.kind.announces()) {
+                if !changed.contains(&s.name) {
+                    changed.push(s.name.clone());
+                }
+            }
             self.sink_ctx.catalog = catalog;
         }
         let running = self.sinks.names();
@@ -630,6 +689,35 @@ impl Analyzer {
         if let Some(media) = &self.media {
             media.frame(frame, &detections, &events);
         }
+        if let Some(stills) = &self.stills {
+            stills.offer(frame);
+        }
+        if let Some(feed) = &mut self.feed {
+            let tracks = cam
+                .tracker
+                .tracks()
+                .map(|t| {
+                    let seen = t.last_seen.seq == frame.seq;
+                    (t.id, &*t.label, t.score, t.bbox, seen)
+                })
+                .collect();
+            feed.frame(FrameInput {
+                camera: &frame.camera,
+                seq: frame.seq,
+                pts_seconds: frame.pts.map(|p| p.as_secs_f64()),
+                width: frame.width,
+                height: frame.height,
+                tracks,
+                motion: &cam.last_motion,
+                regions: covered.unwrap_or(&[]),
+                occupancy: cam.engine.occupancy_now(),
+                lines: cam.engine.line_totals(),
+            });
+            for e in &events {
+                feed.event(e);
+            }
+            feed.flush();
+        }
         if events.is_empty() {
             return;
         }
@@ -698,6 +786,7 @@ impl FrameConsumer for Analyzer {
             &tentative,
             cam.model_side,
         );
+        cam.last_motion = motion.as_ref().map(|m| m.boxes.clone()).unwrap_or_default();
         if let Some(m) = motion {
             let i = match m.state {
                 MotionState::Moving => 0,

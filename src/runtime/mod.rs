@@ -20,6 +20,8 @@ pub use summary::{CameraSummary, Summary};
 pub enum RunError {
     #[error(transparent)]
     Metrics(#[from] crate::metrics::server::ServeError),
+    #[error(transparent)]
+    Ui(#[from] crate::ui::UiError),
     #[cfg(feature = "capture")]
     #[error("camera `{camera}`: {source}")]
     Capture {
@@ -75,6 +77,10 @@ pub struct RunOptions {
     pub on_started: Option<OnStarted>,
     /// Live reloads of the pipeline file; `None` runs the pipeline as it was loaded.
     pub reload: Option<Reload>,
+    /// What the local page shows, when the pipeline has `ui:` (the analyser writes into it).
+    pub feed: Option<crate::ui::Feed>,
+    /// Redacted stills for the page (`ui.stills`), from the analyser.
+    pub stills: Option<crate::privacy::media::still::Stills>,
 }
 
 impl RunOptions {
@@ -85,6 +91,8 @@ impl RunOptions {
             on_listening: None,
             on_started: None,
             reload: None,
+            feed: None,
+            stills: None,
         }
     }
 }
@@ -152,13 +160,24 @@ pub fn run(
     });
     let _server = match pipeline.metrics_listen {
         Some(addr) => {
-            let server = MetricsServer::start(addr, Arc::clone(&metrics), ready, hook)?;
+            let server = MetricsServer::start(addr, Arc::clone(&metrics), ready, hook.clone())?;
             if let Some(cb) = opts.on_listening {
                 cb(server.addr());
             }
             Some(server)
         }
         None => None,
+    };
+    let _page = match (&pipeline.ui, &opts.feed) {
+        (Some(ui), Some(feed)) => Some(start_page(
+            pipeline,
+            ui,
+            feed,
+            &metrics,
+            hook,
+            opts.stills.clone(),
+        )?),
+        _ => None,
     };
 
     let mut live = Live {
@@ -189,6 +208,36 @@ pub fn run(
         sinks: std::collections::BTreeMap::new(),
         analytics: None,
     })
+}
+
+/// Serves the local page: shapes drawn there are checked like `lookout validate` checks the
+/// file, and saved through `reload` when the run reloads.
+#[cfg(feature = "capture")]
+fn start_page(
+    pipeline: &Pipeline,
+    ui: &crate::ui::UiSpec,
+    feed: &crate::ui::Feed,
+    metrics: &Arc<Metrics>,
+    reload: Option<crate::metrics::server::ReloadHook>,
+    stills: Option<crate::privacy::media::still::Stills>,
+) -> Result<crate::ui::UiServer, crate::ui::UiError> {
+    let path = pipeline.path.clone();
+    let validate: crate::ui::server::Validate = Arc::new(move |text: &str| {
+        pipeline::load_str(text, &path, |k| std::env::var(k).ok())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    crate::ui::UiServer::start(
+        ui.listen,
+        crate::ui::UiContext {
+            metrics: Arc::clone(metrics),
+            feed: feed.clone(),
+            file: pipeline.path.clone(),
+            validate,
+            reload,
+            stills,
+        },
+    )
 }
 
 /// Without GStreamer there is nothing to capture from.

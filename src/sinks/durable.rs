@@ -201,12 +201,17 @@ fn deliver_loop<D: Deliver>(
         let (seq, payload) = loop {
             let mut st = shared.lock();
             match st.outbox.next_record() {
-                Ok(Some(rec)) => break rec,
+                Ok(Some(rec)) => {
+                    // Records are delivered in order: this one is the oldest waiting.
+                    m.outbox_oldest.set(event_time(&rec.1));
+                    break rec;
+                }
                 Ok(None) => {
                     // Caught up: what was delivered is recorded on disk now.
                     if let Err(e) = st.outbox.flush_ack() {
                         tracing::error!(sink = name, error = %e, "cannot record delivery in the outbox (the event may be sent again)");
                     }
+                    m.outbox_oldest.set(0.0);
                     if shared.stopping.load(Ordering::SeqCst) {
                         break 'records;
                     }
@@ -286,6 +291,19 @@ fn finish(shared: &Shared, m: &SinkMetrics, seq: u64, name: &str) {
     }
     m.outbox_events.set(st.outbox.depth() as i64);
     m.outbox_bytes.set(st.outbox.bytes() as i64);
+}
+
+/// Unix time of the event stored as `payload` (its `time`), 0 when it has none.
+fn event_time(payload: &[u8]) -> f64 {
+    #[derive(serde::Deserialize)]
+    struct Stamp {
+        time: String,
+    }
+    serde_json::from_slice::<Stamp>(payload)
+        .ok()
+        .and_then(|s| crate::events::time::parse_rfc3339(&s.time))
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Sleeps up to `d`; true when shutdown's drain deadline has passed (stop now).

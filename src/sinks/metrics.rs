@@ -1,6 +1,6 @@
 //! Per-sink metric handles, resolved once per sink.
 
-use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
+use prometheus::{Gauge, Histogram, IntCounter, IntCounterVec, IntGauge};
 
 use crate::metrics::Metrics;
 
@@ -13,6 +13,8 @@ pub struct SinkMetrics {
     pub outbox_events: IntGauge,
     pub outbox_bytes: IntGauge,
     pub outbox_dropped: IntCounter,
+    /// Unix time of the oldest undelivered event (0 when none).
+    pub outbox_oldest: Gauge,
     pub queue_dropped: IntCounter,
     pub latency: Histogram,
     pub up: IntGauge,
@@ -30,6 +32,7 @@ impl SinkMetrics {
             outbox_events: m.outbox_events.with_label_values(&[sink]),
             outbox_bytes: m.outbox_bytes.with_label_values(&[sink]),
             outbox_dropped: m.outbox_dropped.with_label_values(&[sink]),
+            outbox_oldest: m.outbox_oldest.with_label_values(&[sink]),
             queue_dropped: m.sink_queue_dropped.with_label_values(&[sink]),
             latency: m.sink_delivery_seconds.with_label_values(&[sink]),
             up: m.sink_up.with_label_values(&[sink]),

@@ -119,7 +119,7 @@ impl SinkKind {
     /// Whether this sink announces the cameras' labels, zones and lines (Home Assistant
     /// discovery): restarted by a reload that changes them, so it announces them again.
     pub fn announces(&self) -> bool {
-        matches!(self, SinkKind::Mqtt { settings, .. } if settings.discovery.enabled)
+        matches!(self, SinkKind::Mqtt { settings, .. } if settings.discovery_prefix.is_some())
     }
 
     /// Whether events leave the device through this sink.
@@ -272,10 +272,9 @@ impl Sinks {
         changed: &[String],
         ctx: &SinkContext,
     ) -> Vec<SinkError> {
-        let (stop, keep): (Vec<Worker>, Vec<Worker>) =
-            std::mem::take(&mut self.workers).into_iter().partition(|w| {
-                changed.contains(&w.name) || !specs.iter().any(|s| s.name == w.name)
-            });
+        let (stop, keep): (Vec<Worker>, Vec<Worker>) = std::mem::take(&mut self.workers)
+            .into_iter()
+            .partition(|w| changed.contains(&w.name) || !specs.iter().any(|s| s.name == w.name));
         self.workers = keep;
         for w in stop {
             tracing::info!(sink = %w.name, "sink stopped for the reload");
@@ -349,88 +348,89 @@ impl Sinks {
 fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
     let m = SinkMetrics::new(&ctx.metrics, &spec.name);
     let hurry = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = bounded::<Arc<Event>>(QUEUE);
-        let name = spec.name.clone();
-        let body: Box<dyn FnOnce() + Send> = match spec.kind {
-            SinkKind::Stdout { format } => {
-                let mut sink = stdout::StdoutSink::new(format);
-                let m = m.clone();
-                Box::new(move || {
-                    for e in rx {
-                        match sink.write(&e) {
-                            Ok(_) => m.result("delivered").inc(),
-                            Err(_) => m.result("failed").inc(),
-                        }
-                    }
-                })
-            }
-            SinkKind::File { path, options } => {
-                let mut sink =
-                    file::FileSink::open(&path, options).map_err(|source| SinkError::File {
-                        sink: name.clone(),
-                        source,
-                    })?;
-                let (m, name) = (m.clone(), name.clone());
-                Box::new(move || {
-                    let mut failing = false;
-                    for e in rx {
-                        match sink.write(&e) {
-                            Ok(_) => {
-                                m.result("delivered").inc();
-                                failing = false;
-                            }
-                            Err(err) => {
-                                m.result("failed").inc();
-                                if !failing {
-                                    tracing::error!(sink = %name, error = %err, "cannot write events");
-                                    failing = true;
-                                }
-                            }
-                        }
-                    }
-                    if let Err(err) = sink.sync() {
-                        tracing::error!(sink = %name, error = %err, "cannot flush events");
-                    }
-                })
-            }
-            SinkKind::Webhook {
-                url,
-                secret,
-                headers,
-                timeout,
-                retry,
-                outbox,
-            } => {
-                let key = secret.and_then(|s| signing::SigningKey::parse(&s.0).ok());
-                let d = webhook::WebhookDeliverer::new(&url, key, headers, timeout);
-                durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
-            }
-            SinkKind::Mqtt {
-                settings,
-                retry,
-                outbox,
-            } => {
-                let d = mqtt::MqttDeliverer::new(
-                    settings,
-                    ctx.catalog.filtered(&spec.filter),
-                    &ctx.device,
-                );
-                durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
-            }
-            SinkKind::Nats {
-                settings,
-                retry,
-                outbox,
-            } => {
-                let d = nats::NatsDeliverer::new(settings, &ctx.device).map_err(|source| {
-                    SinkError::Runtime {
-                        sink: name.clone(),
-                        source,
-                    }
+    let (tx, rx) = bounded::<Arc<Event>>(QUEUE);
+    let name = spec.name.clone();
+    let body: Box<dyn FnOnce() + Send> = match spec.kind {
+        SinkKind::Stdout { format } => {
+            let mut sink = stdout::StdoutSink::new(format);
+            let m = m.clone();
+            // Local sinks are up while their writes succeed.
+            m.up.set(1);
+            Box::new(move || {
+                for e in rx {
+                    let ok = sink.write(&e).is_ok();
+                    m.result(if ok { "delivered" } else { "failed" }).inc();
+                    m.up.set(i64::from(ok));
+                }
+            })
+        }
+        SinkKind::File { path, options } => {
+            let mut sink =
+                file::FileSink::open(&path, options).map_err(|source| SinkError::File {
+                    sink: name.clone(),
+                    source,
                 })?;
-                durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
-            }
-        };
+            let (m, name) = (m.clone(), name.clone());
+            m.up.set(1);
+            Box::new(move || {
+                let mut failing = false;
+                for e in rx {
+                    match sink.write(&e) {
+                        Ok(_) => {
+                            m.result("delivered").inc();
+                            m.up.set(1);
+                            failing = false;
+                        }
+                        Err(err) => {
+                            m.result("failed").inc();
+                            m.up.set(0);
+                            if !failing {
+                                tracing::error!(sink = %name, error = %err, "cannot write events");
+                                failing = true;
+                            }
+                        }
+                    }
+                }
+                if let Err(err) = sink.sync() {
+                    tracing::error!(sink = %name, error = %err, "cannot flush events");
+                }
+            })
+        }
+        SinkKind::Webhook {
+            url,
+            secret,
+            headers,
+            timeout,
+            retry,
+            outbox,
+        } => {
+            let key = secret.and_then(|s| signing::SigningKey::parse(&s.0).ok());
+            let d = webhook::WebhookDeliverer::new(&url, key, headers, timeout);
+            durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
+        }
+        SinkKind::Mqtt {
+            settings,
+            retry,
+            outbox,
+        } => {
+            let d =
+                mqtt::MqttDeliverer::new(settings, ctx.catalog.filtered(&spec.filter), &ctx.device);
+            durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
+        }
+        SinkKind::Nats {
+            settings,
+            retry,
+            outbox,
+        } => {
+            let d = nats::NatsDeliverer::new(settings, &ctx.device).map_err(|source| {
+                SinkError::Runtime {
+                    sink: name.clone(),
+                    source,
+                }
+            })?;
+            durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
+        }
+    };
     let thread = std::thread::Builder::new()
         .name(format!("sink-{name}-in"))
         .spawn(body)

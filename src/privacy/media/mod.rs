@@ -9,6 +9,7 @@
 //! and counted in `lookout_media_withheld_total{camera,kind,reason}`.
 
 pub mod config;
+pub mod still;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +73,8 @@ impl Withheld {
 /// The `kind` label of media metrics.
 const SNAPSHOT: &str = "snapshot";
 const RECORDING: &str = "recording";
+/// Redacted stills shown by the local page (`ui.stills`).
+const STILL: &str = "still";
 
 /// A frame's pixels, owned, with their geometry.
 struct OwnedImage {
@@ -83,6 +86,17 @@ struct OwnedImage {
 }
 
 impl OwnedImage {
+    /// A copy of `frame`'s pixels.
+    fn of(frame: &Frame) -> Self {
+        OwnedImage {
+            format: frame.format,
+            width: frame.width,
+            height: frame.height,
+            planes: frame.planes,
+            data: frame.image().used_bytes().to_vec(),
+        }
+    }
+
     fn image(&self) -> ImageRef<'_> {
         ImageRef {
             format: self.format,
@@ -231,13 +245,7 @@ impl MediaWriter {
             camera: frame.camera.clone(),
             pts: frame.pts,
             captured_at: frame.captured_at,
-            image: OwnedImage {
-                format: frame.format,
-                width: frame.width,
-                height: frame.height,
-                planes: frame.planes,
-                data: frame.image().used_bytes().to_vec(),
-            },
+            image: OwnedImage::of(frame),
             // Landmarks (eyes, nose, mouth) are facial geometry: boxes and labels only.
             detections: detections
                 .iter()

@@ -165,6 +165,17 @@ impl Worker {
         }
     }
 
+    /// `job`'s frame redacted as for stored media (RGBA), or why not: for stills of the page.
+    pub(super) fn redact_only(&mut self, job: &Job) -> Result<Vec<u8>, (Withheld, String)> {
+        let Some(privacy) = self.cameras.get(&job.camera).cloned() else {
+            return Err((
+                Withheld::FaceModel,
+                "the camera has no privacy settings".into(),
+            ));
+        };
+        self.redact(job, &privacy)
+    }
+
     /// Faces found and redacted within the camera's deadline, or why not.
     fn redact(
         &mut self,
