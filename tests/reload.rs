@@ -266,7 +266,7 @@ fn a_hundred_reloads_leak_no_thread_no_memory_and_lose_no_event() {
                 ""
             },
         );
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             // Only `door`: drop the `hall` camera's block.
             let start = yaml.find("  - name: hall").unwrap();
             let end = yaml.find("sinks:").unwrap();

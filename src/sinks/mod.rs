@@ -406,7 +406,18 @@ fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
         } => {
             let key = secret.and_then(|s| signing::SigningKey::parse(&s.0).ok());
             let d = webhook::WebhookDeliverer::new(&url, key, headers, timeout);
-            durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
+            durable_worker(
+                &name,
+                ctx,
+                d,
+                &retry,
+                &outbox,
+                Intake {
+                    rx,
+                    m: m.clone(),
+                    hurry: Arc::clone(&hurry),
+                },
+            )?
         }
         SinkKind::Mqtt {
             settings,
@@ -415,7 +426,18 @@ fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
         } => {
             let d =
                 mqtt::MqttDeliverer::new(settings, ctx.catalog.filtered(&spec.filter), &ctx.device);
-            durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
+            durable_worker(
+                &name,
+                ctx,
+                d,
+                &retry,
+                &outbox,
+                Intake {
+                    rx,
+                    m: m.clone(),
+                    hurry: Arc::clone(&hurry),
+                },
+            )?
         }
         SinkKind::Nats {
             settings,
@@ -428,7 +450,18 @@ fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
                     source,
                 }
             })?;
-            durable_worker(&name, ctx, d, &retry, &outbox, rx, m.clone(), &hurry)?
+            durable_worker(
+                &name,
+                ctx,
+                d,
+                &retry,
+                &outbox,
+                Intake {
+                    rx,
+                    m: m.clone(),
+                    hurry: Arc::clone(&hurry),
+                },
+            )?
         }
     };
     let thread = std::thread::Builder::new()
@@ -448,6 +481,14 @@ fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
     })
 }
 
+/// What the intake thread of a network sink reads and reports to.
+struct Intake {
+    rx: crossbeam_channel::Receiver<Arc<Event>>,
+    m: SinkMetrics,
+    /// Set when a reload stops the sink: close the outbox without draining.
+    hurry: Arc<AtomicBool>,
+}
+
 /// The intake side of a network sink: events from its queue into the outbox.
 fn durable_worker<D: durable::Deliver>(
     name: &str,
@@ -455,10 +496,9 @@ fn durable_worker<D: durable::Deliver>(
     deliverer: D,
     retry: &RetryConfig,
     outbox: &config::OutboxConfig,
-    rx: crossbeam_channel::Receiver<Arc<Event>>,
-    m: SinkMetrics,
-    hurry: &Arc<AtomicBool>,
+    intake: Intake,
 ) -> Result<Box<dyn FnOnce() + Send>, SinkError> {
+    let Intake { rx, m, hurry } = intake;
     let dir = ctx.state_dir.join("outbox").join(name);
     let limits = OutboxLimits {
         max_bytes: outbox.max_bytes,
@@ -474,7 +514,6 @@ fn durable_worker<D: durable::Deliver>(
     )?;
     let drain = Duration::from_secs(outbox.drain_timeout_s);
     let name = name.to_string();
-    let hurry = Arc::clone(hurry);
     Ok(Box::new(move || {
         for e in rx {
             let stored = serde_json::to_vec(&*e)
