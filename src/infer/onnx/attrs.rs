@@ -83,6 +83,13 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    /// The ONNX element type of a tensor attribute, if present (what [`Attrs::tensor`] drops).
+    pub fn tensor_type(&self, name: &str) -> Option<i32> {
+        self.get(name)
+            .and_then(|a| a.t.as_ref())
+            .map(|t| t.data_type)
+    }
+
     /// Names of attributes present whose type we do not read (graphs): such nodes are unsupported.
     pub fn has_graph(&self) -> bool {
         self.node.attribute.iter().any(|a| a.r#type == at::GRAPH)

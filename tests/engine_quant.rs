@@ -1,0 +1,221 @@
+//! QuantizeLinear and DequantizeLinear (static QDQ models) in our IR: the reference executor's
+//! rounding (half to even), saturation at the type's bounds, zero points and per-axis scales;
+//! int8 weights folded into a convolution; the wgpu engine running Q/DQ as fake-quant in float;
+//! malformed QDQ nodes refused with the node named.
+
+mod engine_support;
+
+use engine_support::*;
+use lookout::infer::graph::{self, InputShape};
+use lookout::infer::onnx::proto::{TensorProto, data_type};
+use lookout::infer::{InferError, Tensor, onnx};
+
+/// An integer initializer of ONNX type `t` (int8, uint8, int32), values stored raw.
+fn int_init(name: &str, dims: &[i64], t: i32, v: &[i64]) -> TensorProto {
+    let raw = match t {
+        data_type::INT8 | data_type::UINT8 => v.iter().map(|&x| x as u8).collect(),
+        _ => v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
+    };
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: t,
+        raw_data: raw,
+        ..Default::default()
+    }
+}
+
+/// `y = QuantizeLinear(x, scale, zero)` with scale and zero point of shape `dims`.
+fn quantize_model(dims: &[i64], scale: &[f32], zero_type: i32, zero: &[i64], axis: i64) -> Vec<u8> {
+    ModelBuilder::new(13)
+        .input("x", &[1, 2, 1, -1])
+        .init("s", dims, scale)
+        .raw_init(int_init("z", dims, zero_type, zero))
+        .node(
+            "QuantizeLinear",
+            &["x", "s", "z"],
+            &["y"],
+            vec![ai("axis", axis)],
+        )
+        .output("y")
+        .bytes()
+}
+
+fn run(model: &[u8], x: &[f32], shape: &[usize]) -> Vec<f32> {
+    let out = run_reference(model, &Tensor::new(shape.to_vec(), x.to_vec()));
+    out[0].tensor.data.clone()
+}
+
+#[test]
+fn quantize_rounds_half_to_even_and_saturates() {
+    let x = [0.5, 1.5, 2.5, -0.5, -1.5, 300.0, -300.0, 127.5];
+    let shape = [1, 2, 1, 4];
+    // uint8, zero point 0: negatives saturate at 0, large values at 255, halves go to even.
+    let m = quantize_model(&[], &[1.0], data_type::UINT8, &[0], 1);
+    assert_eq!(run(&m, &x, &shape), [0., 2., 2., 0., 0., 255., 0., 128.]);
+    // int8: the bounds are -128 and 127.
+    let m = quantize_model(&[], &[1.0], data_type::INT8, &[0], 1);
+    assert_eq!(
+        run(&m, &x, &shape),
+        [0., 2., 2., 0., -2., 127., -128., 127.]
+    );
+    // A scale and zero point: round(x / 0.5) + 3.
+    let m = quantize_model(&[], &[0.5], data_type::INT8, &[3], 1);
+    let x = [0.25, 0.75, -0.25, 1.0, 100.0, -100.0, 0.0, -1.75];
+    assert_eq!(run(&m, &x, &shape), [3., 5., 3., 5., 127., -128., 3., -1.]);
+}
+
+#[test]
+fn quantize_per_axis_uses_each_channels_scale_and_zero_point() {
+    // Channel 0: scale 1, zero 0; channel 1: scale 0.5, zero 10.
+    let m = quantize_model(&[2], &[1.0, 0.5], data_type::UINT8, &[0, 10], 1);
+    let x = [0.5, 1.5, 2.5, 0.25, 0.75, -10.0];
+    assert_eq!(
+        run(&m, &x, &[1, 2, 1, 3]),
+        [0., 2., 2., 10., 12., 0.],
+        "channel 1: round(x / 0.5) + 10, clipped at 0"
+    );
+}
+
+#[test]
+fn quantize_then_dequantize_is_fake_quant_on_the_reference_and_the_gpu() {
+    let m = ModelBuilder::new(13)
+        .input("x", &[1, 3, -1, -1])
+        .init("s", &[3], &[0.02, 0.05, 0.01])
+        .raw_init(int_init("z", &[3], data_type::INT8, &[0, -5, 20]))
+        .node(
+            "QuantizeLinear",
+            &["x", "s", "z"],
+            &["q"],
+            vec![ai("axis", 1)],
+        )
+        .node(
+            "DequantizeLinear",
+            &["q", "s", "z"],
+            &["y"],
+            vec![ai("axis", 1)],
+        )
+        .output("y")
+        .bytes();
+    let x = Tensor::new(vec![1, 3, 5, 7], random(105, 3));
+    let want = run_reference(&m, &x);
+    let scales = [0.02f32, 0.05, 0.01];
+    let zeros = [0.0f32, -5.0, 20.0];
+    for (i, (&v, &y)) in x.data.iter().zip(&want[0].tensor.data).enumerate() {
+        let c = i / 35;
+        let q = ((v / scales[c]).round_ties_even() + zeros[c]).clamp(-128.0, 127.0);
+        assert_eq!(y, (q - zeros[c]) * scales[c], "element {i}");
+    }
+    // The GPU computes the same in float; a division rounded the other way at a tie moves a
+    // value by one step at most.
+    let got = run_gpu(&m, &x, lookout::infer::gpu::Precision::F32);
+    let (d, _) = max_diff(&got[0].tensor.data, &want[0].tensor.data);
+    assert!(d <= 0.05 + 1e-6, "gpu differs by {d}");
+}
+
+#[test]
+fn int8_weights_dequantize_per_output_channel_into_a_convolution() {
+    // Two output channels of a 1x1 convolution: weights -128 x 0.5 and 127 x 0.25, bias int32
+    // 4 x 0.5 and -8 x 0.25.
+    let m = ModelBuilder::new(13)
+        .input("x", &[1, 1, -1, -1])
+        .raw_init(int_init("wq", &[2, 1, 1, 1], data_type::INT8, &[-128, 127]))
+        .init("ws", &[2], &[0.5, 0.25])
+        .raw_init(int_init("wz", &[2], data_type::INT8, &[0, 0]))
+        .raw_init(int_init("bq", &[2], data_type::INT32, &[4, -8]))
+        .init("bs", &[2], &[0.5, 0.25])
+        .node(
+            "DequantizeLinear",
+            &["wq", "ws", "wz"],
+            &["w"],
+            vec![ai("axis", 0)],
+        )
+        .node(
+            "DequantizeLinear",
+            &["bq", "bs"],
+            &["b"],
+            vec![ai("axis", 0)],
+        )
+        .node(
+            "Conv",
+            &["x", "w", "b"],
+            &["y"],
+            vec![ais("kernel_shape", &[1, 1])],
+        )
+        .output("y")
+        .bytes();
+    let x = [1.0, -2.0, 0.5];
+    let y = run(&m, &x, &[1, 1, 1, 3]);
+    assert_eq!(y, [-62.0, 130.0, -30.0, 29.75, -65.5, 13.875]);
+    // The folded weights are what the GPU's convolution reads.
+    let t = Tensor::new(vec![1, 1, 1, 3], x.to_vec());
+    assert_close(
+        "int8 conv",
+        &run_gpu(&m, &t, lookout::infer::gpu::Precision::F32),
+        &run_reference(&m, &t),
+        TOL_F32,
+    );
+}
+
+/// The IR's verdict on a one-input model of shape [1, 2, 1, 4].
+fn check(model: &[u8]) -> Result<(), InferError> {
+    let m = onnx::load(model)?;
+    let input = InputShape {
+        name: "x".into(),
+        shape: vec![1, 2, 1, 4],
+    };
+    graph::build(&m, &[input]).map(|_| ())
+}
+
+#[test]
+fn malformed_qdq_nodes_are_refused_naming_the_node() {
+    // DequantizeLinear of a float tensor.
+    let m = ModelBuilder::new(13)
+        .input("x", &[1, 2, 1, 4])
+        .init("s", &[], &[0.5])
+        .node("DequantizeLinear", &["x", "s"], &["y"], vec![])
+        .output("y")
+        .bytes();
+    let e = check(&m).expect_err("float input refused").to_string();
+    assert!(
+        e.contains("DequantizeLinear_0") && e.contains("not a quantized tensor"),
+        "{e}"
+    );
+    // A scale of 0.
+    let e = check(&quantize_model(&[], &[0.0], data_type::UINT8, &[0], 1))
+        .expect_err("zero scale refused")
+        .to_string();
+    assert!(
+        e.contains("QuantizeLinear_0") && e.contains("positive"),
+        "{e}"
+    );
+    // Per-axis scales that do not match the axis' length.
+    let e = check(&quantize_model(
+        &[3],
+        &[1.0, 1.0, 1.0],
+        data_type::UINT8,
+        &[0, 0, 0],
+        1,
+    ))
+    .expect_err("3 scales for 2 channels refused")
+    .to_string();
+    assert!(e.contains("one per slice"), "{e}");
+    // A zero point outside its type (an int8 zero point of 300 in int32_data).
+    let bad_zero = TensorProto {
+        name: "z".into(),
+        data_type: data_type::INT8,
+        int32_data: vec![300],
+        ..Default::default()
+    };
+    let m = ModelBuilder::new(13)
+        .input("x", &[1, 2, 1, 4])
+        .init("s", &[], &[0.5])
+        .raw_init(bad_zero)
+        .node("QuantizeLinear", &["x", "s", "z"], &["y"], vec![])
+        .output("y")
+        .bytes();
+    let e = check(&m).expect_err("zero point 300 refused").to_string();
+    assert!(e.contains("outside the int8 range"), "{e}");
+    // Every one of these is the model's fault, not the machine's.
+    assert!(check(&m).expect_err("refused").is_bad_model());
+}
