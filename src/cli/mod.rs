@@ -10,6 +10,7 @@ mod bench_vs;
 mod detect;
 mod devices;
 mod progress;
+mod quantize;
 mod redact;
 mod reload;
 mod run;
@@ -52,6 +53,9 @@ enum Command {
     /// Ask a running `lookout run` to reload its pipeline file now (it also reloads on SIGHUP and
     /// when the file changes); prints what changed, or why the file was refused.
     Reload(reload::Args),
+    /// Write a static int8 (QDQ) copy of a model calibrated on footage, and report its speed
+    /// and accuracy against the float model on this machine.
+    Quantize(quantize::Args),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -72,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Redact(a) => redact::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Reload(a) => reload::run(a),
+        Command::Quantize(a) => quantize::run(a),
     };
     match result {
         Ok(code) => code,
