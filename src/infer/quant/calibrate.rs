@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::{QuantError, qdq};
+use super::QuantError;
 use crate::infer::graph::{self, Graph, InputShape};
 use crate::infer::onnx::OnnxModel;
 use crate::infer::{InferError, Tensor, reference};
@@ -128,7 +128,7 @@ impl Calibrator {
         use crate::infer::onnxruntime::{OnnxRuntimeBackend, SessionOptions};
         let input_name = input.name.clone();
         let graph = graph::build(model, &[input])?;
-        let wanted = qdq::calibration_tensors(onnx)?;
+        let wanted = super::qdq::calibration_tensors(onnx)?;
         let mut names: Vec<String> = graph
             .nodes
             .iter()

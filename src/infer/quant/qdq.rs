@@ -336,7 +336,7 @@ pub fn quantize(
         let float = |why: &str| {
             tracing::debug!(node = %n.name, "convolution left in float: {why}");
         };
-        if opts.keep_float.iter().any(|k| *k == n.name) {
+        if opts.keep_float.contains(&n.name) {
             float("asked for");
             summary.convs_float += 1;
             continue;
