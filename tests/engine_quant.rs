@@ -114,6 +114,35 @@ fn quantize_then_dequantize_is_fake_quant_on_the_reference_and_the_gpu() {
 }
 
 #[test]
+fn per_tensor_fake_quant_runs_as_one_function_on_the_gpu() {
+    // uint8, scale 1/64, zero point 128: x in about -1..1 spans the whole range, and x beyond
+    // +-2 saturates.
+    let m = ModelBuilder::new(13)
+        .input("x", &[1, 2, -1, -1])
+        .init("s", &[], &[1.0 / 64.0])
+        .raw_init(int_init("z", &[], data_type::UINT8, &[128]))
+        .node("QuantizeLinear", &["x", "s", "z"], &["q"], vec![])
+        .node("DequantizeLinear", &["q", "s", "z"], &["y"], vec![])
+        .output("y")
+        .bytes();
+    let mut data = random(2 * 4 * 6, 5);
+    data[0] = 5.0;
+    data[1] = -5.0;
+    let x = Tensor::new(vec![1, 2, 4, 6], data);
+    let want = run_reference(&m, &x);
+    let y = &want[0].tensor.data;
+    assert_eq!((y[0], y[1]), (127.0 / 64.0, -2.0), "saturated at 255 and 0");
+    for prec in [
+        lookout::infer::gpu::Precision::F32,
+        lookout::infer::gpu::Precision::F16,
+    ] {
+        let got = run_gpu(&m, &x, prec);
+        let (d, _) = max_diff(&got[0].tensor.data, y);
+        assert!(d <= 1.0 / 64.0 + 1e-6, "{prec:?}: gpu differs by {d}");
+    }
+}
+
+#[test]
 fn int8_weights_dequantize_per_output_channel_into_a_convolution() {
     // Two output channels of a 1x1 convolution: weights -128 x 0.5 and 127 x 0.25, bias int32
     // 4 x 0.5 and -8 x 0.25.

@@ -1,7 +1,7 @@
 //! `lookout quantize` on a real model and real footage: NanoDet calibrated on a few frames of the
 //! bundled video, written as a static QDQ int8 model (per-channel int8 weights) with its manifest;
 //! the model passes our IR's checks and runs on ONNX Runtime, and its detections on the
-//! hand-labelled frame match the float model's within a tolerance.
+//! hand-labelled frame match the float model's within a tolerance; the wgpu engine runs it too.
 #![cfg(all(feature = "onnxruntime", feature = "capture"))]
 
 mod common;
@@ -19,10 +19,10 @@ use lookout::model::select::{self, BackendKind, BackendOptions};
 use lookout::model::{Detector, quantize::HandLabels};
 use prost::Message;
 
-fn detections(m: &ModelManifest, rgba: &[u8], w: u32, h: u32) -> Vec<Detection> {
-    let backend = select::create(BackendKind::Onnxruntime, m, &BackendOptions::default())
+fn detections(kind: BackendKind, m: &ModelManifest, rgba: &[u8], w: u32, h: u32) -> Vec<Detection> {
+    let backend = select::create(kind, m, &BackendOptions::default())
         .unwrap_or_else(|e| panic!("{}: {e}", m.name));
-    assert_eq!(backend.info().backend, "onnxruntime");
+    assert_eq!(backend.info().backend, kind.name());
     let mut d = Detector::new(m.clone(), backend).expect("detector");
     let img = ImageRef::packed(PixelFormat::Rgba, w, h, rgba);
     d.detect(&[img]).expect("detects").remove(0)
@@ -115,8 +115,8 @@ fn nanodet_int8_is_checked_runs_on_onnxruntime_and_finds_what_float_finds() {
     assert_eq!(int8.name, "nanodet-g-416-int8");
     select::check_model(&int8).expect("the int8 model passes the IR's checks");
     let (rgba, w, h) = still_rgba("vtest-frame300.jpg");
-    let a = detections(&float, &rgba, w, h);
-    let b = detections(&int8, &rgba, w, h);
+    let a = detections(BackendKind::Onnxruntime, &float, &rgba, w, h);
+    let b = detections(BackendKind::Onnxruntime, &int8, &rgba, w, h);
     eprintln!("float {a:?}\nint8 {b:?}");
     for d in a.iter().filter(|d| d.score >= 0.5) {
         let best = b
@@ -138,4 +138,16 @@ fn nanodet_int8_is_checked_runs_on_onnxruntime_and_finds_what_float_finds() {
         HandLabels::load(&common::root().join("tests/labels/vtest-frame300.json")).unwrap();
     let (sf, sq) = (labels.score(&a, 0.5), labels.score(&b, 0.5));
     assert!(sq.found + 1 >= sf.found, "float {sf:?}, int8 {sq:?}");
+
+    // The wgpu engine runs the same QDQ model as fake-quant in float: the same boxes as ONNX
+    // Runtime's int8 kernels, up to a quantization step.
+    let g = detections(BackendKind::Wgpu, &int8, &rgba, w, h);
+    eprintln!("int8 on wgpu {g:?}");
+    let agree = lookout::model::quantize::agreement(&b, &g, 0.9);
+    assert!(
+        agree.matched + 1 >= b.len() && agree.max_score_diff <= 0.05,
+        "onnxruntime {} vs wgpu {} detections: {agree:?}",
+        b.len(),
+        g.len()
+    );
 }
