@@ -248,3 +248,130 @@ fn malformed_qdq_nodes_are_refused_naming_the_node() {
     // Every one of these is the model's fault, not the machine's.
     assert!(check(&m).expect_err("refused").is_bad_model());
 }
+
+/// A small float network for the quantizer: conv -> relu -> conv (+ residual add) -> maxpool.
+fn small_net() -> Vec<u8> {
+    ModelBuilder::new(13)
+        .input("x", &[1, 3, 16, 16])
+        .init("w1", &[8, 3, 3, 3], &random(8 * 27, 11))
+        .init("b1", &[8], &random(8, 12))
+        .init("w2", &[8, 8, 1, 1], &random(64, 13))
+        .init("b2", &[8], &random(8, 14))
+        .node(
+            "Conv",
+            &["x", "w1", "b1"],
+            &["c1"],
+            vec![ais("kernel_shape", &[3, 3]), ais("pads", &[1, 1, 1, 1])],
+        )
+        .node("Relu", &["c1"], &["r1"], vec![])
+        .node(
+            "Conv",
+            &["r1", "w2", "b2"],
+            &["c2"],
+            vec![ais("kernel_shape", &[1, 1])],
+        )
+        .node("Add", &["c2", "r1"], &["a"], vec![])
+        .node(
+            "MaxPool",
+            &["a"],
+            &["y"],
+            vec![ais("kernel_shape", &[2, 2]), ais("strides", &[2, 2])],
+        )
+        .output("y")
+        .bytes()
+}
+
+#[test]
+fn quantized_small_network_loads_and_stays_close_to_float() {
+    use lookout::infer::quant::{Calibrator, QdqOptions, quantize};
+    let float = small_net();
+    let m = onnx::load(&float).unwrap();
+    let shape = InputShape {
+        name: "x".into(),
+        shape: vec![1, 3, 16, 16],
+    };
+    let mut cal = Calibrator::new(&m, shape).unwrap();
+    for seed in 0..4 {
+        cal.add(&Tensor::new(vec![1, 3, 16, 16], random(768, 100 + seed)))
+            .unwrap();
+    }
+    let ranges = cal.finish();
+    assert_eq!(ranges.samples, 4);
+    for t in ["x", "r1", "c2", "a", "y"] {
+        assert!(ranges.get(t).is_some(), "range of {t} measured");
+    }
+    let (int8, summary) = quantize(&float, &ranges, &QdqOptions::default()).unwrap();
+    assert_eq!((summary.convs_quantized, summary.convs_float), (2, 0));
+    // The Relu after the first convolution is folded into its quantized output: `c1` itself is
+    // not quantized, `r1` is; weights are int8 with one scale per output channel.
+    {
+        use lookout::infer::onnx::proto::ModelProto;
+        use prost::Message;
+        let g = ModelProto::decode(&int8[..]).unwrap().graph.unwrap();
+        let quantized: Vec<&str> = g
+            .node
+            .iter()
+            .filter(|n| n.op_type == "QuantizeLinear")
+            .map(|n| n.input[0].as_str())
+            .collect();
+        assert!(
+            quantized.contains(&"r1") && !quantized.contains(&"c1"),
+            "{quantized:?}"
+        );
+        let w1 = g
+            .initializer
+            .iter()
+            .find(|t| t.name == "w1_quantized")
+            .unwrap();
+        assert_eq!(
+            (w1.data_type, w1.dims.as_slice()),
+            (data_type::INT8, &[8, 3, 3, 3][..])
+        );
+        let s1 = g.initializer.iter().find(|t| t.name == "w1_scale").unwrap();
+        assert_eq!(s1.dims, [8]);
+    }
+    let x = Tensor::new(vec![1, 3, 16, 16], random(768, 7));
+    let (want, got) = (run_reference(&float, &x), run_reference(&int8, &x));
+    let (d, m) = max_diff(&got[0].tensor.data, &want[0].tensor.data);
+    assert!(d > 0.0, "int8 changes the numbers");
+    assert!(
+        d <= 0.05 * m,
+        "int8 within 5% of the output's range: {d} of {m}"
+    );
+    // Keeping a convolution in float is honoured.
+    let opts = QdqOptions {
+        keep_float: vec!["Conv_2".into()],
+    };
+    let (_, summary) = quantize(&float, &ranges, &opts).unwrap();
+    assert_eq!((summary.convs_quantized, summary.convs_float), (1, 1));
+}
+
+/// ONNX Runtime, with the tensors exposed as outputs, measures the ranges the reference
+/// executor measures.
+#[cfg(feature = "onnxruntime")]
+#[test]
+fn onnxruntime_and_reference_calibrations_agree() {
+    use lookout::infer::quant::{CalibrationEngine, Calibrator};
+    let float = small_net();
+    let m = onnx::load(&float).unwrap();
+    let shape = || InputShape {
+        name: "x".into(),
+        shape: vec![1, 3, 16, 16],
+    };
+    let mut reference = Calibrator::new(&m, shape()).unwrap();
+    let mut ort = Calibrator::onnxruntime(&float, &m, shape(), &pre_base(16, 16)).unwrap();
+    assert_eq!(ort.engine(), CalibrationEngine::Onnxruntime);
+    for seed in 0..3 {
+        let x = Tensor::new(vec![1, 3, 16, 16], random(768, 200 + seed));
+        reference.add(&x).unwrap();
+        ort.add(&x).unwrap();
+    }
+    let (a, b) = (reference.finish(), ort.finish());
+    for t in ["x", "r1", "c2", "a", "y"] {
+        let (ra, rb) = (a.get(t).unwrap(), b.get(t).unwrap_or_else(|| panic!("{t}")));
+        assert!(
+            (ra.0 - rb.0).abs() < 1e-4 && (ra.1 - rb.1).abs() < 1e-4,
+            "{t}: reference {ra:?}, onnxruntime {rb:?}"
+        );
+    }
+}
