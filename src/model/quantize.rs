@@ -20,11 +20,13 @@ use crate::infer::{InferError, onnx};
 /// Why a quantized model could not be made or written.
 #[derive(Debug, thiserror::Error)]
 pub enum QuantizeError {
+    /// Calibration or the rewrite failed.
     #[error(transparent)]
     Quant(#[from] QuantError),
     /// Our IR refuses the model it just wrote: a bug of the quantizer, reported as such.
     #[error("the quantized model fails lookout's model checks: {0}")]
     Check(InferError),
+    /// A file could not be written.
     #[error("{}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -94,10 +96,15 @@ pub fn calibrate_picture(
 /// The files `lookout quantize` wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Written {
+    /// The int8 model.
     pub onnx: PathBuf,
+    /// Its manifest, which pipelines name.
     pub manifest: PathBuf,
+    /// The model's checksum, as the manifest records it.
     pub sha256: String,
+    /// The model's size.
     pub bytes: usize,
+    /// What the rewrite quantized.
     pub summary: QdqSummary,
 }
 
@@ -369,16 +376,19 @@ pub struct HandLabels {
     /// Frame index, counted from 0 in decode order (absent for a picture).
     #[serde(default)]
     pub frame: Option<u64>,
+    /// The boxes drawn by hand.
     pub objects: Vec<LabelledObject>,
 }
 
 /// One hand-made box.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct LabelledObject {
+    /// The label a detection should have.
     pub label: String,
     /// Other labels that count as right (a van is a truck, a car or a bus).
     #[serde(default)]
     pub also: Vec<String>,
+    /// `[x1, y1, x2, y2]` in frame pixels.
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
 }
@@ -434,7 +444,9 @@ impl HandLabels {
 /// Detections scored against hand labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct LabelScore {
+    /// Objects labelled by hand.
     pub labelled: usize,
+    /// Of those, found by the model.
     pub found: usize,
     /// Detections of a labelled kind that match no label.
     pub extra: usize,
