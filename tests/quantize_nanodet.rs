@@ -151,3 +151,45 @@ fn nanodet_int8_is_checked_runs_on_onnxruntime_and_finds_what_float_finds() {
         g.len()
     );
 }
+
+/// What the user got wrong is exit 2 with the reason, before anything is written.
+#[test]
+fn quantize_refuses_bad_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q");
+    let out_arg = out.to_str().unwrap();
+    let nanodet = "models/nanodet-g-416.yaml";
+    for (args, says) in [
+        (
+            vec!["--calibrate", "pipelines/footage/missing.avi"],
+            "no such file",
+        ),
+        (vec!["--calibrate", "pipelines/footage"], "is a directory"),
+        (
+            vec![
+                "--calibrate",
+                "pipelines/footage/vtest-frame300.jpg",
+                "--compare-on",
+                "tpu",
+            ],
+            "unknown backend `tpu`",
+        ),
+        (
+            vec![
+                "--calibrate",
+                "pipelines/footage/vtest-frame300.jpg",
+                "--labels",
+                "README.md",
+            ],
+            "README.md",
+        ),
+    ] {
+        let mut all = vec!["quantize", nanodet, "-o", out_arg];
+        all.extend(args);
+        let o = common::lookout_in_root(&all);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{all:?}: {stderr}");
+        assert!(stderr.contains(says), "{all:?}: {stderr}");
+        assert!(!dir.path().join("q.onnx").exists(), "{all:?} wrote a model");
+    }
+}
