@@ -249,7 +249,8 @@ fn malformed_qdq_nodes_are_refused_naming_the_node() {
     assert!(check(&m).expect_err("refused").is_bad_model());
 }
 
-/// A small float network for the quantizer: conv -> relu -> conv (+ residual add) -> maxpool.
+/// A small float network for the quantizer: conv -> relu -> conv (+ residual add) -> maxpool;
+/// the second bias is read through an Identity, as PyTorch's exporter shares equal tensors.
 fn small_net() -> Vec<u8> {
     ModelBuilder::new(13)
         .input("x", &[1, 3, 16, 16])
@@ -257,6 +258,7 @@ fn small_net() -> Vec<u8> {
         .init("b1", &[8], &random(8, 12))
         .init("w2", &[8, 8, 1, 1], &random(64, 13))
         .init("b2", &[8], &random(8, 14))
+        .node("Identity", &["b2"], &["b2_shared"], vec![])
         .node(
             "Conv",
             &["x", "w1", "b1"],
@@ -266,7 +268,7 @@ fn small_net() -> Vec<u8> {
         .node("Relu", &["c1"], &["r1"], vec![])
         .node(
             "Conv",
-            &["r1", "w2", "b2"],
+            &["r1", "w2", "b2_shared"],
             &["c2"],
             vec![ais("kernel_shape", &[1, 1])],
         )
@@ -340,7 +342,7 @@ fn quantized_small_network_loads_and_stays_close_to_float() {
     );
     // Keeping a convolution in float is honoured.
     let opts = QdqOptions {
-        keep_float: vec!["Conv_2".into()],
+        keep_float: vec!["Conv_3".into()],
     };
     let (_, summary) = quantize(&float, &ranges, &opts).unwrap();
     assert_eq!((summary.convs_quantized, summary.convs_float), (1, 1));

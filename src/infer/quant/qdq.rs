@@ -321,10 +321,20 @@ pub fn quantize(
         }
     }
     let graph_outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    // Initializers also reached through Identity nodes (PyTorch's exporter shares equal biases
+    // that way).
+    let mut aliases: HashMap<String, usize> = HashMap::new();
+    for n in graph.node.iter().filter(|n| n.op_type == "Identity") {
+        let (Some(x), Some(y)) = (n.input.first(), n.output.first()) else {
+            continue;
+        };
+        if let Some(&i) = inits.get(x).or_else(|| aliases.get(x)) {
+            aliases.insert(y.clone(), i);
+        }
+    }
+    let init_of = |name: &str| inits.get(name).or_else(|| aliases.get(name)).copied();
     let is_float_init = |name: &str| {
-        inits
-            .get(name)
-            .is_some_and(|&i| graph.initializer[i].data_type == data_type::FLOAT)
+        init_of(name).is_some_and(|i| graph.initializer[i].data_type == data_type::FLOAT)
     };
 
     // 1. The convolutions to quantize.
@@ -486,7 +496,9 @@ pub fn quantize(
         };
         let w = &n.input[1];
         if !weight_dq.contains_key(w) {
-            let t = &graph.initializer[inits[w]];
+            let t = init_of(w).map(|i| &graph.initializer[i]).ok_or_else(|| {
+                QuantError::Model(format!("weight {w:?} of {:?} is not a constant", n.name))
+            })?;
             let c = tensor_to_const(t)?;
             let data = c.as_f32().ok_or_else(|| {
                 QuantError::Model(format!("weight {w:?} of {:?} is not float", n.name))
@@ -528,7 +540,10 @@ pub fn quantize(
         let mut inputs = n.input.clone();
         inputs[1] = w_out.clone();
         if let Some(b) = n.input.get(2).filter(|b| !b.is_empty()) {
-            let c = tensor_to_const(&graph.initializer[inits[b]])?;
+            let t = init_of(b).map(|i| &graph.initializer[i]).ok_or_else(|| {
+                QuantError::Model(format!("bias {b:?} of {:?} is not a constant", n.name))
+            })?;
+            let c = tensor_to_const(t)?;
             let data = c.as_f32().unwrap_or_default();
             if data.len() != w_scales.len() {
                 return Err(QuantError::Model(format!(
