@@ -16,6 +16,7 @@ mod reload;
 mod run;
 mod schema;
 mod validate;
+mod video;
 
 use std::process::ExitCode;
 

@@ -24,6 +24,7 @@ use serde::Serialize;
 use super::BadInput;
 use super::bench::summarize;
 use super::bench_vs::{Interleaved, interleaved};
+use super::video;
 
 /// Arguments of `lookout quantize`.
 #[derive(clap::Args)]
@@ -238,7 +239,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             FileInput::Video => {
                 let half = args.every / 2;
-                video::frames(input, |index, img| {
+                video::frames(input, |index, _, img| {
                     if index % args.every == 0 && pictures < args.frames {
                         quantize::calibrate_picture(&mut cal, &manifest, &img)
                             .map_err(quant_err)?;
@@ -471,7 +472,7 @@ fn labelled_picture(l: &HandLabels) -> anyhow::Result<Still> {
         (FileInput::Video, frame) => {
             let want = frame.unwrap_or(0);
             let mut found = None;
-            video::frames(&l.input, |index, img| {
+            video::frames(&l.input, |index, _, img| {
                 if index == want {
                     found = Some(Still::copy(&img)?);
                 }
@@ -627,56 +628,4 @@ fn print_report(r: &Report) {
         );
     }
     println!("  {}", r.verdict);
-}
-
-/// Video files decoded with GStreamer, frame by frame, until the caller has enough.
-#[cfg(feature = "capture")]
-mod video {
-    use std::path::Path;
-
-    use lookout::capture::frame::ImageRef;
-    use lookout::capture::gst::VideoDecoder;
-
-    use super::BadInput;
-
-    /// Calls `f(index, picture)` for each frame until it returns `false` or the video ends.
-    pub fn frames(
-        path: &Path,
-        mut f: impl FnMut(u64, ImageRef<'_>) -> anyhow::Result<bool>,
-    ) -> anyhow::Result<()> {
-        let not_video = |why: String| {
-            BadInput(format!(
-                "{}: not a PNG or JPEG picture, and cannot be decoded as video: {why}",
-                path.display()
-            ))
-        };
-        let mut decoder = VideoDecoder::open(path).map_err(|e| not_video(e.to_string()))?;
-        while let Some(frame) = decoder.next_frame().map_err(|e| not_video(e.to_string()))? {
-            if !f(frame.index, frame.image())? {
-                break;
-            }
-        }
-        Ok(())
-    }
-}
-
-#[cfg(not(feature = "capture"))]
-mod video {
-    use std::path::Path;
-
-    use lookout::capture::frame::ImageRef;
-
-    use super::BadInput;
-
-    /// Without GStreamer only pictures can be read.
-    pub fn frames(
-        path: &Path,
-        _f: impl FnMut(u64, ImageRef<'_>) -> anyhow::Result<bool>,
-    ) -> anyhow::Result<()> {
-        Err(BadInput(format!(
-            "{}: not a PNG or JPEG picture (video needs a build with the `capture` feature)",
-            path.display()
-        ))
-        .into())
-    }
 }
