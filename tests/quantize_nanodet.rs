@@ -1,7 +1,8 @@
 //! `lookout quantize` on a real model and real footage: NanoDet calibrated on a few frames of the
 //! bundled video, written as a static QDQ int8 model (per-channel int8 weights) with its manifest;
 //! the model passes our IR's checks and runs on ONNX Runtime, and its detections on the
-//! hand-labelled frame match the float model's within a tolerance; the wgpu engine runs it too.
+//! hand-labelled frame match the float model's within a tolerance; the wgpu engine and our
+//! reference executor find the same boxes as ONNX Runtime's int8 kernels.
 #![cfg(all(feature = "onnxruntime", feature = "capture"))]
 
 mod common;
@@ -14,6 +15,7 @@ use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::detect::Detection;
 use lookout::detect::nms::iou;
 use lookout::infer::onnx::proto::{ModelProto, data_type};
+use lookout::infer::reference::ReferenceBackend;
 use lookout::model::manifest::ModelManifest;
 use lookout::model::select::{self, BackendKind, BackendOptions};
 use lookout::model::{Detector, quantize::HandLabels};
@@ -139,17 +141,28 @@ fn nanodet_int8_is_checked_runs_on_onnxruntime_and_finds_what_float_finds() {
     let (sf, sq) = (labels.score(&a, 0.5), labels.score(&b, 0.5));
     assert!(sq.found + 1 >= sf.found, "float {sf:?}, int8 {sq:?}");
 
-    // The wgpu engine runs the same QDQ model as fake-quant in float: the same boxes as ONNX
-    // Runtime's int8 kernels, up to a quantization step.
-    let g = detections(BackendKind::Wgpu, &int8, &rgba, w, h);
-    eprintln!("int8 on wgpu {g:?}");
-    let agree = lookout::model::quantize::agreement(&b, &g, 0.9);
-    assert!(
-        agree.matched + 1 >= b.len() && agree.max_score_diff <= 0.05,
-        "onnxruntime {} vs wgpu {} detections: {agree:?}",
-        b.len(),
-        g.len()
-    );
+    // The wgpu engine and our reference executor run the same QDQ model as fake-quant in float:
+    // the same boxes as ONNX Runtime's int8 kernels, up to a quantization step.
+    let reference = {
+        let backend = ReferenceBackend::new(&int8.onnx, &int8.input.name, &int8.preprocess)
+            .expect("the reference executor reads the int8 model");
+        let mut d = Detector::new(int8.clone(), Box::new(backend)).expect("detector");
+        let img = ImageRef::packed(PixelFormat::Rgba, w, h, &rgba);
+        d.detect(&[img])
+            .expect("the reference executor runs it")
+            .remove(0)
+    };
+    let gpu = detections(BackendKind::Wgpu, &int8, &rgba, w, h);
+    for (name, other) in [("wgpu", &gpu), ("reference", &reference)] {
+        eprintln!("int8 on {name} {other:?}");
+        let agree = lookout::model::quantize::agreement(&b, other, 0.9);
+        assert!(
+            agree.matched + 1 >= b.len() && agree.max_score_diff <= 0.05,
+            "onnxruntime {} vs {name} {} detections: {agree:?}",
+            b.len(),
+            other.len()
+        );
+    }
 }
 
 /// What the user got wrong is exit 2 with the reason, before anything is written.
