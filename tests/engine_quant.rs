@@ -331,6 +331,17 @@ fn quantized_small_network_loads_and_stays_close_to_float() {
         );
         let s1 = g.initializer.iter().find(|t| t.name == "w1_scale").unwrap();
         assert_eq!(s1.dims, [8]);
+        // Axis 0 is on the wire (proto3 would drop a 0; OpenCV and other proto2 readers then
+        // see an INT attribute without a value).
+        let dq = g
+            .node
+            .iter()
+            .find(|n| n.op_type == "DequantizeLinear" && n.input[0] == "w1_quantized")
+            .unwrap();
+        assert_eq!(
+            (dq.attribute[0].name.as_str(), dq.attribute[0].i),
+            ("axis", Some(0))
+        );
     }
     let x = Tensor::new(vec![1, 3, 16, 16], random(768, 7));
     let (want, got) = (run_reference(&float, &x), run_reference(&int8, &x));

@@ -46,7 +46,9 @@ impl<'a> Attrs<'a> {
 
     /// An integer attribute, or `default`.
     pub fn int(&self, name: &str, default: i64) -> Result<i64, InferError> {
-        Ok(self.typed(name, at::INT)?.map_or(default, |a| a.i))
+        Ok(self
+            .typed(name, at::INT)?
+            .map_or(default, |a| a.i.unwrap_or(0)))
     }
 
     /// A float attribute, or `default`.

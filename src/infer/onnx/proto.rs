@@ -87,8 +87,10 @@ pub struct AttributeProto {
     pub r#type: i32,
     #[prost(float, tag = "2")]
     pub f: f32,
-    #[prost(int64, tag = "3")]
-    pub i: i64,
+    /// Present even when 0 (as onnx.proto's proto2 `optional` is): readers such as OpenCV's
+    /// refuse an INT attribute without its value, and axis 0 is common in the models we write.
+    #[prost(int64, optional, tag = "3")]
+    pub i: Option<i64>,
     #[prost(bytes = "vec", tag = "4")]
     pub s: Vec<u8>,
     #[prost(message, optional, tag = "5")]

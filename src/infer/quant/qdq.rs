@@ -204,7 +204,7 @@ fn node(
             .map(|a| AttributeProto {
                 name: "axis".into(),
                 r#type: attribute_type::INT,
-                i: a,
+                i: Some(a),
                 ..Default::default()
             })
             .into_iter()
