@@ -1,7 +1,8 @@
 //! `lookout quantize` on a real model and real footage: NanoDet calibrated on a few frames of the
 //! bundled video, written as a static QDQ int8 model (per-channel int8 weights) with its manifest;
 //! the model passes our IR's checks and runs on ONNX Runtime, and its detections on the
-//! hand-labelled frame match the float model's within a tolerance; the wgpu engine and our
+//! hand-labelled frame match the float model's within a tolerance, it counts the footpath
+//! crossings of the whole clip as the hand count does; the wgpu engine and our
 //! reference executor find the same boxes as ONNX Runtime's int8 kernels.
 #![cfg(all(feature = "onnxruntime", feature = "capture"))]
 
@@ -49,6 +50,8 @@ fn nanodet_int8_is_checked_runs_on_onnxruntime_and_finds_what_float_finds() {
         "3",
         "--labels",
         "tests/labels/vtest-frame300.json",
+        "--crossings",
+        "tests/labels/vtest-line-footpath.json",
         "--rounds",
         "2",
         "--seconds",
@@ -78,6 +81,19 @@ fn nanodet_int8_is_checked_runs_on_onnxruntime_and_finds_what_float_finds() {
         l["int8"]["found"].as_u64().unwrap(),
     );
     assert!(f >= 7 && q + 1 >= f, "hand labels: float {f}, int8 {q}");
+    // The footpath crossings of the whole clip, tracked with the int8 model: the hand count
+    // (15 / 12), within its own tolerance of 2.
+    let c = &report["crossings"];
+    for dir in ["a_to_b", "b_to_a"] {
+        let (hand, int8) = (
+            c["hand"][dir].as_u64().unwrap(),
+            c["int8"][dir].as_u64().unwrap(),
+        );
+        assert!(
+            hand.abs_diff(int8) <= 2,
+            "{dir}: hand {hand}, int8 {int8}: {c}"
+        );
+    }
 
     // The file is a static QDQ model: per-channel int8 weights, Q/DQ pairs on activations.
     let onnx_path = dir.path().join("nanodet-int8.onnx");

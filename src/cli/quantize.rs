@@ -17,7 +17,9 @@ use lookout::infer::quant::{CalibrationEngine, QdqOptions};
 use lookout::infer::reference::ReferenceBackend;
 use lookout::model::Detector;
 use lookout::model::manifest::ModelManifest;
-use lookout::model::quantize::{self, Agreement, HandLabels, LabelScore, QuantizeError, Written};
+use lookout::model::quantize::{
+    self, Agreement, CrossingCounts, CrossingLabels, HandLabels, LabelScore, QuantizeError, Written,
+};
 use lookout::model::select::{self, BackendKind};
 use serde::Serialize;
 
@@ -56,6 +58,10 @@ pub struct Args {
     /// Hand labels (JSON, as tests/labels/vtest-frame300.json) to score both models on.
     #[arg(long, value_name = "LABELS.json")]
     labels: Vec<PathBuf>,
+    /// Line crossings counted by hand on a video (JSON, as tests/labels/vtest-line-footpath.json):
+    /// the video is run through tracking and the line with each model, and the counts compared.
+    #[arg(long, value_name = "CROSSINGS.json")]
+    crossings: Option<PathBuf>,
     /// Most video frames to compare float and int8 detections on.
     #[arg(long, default_value_t = 20)]
     compare: usize,
@@ -173,6 +179,15 @@ struct Labelled {
     agreement: Agreement,
 }
 
+/// Line crossings counted with each model over a whole video, beside the hand count.
+#[derive(Serialize)]
+struct Crossings {
+    file: String,
+    hand: CrossingCounts,
+    float: CrossingCounts,
+    int8: CrossingCounts,
+}
+
 /// Everything `lookout quantize` found, as printed with `--json`.
 #[derive(Serialize)]
 struct Report {
@@ -187,6 +202,7 @@ struct Report {
     latency: Option<Latency>,
     comparison: Option<Comparison>,
     labels: Vec<Labelled>,
+    crossings: Option<Crossings>,
     /// What to do: keep float, or use the int8 model.
     verdict: String,
 }
@@ -204,6 +220,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| Ok((p.clone(), HandLabels::load(p).map_err(quant_err)?)))
         .collect::<anyhow::Result<_>>()?;
+    let crossing_labels = match &args.crossings {
+        Some(p) => Some((p.clone(), CrossingLabels::load(p).map_err(quant_err)?)),
+        None => None,
+    };
     let manifest = ModelManifest::load(&args.model).map_err(|e| BadInput(e.to_string()))?;
     select::check_model(&manifest).map_err(|e| {
         BadInput(format!(
@@ -302,7 +322,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             agreement: quantize::agreement(&float[0], &int[0], 0.5),
         });
     }
-    let verdict = verdict(latency.as_ref(), comparison.as_ref(), &scored, &written);
+    let crossings = match &crossing_labels {
+        Some((path, c)) => Some(Crossings {
+            file: path.display().to_string(),
+            hand: c.totals,
+            float: count_crossings(c, &manifest.path)?,
+            int8: count_crossings(c, &written.manifest)?,
+        }),
+        None => None,
+    };
+    let verdict = verdict(
+        latency.as_ref(),
+        comparison.as_ref(),
+        &scored,
+        crossings.as_ref(),
+        &written,
+    );
     let report = Report {
         model: manifest.name.clone(),
         written,
@@ -314,6 +349,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         latency,
         comparison,
         labels: scored,
+        crossings,
         verdict,
     };
     if args.json {
@@ -483,6 +519,54 @@ fn labelled_picture(l: &HandLabels) -> anyhow::Result<Still> {
     }
 }
 
+/// Runs `lookout run` (this binary) on the crossings' video with `manifest` on ONNX Runtime and
+/// returns the crossings its summary counts.
+fn count_crossings(
+    c: &CrossingLabels,
+    manifest: &std::path::Path,
+) -> anyhow::Result<CrossingCounts> {
+    let cwd = std::env::current_dir()?;
+    let dir = std::env::temp_dir().join(format!(
+        "lookout-quantize-{}-{}",
+        std::process::id(),
+        started_nanos()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let result = (|| {
+        let (file, summary) = (dir.join("p.yaml"), dir.join("summary.json"));
+        std::fs::write(&file, c.pipeline(manifest, "onnxruntime", &cwd))?;
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args(["run", "--no-progress", "--no-reload", "--summary"])
+            .arg(&summary)
+            .arg(&file)
+            .env("LOOKOUT_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .context("cannot run lookout run")?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "counting crossings with {}: lookout run failed: {}",
+                manifest.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let text = std::fs::read_to_string(&summary)?;
+        let json: serde_json::Value = serde_json::from_str(&text)?;
+        c.counted(&json)
+            .context("the run's summary has no analytics for the camera")
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Nanoseconds of the clock, to tell apart temporary folders of one process.
+fn started_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
 /// The instructions ONNX Runtime's int8 kernels gain from, as /proc/cpuinfo lists them.
 fn cpu_int8_features() -> Vec<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -510,6 +594,7 @@ fn verdict(
     latency: Option<&Latency>,
     comparison: Option<&Comparison>,
     labels: &[Labelled],
+    crossings: Option<&Crossings>,
     written: &Written,
 ) -> String {
     let lost_labels: usize = labels
@@ -524,7 +609,11 @@ fn verdict(
             c.agreement.only_first as f64 / total as f64
         }
     });
-    let accurate = lost_labels == 0 && unmatched <= 0.1;
+    // Crossings may move by 2 either way (the hand count's own tolerance).
+    let crossings_off = crossings.is_some_and(|c| {
+        c.int8.a_to_b.abs_diff(c.float.a_to_b) > 2 || c.int8.b_to_a.abs_diff(c.float.b_to_a) > 2
+    });
+    let accurate = lost_labels == 0 && unmatched <= 0.1 && !crossings_off;
     let Some(l) = latency else {
         return "latency not measured (no ONNX Runtime library): measure before choosing int8"
             .into();
@@ -537,9 +626,14 @@ fn verdict(
     }
     if !accurate {
         return format!(
-            "int8 is faster ({:.2}x the time) but loses accuracy ({lost_labels} labelled objects lost, {:.0}% of float detections unmatched): keep float, or keep the failing layers in float (--keep-float)",
+            "int8 is faster ({:.2}x the time) but loses accuracy ({lost_labels} labelled objects lost, {:.0}% of float detections unmatched{}): keep float, or keep the failing layers in float (--keep-float)",
             l.ratio_p50,
-            unmatched * 100.0
+            unmatched * 100.0,
+            if crossings_off {
+                ", crossings differ from float's by more than 2"
+            } else {
+                ""
+            }
         );
     }
     format!(
@@ -625,6 +719,18 @@ fn print_report(r: &Report) {
             l.int8.labelled,
             l.int8.extra,
             l.agreement.matched
+        );
+    }
+    if let Some(c) = &r.crossings {
+        println!(
+            "  crossings {} (a_to_b / b_to_a): hand {} / {}, float {} / {}, int8 {} / {}",
+            c.file,
+            c.hand.a_to_b,
+            c.hand.b_to_a,
+            c.float.a_to_b,
+            c.float.b_to_a,
+            c.int8.a_to_b,
+            c.int8.b_to_a
         );
     }
     println!("  {}", r.verdict);

@@ -396,12 +396,7 @@ pub struct LabelledObject {
 impl HandLabels {
     /// Reads a labels file.
     pub fn load(path: &Path) -> Result<Self, QuantizeError> {
-        let err = |message: String| QuantizeError::Labels {
-            path: path.to_path_buf(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+        read_json(path)
     }
 
     /// How many labelled objects `dets` finds (IoU >= `min_iou`, a label that counts), and how
@@ -438,6 +433,96 @@ impl HandLabels {
             found,
             extra,
         }
+    }
+}
+
+/// A labels file read as JSON, its errors naming it.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, QuantizeError> {
+    let err = |message: String| QuantizeError::Labels {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+}
+
+/// Line crossings counted by hand on a video (`tests/labels/vtest-line-footpath.json`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct CrossingLabels {
+    /// The video, relative to the folder the command runs in.
+    pub video: PathBuf,
+    /// The line, as a pipeline's `lines:` entry takes it.
+    pub line: LabelledLine,
+    /// Crossings counted by hand, per direction.
+    pub totals: CrossingCounts,
+}
+
+/// A line of a crossings file.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LabelledLine {
+    /// The line's name.
+    pub name: String,
+    /// `relative` (0..1 of the frame) or `pixels`.
+    #[serde(default = "relative")]
+    pub units: String,
+    /// Start point.
+    pub a: [f32; 2],
+    /// End point.
+    pub b: [f32; 2],
+}
+
+fn relative() -> String {
+    "relative".into()
+}
+
+/// Crossings per direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct CrossingCounts {
+    /// From the left of a->b to its right.
+    pub a_to_b: u64,
+    /// The other way.
+    pub b_to_a: u64,
+}
+
+impl CrossingLabels {
+    /// Reads a crossings file.
+    pub fn load(path: &Path) -> Result<Self, QuantizeError> {
+        read_json(path)
+    }
+
+    /// A pipeline file that runs `manifest` on `backend` over the video and counts people
+    /// crossing the line (paths made absolute from `cwd`; metrics on a free port).
+    pub fn pipeline(&self, manifest: &Path, backend: &str, cwd: &Path) -> String {
+        let abs = |p: &Path| {
+            let p = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                cwd.join(p)
+            };
+            serde_json::to_string(&p.display().to_string()).unwrap_or_default()
+        };
+        let l = &self.line;
+        format!(
+            "models:\n  m: {{manifest: {}, backend: {backend}}}\ncameras:\n  - name: c\n    source: {}\n    detect: {{model: m}}\n    rules:\n      units: {}\n      objects: [person]\n      lines:\n        - {{name: {}, a: [{}, {}], b: [{}, {}], labels: [person]}}\nmetrics: {{listen: \"127.0.0.1:0\"}}\n",
+            abs(manifest),
+            abs(&self.video),
+            l.units,
+            serde_json::to_string(&l.name).unwrap_or_default(),
+            l.a[0],
+            l.a[1],
+            l.b[0],
+            l.b[1],
+        )
+    }
+
+    /// The crossings of a run's summary (`lookout run --summary`) of [`CrossingLabels::pipeline`].
+    pub fn counted(&self, summary: &serde_json::Value) -> Option<CrossingCounts> {
+        let person = &summary["analytics"]["cameras"]["c"]["lines"][&self.line.name]["person"];
+        Some(CrossingCounts {
+            a_to_b: person["a_to_b"].as_u64().unwrap_or(0),
+            b_to_a: person["b_to_a"].as_u64().unwrap_or(0),
+        })
+        .filter(|_| summary["analytics"]["cameras"]["c"].is_object())
     }
 }
 
