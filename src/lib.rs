@@ -9,7 +9,7 @@
 //! 2. [`events`], [`metrics`]: what leaves the device; the Prometheus registry.
 //! 3. [`capture`]: GStreamer sources, frames, pooled buffers, queues.
 //! 4. [`motion`]: where something moves in a camera's picture, to detect only there.
-//! 5. [`infer`]: ONNX IR, wgpu compute shaders, the CPU backends, pre-processing.
+//! 5. [`infer`]: ONNX IR, wgpu compute shaders, the CPU backends, pre-processing, int8 QDQ.
 //! 6. [`detect`]: decoders of raw model outputs, NMS, drawing.
 //! 7. [`model`]: manifests, the `models:` section, backend choice, the detector.
 //! 8. [`schedule`]: which frames are detected, batching across cameras.

@@ -410,7 +410,7 @@ fn blazeface_with_group(dir: &std::path::Path, group: i64) -> std::path::PathBuf
     conv.attribute.push(AttributeProto {
         name: "group".into(),
         r#type: attribute_type::INT,
-        i: group,
+        i: Some(group),
         ..Default::default()
     });
     let broken = model.encode_to_vec();

@@ -86,23 +86,8 @@ pub fn run(args: &Args, other: BackendKind) -> anyhow::Result<ExitCode> {
         }
     }
     let per_round = args.seconds.max(0.0) / args.rounds as f64;
-    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let mut round_p50: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..args.rounds {
-        // a b, b a, a b, ...: neither always runs first (warmer caches, a quieter moment).
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            let mut these = Vec::new();
-            let started = Instant::now();
-            while these.len() < 3
-                || (started.elapsed() < Duration::from_secs_f64(per_round) && these.len() < 100_000)
-            {
-                these.push(once(backends[i].as_mut()).context("inference failed")?);
-            }
-            round_p50[i].push(summarize(&these).1);
-            times[i].extend(these);
-        }
-    }
+    let Interleaved { times, round_p50 } =
+        interleaved(args.rounds, per_round, |i| once(backends[i].as_mut()))?;
     let side = |i: usize, b: &dyn Backend| {
         let info = b.info();
         let (mean, p50, p99) = summarize(&times[i]);
@@ -142,6 +127,40 @@ pub fn run(args: &Args, other: BackendKind) -> anyhow::Result<ExitCode> {
         print_report(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every call's time and each round's p50, per side, of [`interleaved`].
+pub(super) struct Interleaved {
+    pub times: [Vec<f64>; 2],
+    pub round_p50: [Vec<f64>; 2],
+}
+
+/// Times sides 0 and 1 (`call(i)` runs side `i` once and returns its ms) in `rounds` rounds of
+/// at least 3 calls and about `per_round` seconds per side, in turns (0 1, 1 0, ...): neither
+/// always runs first (warmer caches, a quieter moment), and a noisy, shared machine weighs on
+/// both alike.
+pub(super) fn interleaved(
+    rounds: usize,
+    per_round: f64,
+    mut call: impl FnMut(usize) -> anyhow::Result<f64>,
+) -> anyhow::Result<Interleaved> {
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut round_p50: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let mut these = Vec::new();
+            let started = Instant::now();
+            while these.len() < 3
+                || (started.elapsed() < Duration::from_secs_f64(per_round) && these.len() < 100_000)
+            {
+                these.push(call(i).context("inference failed")?);
+            }
+            round_p50[i].push(summarize(&these).1);
+            times[i].extend(these);
+        }
+    }
+    Ok(Interleaved { times, round_p50 })
 }
 
 fn print_report(r: &Report) {

@@ -413,17 +413,12 @@ fn write_annotated(
     Ok(())
 }
 
-/// Video files: decoded with GStreamer to RGBA, every N-th frame handed on.
-#[cfg(feature = "capture")]
+/// Video files: every N-th frame handed on, with a spinner on stderr.
 mod video {
     use std::path::Path;
-
     use std::time::Duration;
 
     use lookout::capture::frame::ImageRef;
-    use lookout::capture::gst::VideoDecoder;
-
-    use super::BadInput;
 
     /// Calls `f(frame_index, pts, picture)` for frames 0, every, 2 * every, ... of the video at
     /// `path`.
@@ -432,56 +427,21 @@ mod video {
         every: u64,
         mut f: impl FnMut(u64, Option<Duration>, ImageRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let not_video = |why: String| {
-            BadInput(format!(
-                "{}: not a PNG or JPEG picture, and cannot be decoded as video: {why}",
-                path.display()
-            ))
-        };
-        let mut decoder = VideoDecoder::open(path).map_err(|e| not_video(e.to_string()))?;
         // A spinner on stderr when it is a terminal (indicatif hides it otherwise).
         let progress = indicatif::ProgressBar::new_spinner();
         progress.set_message(format!("{}: decoding", path.display()));
-        let mut frames = 0u64;
-        while let Some(frame) = decoder.next_frame().map_err(|e| not_video(e.to_string()))? {
-            frames += 1;
-            if frame.index.is_multiple_of(25) {
-                progress.set_message(format!("{}: frame {}", path.display(), frame.index));
+        super::super::video::frames(path, |index, pts, image| {
+            if index.is_multiple_of(25) {
+                progress.set_message(format!("{}: frame {index}", path.display()));
                 progress.tick();
             }
-            if frame.index.is_multiple_of(every) {
-                progress.suspend(|| f(frame.index, frame.pts, frame.image()))?;
+            if index.is_multiple_of(every) {
+                progress.suspend(|| f(index, pts, image))?;
             }
-        }
+            Ok(true)
+        })?;
         progress.finish_and_clear();
-        if frames == 0 {
-            return Err(not_video("no video frames".into()).into());
-        }
         Ok(())
-    }
-}
-
-#[cfg(not(feature = "capture"))]
-mod video {
-    use std::path::Path;
-
-    use std::time::Duration;
-
-    use lookout::capture::frame::ImageRef;
-
-    use super::BadInput;
-
-    /// Without GStreamer only pictures can be read.
-    pub fn for_each_frame(
-        path: &Path,
-        _every: u64,
-        _f: impl FnMut(u64, Option<Duration>, ImageRef<'_>) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        Err(BadInput(format!(
-            "{}: not a PNG or JPEG picture (video needs a build with the `capture` feature)",
-            path.display()
-        ))
-        .into())
     }
 }
 

@@ -11,11 +11,13 @@ mod detect;
 mod devices;
 mod events;
 mod progress;
+mod quantize;
 mod redact;
 mod reload;
 mod run;
 mod schema;
 mod validate;
+mod video;
 
 use std::process::ExitCode;
 
@@ -55,6 +57,9 @@ enum Command {
     Reload(reload::Args),
     /// Tail or count a fleet's events from its NATS JetStream stream.
     Events(Box<events::Args>),
+    /// Write a static int8 (QDQ) copy of a model calibrated on footage, and report its speed
+    /// and accuracy against the float model on this machine.
+    Quantize(quantize::Args),
 }
 
 /// An error caused by what the user gave us (exit code 2), as opposed to a runtime failure (1).
@@ -76,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Audit(a) => audit::run(a),
         Command::Reload(a) => reload::run(a),
         Command::Events(a) => events::run(*a),
+        Command::Quantize(a) => quantize::run(a),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@ pub mod onnxruntime;
 #[cfg(feature = "opencv")]
 pub mod opencv;
 pub mod preprocess;
+pub mod quant;
 pub mod reference;
 pub mod tensor;
 

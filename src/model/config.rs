@@ -52,6 +52,11 @@ pub struct ModelConfig {
     /// `tensorrt`, `openvino`, `rocm`); those the installed library lacks are skipped with a warning.
     #[serde(default)]
     pub providers: Vec<ExecutionProvider>,
+    /// Let ONNX Runtime's threads spin between inferences instead of sleeping (default false):
+    /// lower latency on an otherwise idle box, much higher when capture and tracking need the
+    /// cores (see the README's CPU section).
+    #[serde(default)]
+    pub spin: bool,
     /// Input size `[width, height]` for models with dynamic input (e.g. CenterFace).
     #[schemars(with = "Option<[InputSide; 2]>")]
     pub input_size: Option<[u32; 2]>,
@@ -107,6 +112,8 @@ pub struct ModelSpec {
     pub precision: Precision,
     pub max_batch: usize,
     pub providers: Vec<ExecutionProvider>,
+    /// ONNX Runtime's threads spin between inferences.
+    pub spin: bool,
 }
 
 /// Loads every manifest of the `models:` section.
@@ -153,6 +160,7 @@ pub fn validate(
                 precision: m.precision,
                 max_batch: m.max_batch,
                 providers: m.providers,
+                spin: m.spin,
             },
         );
     }

@@ -6,6 +6,7 @@ pub mod auto;
 pub mod config;
 pub mod detector;
 pub mod manifest;
+pub mod quantize;
 pub mod select;
 
 pub use config::{ModelConfig, ModelSpec, Precision};

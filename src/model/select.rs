@@ -109,6 +109,8 @@ pub struct BackendOptions {
     pub max_batch: usize,
     /// ONNX Runtime execution providers to try before its CPU provider.
     pub providers: Vec<ExecutionProvider>,
+    /// ONNX Runtime's intra-op threads spin between inferences instead of sleeping.
+    pub spin: bool,
     /// Where `auto` caches the backend it measured fastest (the pipeline's `state_dir`); `None`
     /// measures at every start.
     pub state_dir: Option<std::path::PathBuf>,
@@ -121,6 +123,7 @@ impl Default for BackendOptions {
             precision: Precision::F32,
             max_batch: 1,
             providers: Vec::new(),
+            spin: false,
             state_dir: None,
         }
     }
@@ -137,6 +140,7 @@ impl ModelSpec {
             },
             max_batch: self.max_batch,
             providers: self.providers.clone(),
+            spin: self.spin,
             state_dir: None,
         }
     }
@@ -339,6 +343,7 @@ fn onnxruntime_backend(
     let session = SessionOptions {
         providers: opts.providers.clone(),
         threads: None,
+        spin: opts.spin,
     };
     Ok(Box::new(OnnxRuntimeBackend::new(
         &manifest.onnx,

@@ -119,6 +119,7 @@ fn same_model(a: &ModelSpec, b: &ModelSpec) -> bool {
         && a.adapter == b.adapter
         && a.precision == b.precision
         && a.max_batch == b.max_batch
+        && a.spin == b.spin
 }
 
 #[cfg(test)]

@@ -161,3 +161,23 @@ fn the_page_is_off_unless_written_local_by_default_and_listed_by_the_audit() {
     assert_eq!(e.line, 9, "{e}");
     assert!(e.message.contains("not a listen address"), "{e}");
 }
+
+#[test]
+fn onnxruntime_spinning_is_off_unless_a_model_asks() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let load = |extra: &str| {
+        let text = format!(
+            "models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml, backend: onnxruntime{extra}}}\n\
+             cameras:\n  - name: gate\n    source: {root}/pipelines/footage/vtest.avi\n    detect: {{model: objects}}\n"
+        );
+        load_str(&text, Path::new("/tmp/p.yaml"), |_| None)
+    };
+    let p = load("").unwrap();
+    assert!(!p.models["objects"].backend_options().spin);
+    let p = load(", spin: true").unwrap();
+    assert!(p.models["objects"].backend_options().spin);
+    // Not a boolean: an error at its line and column.
+    let e = load(", spin: yes please").unwrap_err();
+    assert_eq!(e.line, 2, "{e}");
+    assert!(e.message.contains("boolean"), "{e}");
+}

@@ -128,7 +128,7 @@ pub fn ai(name: &str, v: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: attribute_type::INT,
-        i: v,
+        i: Some(v),
         ..Default::default()
     }
 }

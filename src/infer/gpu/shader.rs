@@ -230,6 +230,21 @@ pub fn act_fn(name: &str, act: Act, vec4: bool) -> String {
         Act::Neg => "-x".to_string(),
         Act::Abs => "abs(x)".to_string(),
         Act::Sqrt => "sqrt(x)".to_string(),
+        // WGSL's round() rounds half to even, as ONNX QuantizeLinear does.
+        Act::Round => "round(x)".to_string(),
+        Act::Quantize {
+            scale,
+            zero,
+            lo,
+            hi,
+        } => format!(
+            "min(max(round(x / {}) + {}, {}), {})",
+            c(scale),
+            c(zero),
+            c(lo),
+            c(hi)
+        ),
+        Act::Dequantize { scale, zero } => format!("(x - {}) * {}", c(zero), c(scale)),
     };
     format!("fn {name}(x: {t}) -> {t} {{ return {body}; }}\n")
 }

@@ -25,6 +25,7 @@ pub fn build(model: &OnnxModel, inputs: &[InputShape]) -> Result<Graph, InferErr
         model,
         g: Graph::default(),
         names: HashMap::new(),
+        elem_types: HashMap::new(),
     };
     for spec in &model.inputs {
         let given = inputs.iter().find(|i| i.name == spec.name).ok_or_else(|| {
@@ -95,6 +96,9 @@ pub(super) struct Builder<'m> {
     pub model: &'m OnnxModel,
     pub g: Graph,
     names: HashMap<String, ValueId>,
+    /// The ONNX element type of integer values whose type matters: quantized constants and
+    /// QuantizeLinear outputs (the IR itself computes in f32). Absent means float or unknown.
+    pub elem_types: HashMap<ValueId, i32>,
 }
 
 impl Builder<'_> {
@@ -107,6 +111,9 @@ impl Builder<'_> {
             let id = self.g.add_value(name, c.shape.clone());
             self.g.consts.insert(id, c.clone());
             self.names.insert(name.to_string(), id);
+            if let Some(&t) = self.model.elem_types.get(name) {
+                self.elem_types.insert(id, t);
+            }
             return Ok(id);
         }
         Err(InferError::BadModel(format!(

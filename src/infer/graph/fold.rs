@@ -64,8 +64,9 @@ pub(super) fn eval(
                     f,
                 )
             }
-            Op::Binary(_) => {
-                // Mixed integer and float: compute in float.
+            Op::Binary(_) | Op::Unary(_) => {
+                // Mixed integer and float, or a function of integers (DequantizeLinear of
+                // quantized weights): compute in float.
                 return eval_f32(node, op, ins, out_shape);
             }
             _ => return Err(err("folding this op on integer tensors".into())),

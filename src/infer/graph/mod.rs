@@ -50,6 +50,22 @@ pub enum Act {
     Neg,
     Abs,
     Sqrt,
+    /// Round half to even (ONNX QuantizeLinear's rounding): per-axis quantization is lowered to
+    /// a division, this, an addition and a clip.
+    Round,
+    /// ONNX QuantizeLinear with one scale and zero point: `clamp(round(x / scale) + zero, lo,
+    /// hi)`, the integer held in an f32 (exact for 8- and 16-bit types).
+    Quantize {
+        scale: f32,
+        zero: f32,
+        lo: f32,
+        hi: f32,
+    },
+    /// ONNX DequantizeLinear with one scale and zero point: `(x - zero) * scale`.
+    Dequantize {
+        scale: f32,
+        zero: f32,
+    },
 }
 
 impl Act {
@@ -76,6 +92,15 @@ impl Act {
             Act::Neg => -x,
             Act::Abs => x.abs(),
             Act::Sqrt => x.sqrt(),
+            Act::Round => x.round_ties_even(),
+            // `max` then `min`: NaN saturates to `lo` instead of passing through.
+            Act::Quantize {
+                scale,
+                zero,
+                lo,
+                hi,
+            } => ((x / scale).round_ties_even() + zero).max(lo).min(hi),
+            Act::Dequantize { scale, zero } => (x - zero) * scale,
         }
     }
 }

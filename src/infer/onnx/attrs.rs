@@ -46,7 +46,9 @@ impl<'a> Attrs<'a> {
 
     /// An integer attribute, or `default`.
     pub fn int(&self, name: &str, default: i64) -> Result<i64, InferError> {
-        Ok(self.typed(name, at::INT)?.map_or(default, |a| a.i))
+        Ok(self
+            .typed(name, at::INT)?
+            .map_or(default, |a| a.i.unwrap_or(0)))
     }
 
     /// A float attribute, or `default`.
@@ -81,6 +83,13 @@ impl<'a> Attrs<'a> {
                 None => Err(self.bad(name, "has no tensor")),
             },
         }
+    }
+
+    /// The ONNX element type of a tensor attribute, if present (what [`Attrs::tensor`] drops).
+    pub fn tensor_type(&self, name: &str) -> Option<i32> {
+        self.get(name)
+            .and_then(|a| a.t.as_ref())
+            .map(|t| t.data_type)
     }
 
     /// Names of attributes present whose type we do not read (graphs): such nodes are unsupported.

@@ -45,6 +45,9 @@ pub struct OnnxModel {
     pub opset: i64,
     pub nodes: Vec<proto::NodeProto>,
     pub initializers: HashMap<String, Arc<Const>>,
+    /// The ONNX element type of each initializer (`proto::data_type`): constants keep only
+    /// float or integer storage, and DequantizeLinear must tell int8 from uint8.
+    pub elem_types: HashMap<String, i32>,
     pub inputs: Vec<InputSpec>,
     pub outputs: Vec<String>,
 }
@@ -77,6 +80,7 @@ pub fn load(bytes: &[u8]) -> Result<OnnxModel, InferError> {
         .ok_or_else(|| InferError::BadModel("model imports no default operator set".into()))?;
 
     let mut initializers = HashMap::new();
+    let mut elem_types = HashMap::new();
     let mut total_bytes: usize = 0;
     for t in &graph.initializer {
         let c = tensor_to_const(t)?;
@@ -93,6 +97,7 @@ pub fn load(bytes: &[u8]) -> Result<OnnxModel, InferError> {
                 ))
             })?;
         initializers.insert(t.name.clone(), Arc::new(c));
+        elem_types.insert(t.name.clone(), t.data_type);
     }
 
     let mut inputs = Vec::new();
@@ -116,6 +121,7 @@ pub fn load(bytes: &[u8]) -> Result<OnnxModel, InferError> {
         opset,
         nodes: graph.node,
         initializers,
+        elem_types,
         inputs,
         outputs,
     })
@@ -267,6 +273,22 @@ pub fn tensor_to_const(t: &proto::TensorProto) -> Result<Const, InferError> {
                 Const::i64(shape, t.int32_data.iter().map(|&x| x as i64).collect())
             }
         }
+        dt::INT16 | dt::UINT16 => {
+            let signed = t.data_type == dt::INT16;
+            if raw_len(2)? {
+                let v = raw
+                    .chunks_exact(2)
+                    .map(|b| {
+                        let u = u16::from_le_bytes([b[0], b[1]]);
+                        if signed { u as i16 as i64 } else { u as i64 }
+                    })
+                    .collect();
+                Const::i64(shape, v)
+            } else {
+                count(t.int32_data.len(), "int32_data")?;
+                Const::i64(shape, t.int32_data.iter().map(|&x| x as i64).collect())
+            }
+        }
         dt::INT8 | dt::UINT8 | dt::BOOL => {
             let signed = t.data_type == dt::INT8;
             if raw_len(1)? {
@@ -282,7 +304,7 @@ pub fn tensor_to_const(t: &proto::TensorProto) -> Result<Const, InferError> {
         }
         other => {
             return Err(bad(format!(
-                "element type {other} is not supported (float, float16, double, int64, int32, int8, uint8, bool are)"
+                "element type {other} is not supported (float, float16, double, int64, int32, int16, uint16, int8, uint8, bool are)"
             )));
         }
     };

@@ -2,6 +2,8 @@
 //!
 //! Field numbers are exactly those of onnx.proto3, so any ONNX file decodes; fields we do not
 //! declare (sub-graphs, sparse tensors, training info, functions, ...) are skipped by prost.
+//! `lookout quantize` writes models back through these messages, so the documentation and
+//! metadata fields are declared too: a rewritten model keeps them.
 //! No `protoc` is needed to build.
 
 /// Top-level file container.
@@ -17,6 +19,14 @@ pub struct ModelProto {
     pub producer_version: String,
     #[prost(message, optional, tag = "7")]
     pub graph: Option<GraphProto>,
+    #[prost(string, tag = "4")]
+    pub domain: String,
+    #[prost(int64, tag = "5")]
+    pub model_version: i64,
+    #[prost(string, tag = "6")]
+    pub doc_string: String,
+    #[prost(message, repeated, tag = "14")]
+    pub metadata_props: Vec<StringStringEntryProto>,
 }
 
 /// Which operator set version a domain's ops follow.
@@ -43,6 +53,8 @@ pub struct GraphProto {
     pub output: Vec<ValueInfoProto>,
     #[prost(message, repeated, tag = "13")]
     pub value_info: Vec<ValueInfoProto>,
+    #[prost(string, tag = "10")]
+    pub doc_string: String,
 }
 
 /// One operator application.
@@ -60,6 +72,8 @@ pub struct NodeProto {
     pub domain: String,
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
+    #[prost(string, tag = "6")]
+    pub doc_string: String,
 }
 
 /// A named node attribute; `type` says which value field is in use.
@@ -73,8 +87,10 @@ pub struct AttributeProto {
     pub r#type: i32,
     #[prost(float, tag = "2")]
     pub f: f32,
-    #[prost(int64, tag = "3")]
-    pub i: i64,
+    /// Present even when 0 (as onnx.proto's proto2 `optional` is): readers such as OpenCV's
+    /// refuse an INT attribute without its value, and axis 0 is common in the models we write.
+    #[prost(int64, optional, tag = "3")]
+    pub i: Option<i64>,
     #[prost(bytes = "vec", tag = "4")]
     pub s: Vec<u8>,
     #[prost(message, optional, tag = "5")]
@@ -85,6 +101,10 @@ pub struct AttributeProto {
     pub ints: Vec<i64>,
     #[prost(bytes = "vec", repeated, tag = "9")]
     pub strings: Vec<Vec<u8>>,
+    #[prost(message, repeated, tag = "10")]
+    pub tensors: Vec<TensorProto>,
+    #[prost(string, tag = "13")]
+    pub doc_string: String,
 }
 
 /// `AttributeProto.type` values (onnx.proto3 `AttributeType`).
@@ -131,6 +151,8 @@ pub mod data_type {
     pub const FLOAT: i32 = 1;
     pub const UINT8: i32 = 2;
     pub const INT8: i32 = 3;
+    pub const UINT16: i32 = 4;
+    pub const INT16: i32 = 5;
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
     pub const BOOL: i32 = 9;

@@ -22,6 +22,8 @@ pub struct SessionOptions {
     pub providers: Vec<ExecutionProvider>,
     /// Threads inside one inference; `None` for one per logical core.
     pub threads: Option<usize>,
+    /// Idle pool threads spin (lower latency on an idle box) instead of sleeping (the default).
+    pub spin: bool,
 }
 
 /// A model in ONNX Runtime, fed by the shared CPU pre-processing.
@@ -66,10 +68,10 @@ impl OnnxRuntimeBackend {
                 .map_err(text)?
                 .with_inter_threads(1)
                 .map_err(text)?
-                // Idle pool threads sleep instead of spinning: capture, decoding and tracking need
-                // the cores between inferences. On the 2-core VM under load this halved the demo's
-                // time (23 s vs 46 s) and NanoDet's latency (31 vs 54 ms p50).
-                .with_intra_op_spinning(false)
+                // Idle pool threads sleep unless asked to spin: capture, decoding and tracking
+                // need the cores between inferences. On the 2-core VM under load sleeping halved
+                // the demo's time (23 s vs 46 s) and NanoDet's latency (31 vs 54 ms p50).
+                .with_intra_op_spinning(opts.spin)
                 .map_err(text)?
                 .with_execution_providers(dispatch)
                 .map_err(text)?
@@ -94,7 +96,7 @@ impl OnnxRuntimeBackend {
             .collect();
         let picture = OrtTensor::<f32>::new(session.allocator(), pre.input_shape(1))
             .map_err(|e| fail(format!("cannot allocate the input: {e}")))?;
-        tracing::debug!(model = model_name, %device, threads, "ONNX Runtime session ready");
+        tracing::debug!(model = model_name, %device, threads, spin = opts.spin, "ONNX Runtime session ready");
         Ok(Self {
             session,
             pre: pre.clone(),

@@ -3,18 +3,30 @@
 //! It runs the same [`Graph`] the GPU planner runs and is the per-op oracle of the GPU tests.
 //! Data-movement functions are generic so that constant folding reuses them on integer tensors.
 
+mod backend;
 mod ops;
 
 use std::collections::HashMap;
 
 use crate::infer::InferError;
-use crate::infer::graph::{Graph, Node, Op};
+use crate::infer::graph::{Graph, Node, Op, ValueId};
 use crate::infer::tensor::{NamedTensor, Tensor};
 
+pub use backend::ReferenceBackend;
 pub use ops::{binary, concat, pad, slice, transpose};
 
 /// Runs `graph` on `inputs` (one per graph input, in order) and returns the graph's outputs.
 pub fn run(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<NamedTensor>, InferError> {
+    run_observed(graph, inputs, |_, _| {})
+}
+
+/// [`run`], showing `observe` each graph input and every node's output as it is computed:
+/// calibration for `lookout quantize` collects activation ranges this way.
+pub fn run_observed(
+    graph: &Graph,
+    inputs: &[Tensor],
+    mut observe: impl FnMut(ValueId, &Tensor),
+) -> Result<Vec<NamedTensor>, InferError> {
     if inputs.len() != graph.inputs.len() {
         return Err(InferError::Input(format!(
             "model has {} inputs, {} given",
@@ -36,6 +48,7 @@ pub fn run(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<NamedTensor>, InferEr
                 graph.shape(id)
             )));
         }
+        observe(id, t);
         env.insert(id, t.clone());
     }
     let mut remaining = graph.use_counts();
@@ -48,6 +61,7 @@ pub fn run(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<NamedTensor>, InferEr
                 .collect::<Result<_, _>>()?;
             run_node(graph, node, &ins)?
         };
+        observe(node.output, &out);
         env.insert(node.output, out);
         for &i in &node.inputs {
             remaining[i] -= 1;

@@ -12,7 +12,10 @@ use crate::infer::InferError;
 /// `Constant`: a tensor, float(s) or int(s) attribute.
 pub(super) fn constant(b: &mut Builder<'_>, cx: &Ctx<'_>) -> Result<(), InferError> {
     let c = constant_value(cx)?;
-    b.add_const(cx.out(0)?, c)?;
+    let id = b.add_const(cx.out(0)?, c)?;
+    if let Some(t) = cx.attrs.tensor_type("value") {
+        b.elem_types.insert(id, t);
+    }
     Ok(())
 }
 

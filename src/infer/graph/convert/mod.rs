@@ -8,6 +8,7 @@ mod conv;
 mod ctx;
 mod matmul;
 mod pool;
+mod quant;
 mod reduce;
 mod reshape;
 mod resize;
@@ -55,6 +56,8 @@ fn converter(op: &str) -> Option<Convert> {
         "Squeeze" | "Unsqueeze" => reshape::squeeze,
         "Softmax" => reduce::softmax,
         "ReduceMean" => reduce::reduce_mean,
+        "QuantizeLinear" => quant::quantize,
+        "DequantizeLinear" => quant::dequantize,
         "MatMul" => matmul::matmul,
         "Gemm" => matmul::gemm,
         "Shape" => constant::shape,
