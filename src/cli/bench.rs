@@ -30,6 +30,10 @@ pub struct Args {
     /// f16 storage on the GPU (f32 arithmetic).
     #[arg(long)]
     pub(super) f16: bool,
+    /// ONNX Runtime's threads spin between runs (a model's `spin: true`), as onnxruntime's own
+    /// Python API does by default: the like-for-like setting against that peer.
+    #[arg(long)]
+    pub(super) spin: bool,
     /// GPU adapter: `high-performance`, `low-power` or part of a name (`lookout devices`).
     #[arg(long, default_value = "high-performance")]
     pub(super) adapter: String,
@@ -211,6 +215,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             adapter: select::adapter_choice(&args.adapter),
             precision,
             max_batch: batch,
+            spin: args.spin,
             ..select::BackendOptions::default()
         };
         let b = select::create(args.backend, &manifest, &opts)?;

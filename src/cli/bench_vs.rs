@@ -61,6 +61,7 @@ pub fn run(args: &Args, other: BackendKind) -> anyhow::Result<ExitCode> {
         adapter: select::adapter_choice(&args.adapter),
         precision: args.precision(),
         max_batch: batch,
+        spin: args.spin,
         ..select::BackendOptions::default()
     };
     let mut backends: Vec<Box<dyn Backend>> = vec![
