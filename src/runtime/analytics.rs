@@ -743,6 +743,9 @@ impl Analyzer {
         for name in &names {
             self.end_tracks(name);
         }
+        if let Some(stills) = self.stills.take() {
+            stills.shutdown();
+        }
         let mut cameras = std::mem::take(&mut self.retired);
         for (name, c) in &self.cameras {
             cameras.insert(name.to_string(), self.camera_summary(c));

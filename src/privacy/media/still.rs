@@ -72,6 +72,11 @@ struct Shared {
     any_wanted: AtomicBool,
     cache: Mutex<HashMap<String, (Instant, Arc<RedactedStill>)>>,
     tx: Sender<StillJob>,
+    /// Set by [`Stills::shutdown`]: the worker ends and drops its face model and GPU device.
+    stopping: Arc<AtomicBool>,
+    /// The worker, joined at shutdown: a GPU device or OpenCV model still alive while the
+    /// process runs its exit handlers corrupts the heap.
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Stills of a running pipeline: the page asks, the analytics thread offers its next frame of
@@ -108,9 +113,11 @@ impl Stills {
             .map(|c| (Arc::from(c.name.as_str()), c.privacy))
             .collect();
         let models = models.clone();
-        std::thread::Builder::new()
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&stopping);
+        let thread = std::thread::Builder::new()
             .name("stills".into())
-            .spawn(move || work(&rx, privacies, &models, metrics))?;
+            .spawn(move || work(&rx, &stop, privacies, &models, metrics))?;
         Ok(Stills {
             shared: Arc::new(Shared {
                 redacting,
@@ -118,8 +125,21 @@ impl Stills {
                 any_wanted: AtomicBool::new(false),
                 cache: Mutex::default(),
                 tx,
+                stopping,
+                thread: Mutex::new(Some(thread)),
             }),
         })
+    }
+
+    /// Stops the worker and waits for it (the page may still hold this value: its requests
+    /// are answered busy from then on).
+    pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Some(t) = lock(&self.shared.thread).take()
+            && t.join().is_err()
+        {
+            tracing::error!("the stills worker panicked");
+        }
     }
 
     /// Whether `camera` can have stills at all.
@@ -202,10 +222,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How often an idle worker looks whether it should stop.
+const STOP_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The worker: redacts each frame (faces and masks, within the camera's deadline) or withholds
 /// it, then encodes the JPEG.
 fn work(
     rx: &Receiver<StillJob>,
+    stopping: &AtomicBool,
     privacies: HashMap<Arc<str>, crate::privacy::CameraPrivacy>,
     models: &BTreeMap<String, ModelSpec>,
     metrics: Arc<Metrics>,
@@ -216,7 +240,12 @@ fn work(
         models,
         Arc::clone(&metrics),
     );
-    for StillJob { job, waiters } in rx {
+    while !stopping.load(Ordering::SeqCst) {
+        let StillJob { job, waiters } = match rx.recv_timeout(STOP_POLL) {
+            Ok(j) => j,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
         let (w, h) = (job.image.width, job.image.height);
         let result = worker
             .redact_only(&job)
