@@ -595,13 +595,7 @@ impl Analyzer {
             }
             self.sink_ctx.catalog = catalog;
         }
-        let running = self.sinks.names();
-        let unchanged = changed.is_empty()
-            && running.len() == specs.len()
-            && specs.iter().all(|s| running.contains(&s.name));
-        if unchanged {
-            return;
-        }
+        // Nothing changed, nothing added or removed: reconfigure stops and starts nothing.
         for e in self.sinks.reconfigure(specs, &changed, &self.sink_ctx) {
             tracing::error!(error = %e, "a sink of the reloaded file could not start");
         }

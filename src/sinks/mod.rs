@@ -350,10 +350,15 @@ fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
     let hurry = Arc::new(AtomicBool::new(false));
     let (tx, rx) = bounded::<Arc<Event>>(QUEUE);
     let name = spec.name.clone();
+    let intake = Intake {
+        rx,
+        m: m.clone(),
+        hurry: Arc::clone(&hurry),
+    };
     let body: Box<dyn FnOnce() + Send> = match spec.kind {
         SinkKind::Stdout { format } => {
             let mut sink = stdout::StdoutSink::new(format);
-            let m = m.clone();
+            let Intake { rx, m, .. } = intake;
             // Local sinks are up while their writes succeed.
             m.up.set(1);
             Box::new(move || {
@@ -370,7 +375,7 @@ fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
                     sink: name.clone(),
                     source,
                 })?;
-            let (m, name) = (m.clone(), name.clone());
+            let (Intake { rx, m, .. }, name) = (intake, name.clone());
             m.up.set(1);
             Box::new(move || {
                 let mut failing = false;
@@ -406,18 +411,7 @@ fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
         } => {
             let key = secret.and_then(|s| signing::SigningKey::parse(&s.0).ok());
             let d = webhook::WebhookDeliverer::new(&url, key, headers, timeout);
-            durable_worker(
-                &name,
-                ctx,
-                d,
-                &retry,
-                &outbox,
-                Intake {
-                    rx,
-                    m: m.clone(),
-                    hurry: Arc::clone(&hurry),
-                },
-            )?
+            durable_worker(&name, ctx, d, &retry, &outbox, intake)?
         }
         SinkKind::Mqtt {
             settings,
@@ -426,18 +420,7 @@ fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
         } => {
             let d =
                 mqtt::MqttDeliverer::new(settings, ctx.catalog.filtered(&spec.filter), &ctx.device);
-            durable_worker(
-                &name,
-                ctx,
-                d,
-                &retry,
-                &outbox,
-                Intake {
-                    rx,
-                    m: m.clone(),
-                    hurry: Arc::clone(&hurry),
-                },
-            )?
+            durable_worker(&name, ctx, d, &retry, &outbox, intake)?
         }
         SinkKind::Nats {
             settings,
@@ -450,18 +433,7 @@ fn start_one(spec: SinkSpec, ctx: &SinkContext) -> Result<Worker, SinkError> {
                     source,
                 }
             })?;
-            durable_worker(
-                &name,
-                ctx,
-                d,
-                &retry,
-                &outbox,
-                Intake {
-                    rx,
-                    m: m.clone(),
-                    hurry: Arc::clone(&hurry),
-                },
-            )?
+            durable_worker(&name, ctx, d, &retry, &outbox, intake)?
         }
     };
     let thread = std::thread::Builder::new()
