@@ -23,6 +23,13 @@ impl Grey {
         let step_y = (bh / 2).max(1);
         let stride = image.planes.strides[0];
         let base = image.planes.offsets[0];
+        // Each small column's span of frame columns, worked out once rather than per row.
+        let spans: Vec<(usize, usize)> = (0..width)
+            .map(|ox| {
+                let x0 = ox * w / width;
+                (x0, ((ox + 1) * w / width).max(x0 + 1).min(w))
+            })
+            .collect();
         let mut pixels = vec![0u8; width * height];
         let mut sums = vec![0u32; width];
         let mut counts = vec![0u32; width];
@@ -35,28 +42,29 @@ impl Grey {
             );
             for y in (y0..y1.min(h)).step_by(step_y) {
                 let row = base + y * stride;
-                for (ox, (sum, count)) in sums.iter_mut().zip(counts.iter_mut()).enumerate() {
-                    let (x0, x1) = (
-                        ox * w / width,
-                        ((ox + 1) * w / width).max(ox * w / width + 1),
-                    );
-                    for x in (x0..x1.min(w)).step_by(step_x) {
-                        let v = match image.format {
-                            PixelFormat::Nv12 => image.data.get(row + x).copied().unwrap_or(0),
-                            PixelFormat::Rgba => {
-                                let p = row + 4 * x;
-                                match image.data.get(p..p + 3) {
-                                    Some(c) => {
-                                        ((77 * c[0] as u32 + 150 * c[1] as u32 + 29 * c[2] as u32)
-                                            >> 8) as u8
-                                    }
-                                    None => 0,
-                                }
-                            }
-                        };
-                        *sum += v as u32;
-                        *count += 1;
-                    }
+                let bytes = match image.format {
+                    PixelFormat::Nv12 => w,
+                    PixelFormat::Rgba => 4 * w,
+                };
+                let Some(line) = image.data.get(row..row + bytes) else {
+                    // A short buffer: what is missing reads as black, sample by sample.
+                    add_row_checked(image, row, &spans, step_x, &mut sums, &mut counts);
+                    continue;
+                };
+                for (&(x0, x1), (sum, count)) in spans.iter().zip(sums.iter_mut().zip(&mut counts))
+                {
+                    let (s, n) = match image.format {
+                        PixelFormat::Nv12 => line[x0..x1]
+                            .iter()
+                            .step_by(step_x)
+                            .fold((0u32, 0u32), |(s, n), &v| (s + v as u32, n + 1)),
+                        PixelFormat::Rgba => line[4 * x0..4 * x1]
+                            .chunks_exact(4)
+                            .step_by(step_x)
+                            .fold((0u32, 0u32), |(s, n), c| (s + bt601(c), n + 1)),
+                    };
+                    *sum += s;
+                    *count += n;
                 }
             }
             let out = &mut pixels[oy * width..(oy + 1) * width];
@@ -123,6 +131,35 @@ impl Grey {
             for x in 0..w {
                 out[x] = ((up[x] + 2 * mid[x] + down[x]) / 16) as u8;
             }
+        }
+    }
+}
+
+/// BT.601 luma of an RGB(A) pixel.
+fn bt601(c: &[u8]) -> u32 {
+    (77 * c[0] as u32 + 150 * c[1] as u32 + 29 * c[2] as u32) >> 8
+}
+
+/// Adds one frame row's samples to the column sums, reading each through a bounds check (a
+/// buffer shorter than its size says; missing bytes count as black).
+fn add_row_checked(
+    image: &ImageRef<'_>,
+    row: usize,
+    spans: &[(usize, usize)],
+    step_x: usize,
+    sums: &mut [u32],
+    counts: &mut [u32],
+) {
+    for (&(x0, x1), (sum, count)) in spans.iter().zip(sums.iter_mut().zip(counts)) {
+        for x in (x0..x1).step_by(step_x) {
+            *sum += match image.format {
+                PixelFormat::Nv12 => image.data.get(row + x).copied().unwrap_or(0) as u32,
+                PixelFormat::Rgba => image
+                    .data
+                    .get(row + 4 * x..row + 4 * x + 3)
+                    .map_or(0, bt601),
+            };
+            *count += 1;
         }
     }
 }
@@ -202,6 +239,73 @@ pub fn blobs(mask: &Mask, width: usize, height: usize) -> Vec<Blob> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The block means the way they are defined: every sampled pixel read on its own.
+    fn reference(image: &ImageRef<'_>, width: usize, height: usize) -> Vec<u8> {
+        let (w, h) = (image.width as usize, image.height as usize);
+        let (sx, sy) = (
+            (w.div_ceil(width) / 2).max(1),
+            (h.div_ceil(height) / 2).max(1),
+        );
+        let mut out = Vec::new();
+        for oy in 0..height {
+            let (y0, y1) = (
+                oy * h / height,
+                ((oy + 1) * h / height).max(oy * h / height + 1),
+            );
+            for ox in 0..width {
+                let (x0, x1) = (
+                    ox * w / width,
+                    ((ox + 1) * w / width).max(ox * w / width + 1),
+                );
+                let (mut s, mut n) = (0u32, 0u32);
+                for y in (y0..y1.min(h)).step_by(sy) {
+                    for x in (x0..x1.min(w)).step_by(sx) {
+                        let p = image.planes.offsets[0] + y * image.planes.strides[0];
+                        s += match image.format {
+                            PixelFormat::Nv12 => image.data.get(p + x).copied().unwrap_or(0) as u32,
+                            PixelFormat::Rgba => {
+                                image.data.get(p + 4 * x..p + 4 * x + 3).map_or(0, bt601)
+                            }
+                        };
+                        n += 1;
+                    }
+                }
+                out.push((s / n.max(1)) as u8);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn block_means_match_the_definition_for_odd_sizes_and_short_buffers() {
+        let mut seed = 7u64;
+        let mut noise = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 56) as u8
+                })
+                .collect()
+        };
+        for (format, fw, fh, gw, gh) in [
+            (PixelFormat::Nv12, 1920u32, 1080u32, 213usize, 120usize),
+            (PixelFormat::Nv12, 641, 359, 97, 53),
+            (PixelFormat::Rgba, 333, 250, 40, 31),
+        ] {
+            let full = noise(format.packed_len(fw, fh));
+            for len in [full.len(), full.len() * 2 / 3] {
+                let img = ImageRef::packed(format, fw, fh, &full[..len]);
+                assert_eq!(
+                    Grey::from_image(&img, gw, gh).pixels,
+                    reference(&img, gw, gh),
+                    "{format:?} {fw}x{fh} -> {gw}x{gh}, {len} bytes"
+                );
+            }
+        }
+    }
 
     #[test]
     fn downscales_nv12_luma_by_block_means() {
