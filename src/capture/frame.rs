@@ -196,7 +196,13 @@ pub struct Frame {
     pub format: PixelFormat,
     pub planes: Planes,
     pub data: PooledBuf,
+    /// What the consumer worked out about this frame in the camera's thread before it was
+    /// queued (see [`super::queue::FramePrep`]); capture never looks inside.
+    pub note: Option<FrameNote>,
 }
+
+/// A consumer's own record on a frame, opaque to capture (the consumer sits in a layer above).
+pub type FrameNote = Box<dyn std::any::Any + Send + Sync>;
 
 impl Frame {
     /// A borrowed view for pre-processing.

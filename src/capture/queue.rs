@@ -1,6 +1,6 @@
 //! Bounded per-camera frame queues with a drop policy, counted in metrics.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_channel::{
@@ -57,6 +57,37 @@ pub struct FrameSender {
     m: QueueMetrics,
     /// Alive while any [`FrameReceiver`] clone exists.
     consumers: std::sync::Weak<()>,
+    /// The consumer's work on each frame before it is queued, if it asked for any.
+    prep: PrepSlot,
+}
+
+/// Work a consumer has done on each of a camera's frames in the camera's own thread, before the
+/// frame is queued: per-frame work (motion detection) spreads over the camera threads instead of
+/// loading the one consumer thread, and frames the consumer would refuse anyway (its detection
+/// rate) are released without taking a place in the queue.
+pub trait FramePrep: Send + Sync {
+    /// Prepares `frame` (writing what the consumer needs into its `note`); `false` releases it
+    /// unqueued, counted as processed.
+    fn prepare(&self, frame: &mut Frame) -> bool;
+}
+
+/// Where a camera's sender finds the consumer's [`FramePrep`]: shared with the runtime, which
+/// replaces it when a reload changes what the consumer wants.
+#[derive(Clone, Default)]
+pub struct PrepSlot(Arc<Mutex<Option<Arc<dyn FramePrep>>>>);
+
+impl PrepSlot {
+    /// Installs `prep` (or none) for the frames pushed from now on.
+    pub fn set(&self, prep: Option<Arc<dyn FramePrep>>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = prep;
+    }
+
+    fn get(&self) -> Option<Arc<dyn FramePrep>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// The consuming side of a camera's queue.
@@ -79,6 +110,8 @@ pub enum Pushed {
     ConsumerGone,
     /// `block` policy and still full when `stop` asked us to give up.
     Stopped,
+    /// The consumer's [`FramePrep`] refused it (its detection rate): released, not queued.
+    Released,
 }
 
 /// Creates a camera's queue; every frame pushed counts as captured, every drop is counted by reason.
@@ -98,6 +131,7 @@ pub fn frame_queue(
             policy,
             m: m.clone(),
             consumers: Arc::downgrade(&alive),
+            prep: PrepSlot::default(),
         },
         FrameReceiver {
             rx,
@@ -111,11 +145,17 @@ pub fn frame_queue(
 impl FrameSender {
     /// Queues a frame according to the policy. Under `block` it waits for room, checking `stop`
     /// every 100 ms so shutdown is never stuck behind a full queue.
-    pub fn push(&self, frame: Frame, stop: &dyn Fn() -> bool) -> Pushed {
+    pub fn push(&self, mut frame: Frame, stop: &dyn Fn() -> bool) -> Pushed {
         self.m.captured.inc();
         if self.consumer_gone() {
             self.m.dropped_gone.inc();
             return Pushed::ConsumerGone;
+        }
+        if let Some(prep) = self.prep.get()
+            && !prep.prepare(&mut frame)
+        {
+            self.m.processed.inc();
+            return Pushed::Released;
         }
         let outcome = match self.policy {
             QueuePolicy::Latest => self.push_latest(frame),
@@ -172,6 +212,11 @@ impl FrameSender {
                 }
             }
         }
+    }
+
+    /// The slot of the consumer's per-frame work, to install or replace it while frames flow.
+    pub fn prep_slot(&self) -> PrepSlot {
+        self.prep.clone()
     }
 
     /// True when every receiver has been dropped.
@@ -250,6 +295,7 @@ mod tests {
             format: PixelFormat::Rgba,
             planes: Planes::packed(PixelFormat::Rgba, 2, 2),
             data: PooledBuf::detached(vec![0; 16]),
+            note: None,
         }
     }
 
@@ -278,6 +324,52 @@ mod tests {
         );
         assert_eq!(m.frames_captured.with_label_values(&["cam"]).get(), 5);
         assert_eq!(m.frames_processed.with_label_values(&["cam"]).get(), 2);
+    }
+
+    /// Keeps even frames and notes their half sequence number on them.
+    struct EvenOnly;
+
+    impl FramePrep for EvenOnly {
+        fn prepare(&self, frame: &mut Frame) -> bool {
+            frame.note = Some(Box::new(frame.seq / 2));
+            frame.seq.is_multiple_of(2)
+        }
+    }
+
+    #[test]
+    fn a_prep_refuses_frames_before_they_take_a_place_and_notes_the_rest() {
+        let m = Metrics::new();
+        let (tx, rx) = frame_queue("cam", QueuePolicy::Latest, 2, &m);
+        tx.push(frame(0), &never);
+        tx.prep_slot().set(Some(Arc::new(EvenOnly)));
+        let pushed: Vec<Pushed> = (1..5).map(|s| tx.push(frame(s), &never)).collect();
+        assert_eq!(
+            pushed,
+            [
+                Pushed::Released,
+                Pushed::Queued,
+                Pushed::Released,
+                Pushed::ReplacedOldest
+            ]
+        );
+        let got: Vec<(u64, Option<u64>)> =
+            std::iter::from_fn(|| match rx.recv_timeout(Duration::ZERO) {
+                Received::Frame(f) => {
+                    Some((f.seq, f.note.and_then(|n| n.downcast_ref::<u64>().copied())))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, vec![(2, Some(1)), (4, Some(2))]);
+        // Released frames count as processed: captured = processed + dropped.
+        assert_eq!(m.frames_captured.with_label_values(&["cam"]).get(), 5);
+        assert_eq!(m.frames_processed.with_label_values(&["cam"]).get(), 4);
+        assert_eq!(
+            m.frames_dropped
+                .with_label_values(&["cam", reason::QUEUE_FULL])
+                .get(),
+            1
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use lookout::infer::gpu::Precision;
 use lookout::model::Detector;
 use lookout::model::manifest::ModelManifest;
 use lookout::model::select::{self, BackendKind, SelectError};
-use lookout::motion::MotionConfig;
+use lookout::motion::{MotionConfig, MotionDetector};
 use lookout::schedule::gate::{MotionGate, Plan};
 
 use super::BadInput;
@@ -137,15 +137,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     for input in &args.inputs {
-        let mut gate = args
-            .motion
-            .then(|| MotionGate::new(MotionConfig::default()));
+        let mut gate = args.motion.then(|| {
+            let config = MotionConfig::default();
+            (MotionDetector::new(config.clone()), MotionGate::new(config))
+        });
         let mut previous: Vec<[f32; 4]> = Vec::new();
         let mut handle = |pic: Picture<'_>| -> anyhow::Result<()> {
             let (dets, view) = match (gate.as_mut(), pic.pts) {
-                (Some(g), Some(t)) => {
-                    let (motion, plan) =
-                        g.plan("detect", &pic.image, t, &previous, &[], model_side);
+                (Some((motion, g)), Some(t)) => {
+                    let motion = motion.update(&pic.image);
+                    let size = (pic.image.width, pic.image.height);
+                    let plan = g.plan("detect", Some(&motion), size, t, &previous, &[], model_side);
                     let (dets, regions, detected) = match &plan {
                         Plan::Skip(_) => (Vec::new(), Vec::new(), "skipped"),
                         Plan::Full(_) => {
@@ -167,8 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     if !matches!(plan, Plan::Skip(_)) {
                         previous = dets.iter().map(|d| d.bbox).collect();
                     }
-                    let motion = motion.map(|m| (m.state.as_str(), m.boxes));
-                    let (state, boxes) = motion.unwrap_or(("still", Vec::new()));
+                    let (state, boxes) = (motion.state.as_str(), motion.boxes);
                     let view = MotionView {
                         state,
                         boxes,

@@ -9,9 +9,10 @@ use prometheus::{Histogram, IntCounter, IntGauge};
 use serde::Serialize;
 
 use super::FrameConsumer;
-use crate::capture::Frame;
+use super::prep::{self, CameraPrep, Prepared};
 use crate::capture::ImageRef;
 use crate::capture::QueuePolicy;
+use crate::capture::{Frame, FramePrep};
 use crate::detect::{DetectError, Detection, nms};
 use crate::infer::BackendInfo;
 use crate::metrics::Metrics;
@@ -23,7 +24,6 @@ use crate::pipeline::{Camera, Pipeline};
 use crate::privacy::media::still::Stills;
 use crate::privacy::media::{MediaWriter, StoringCamera};
 use crate::rules::{Counters, RuleEngine};
-use crate::schedule::RateGate;
 use crate::schedule::gate::{FullReason, MotionGate, Plan, SkipReason};
 use crate::schedule::regions::Region;
 use crate::sinks::{CameraCatalog, Catalog, SinkContext, SinkFilter, SinkKind, SinkSpec, Sinks};
@@ -196,14 +196,13 @@ impl ModelRunner {
 
 struct CameraAnalytics {
     model: usize,
-    gate: RateGate,
+    /// Rate and motion, run on each frame in the camera's thread.
+    prep: Arc<CameraPrep>,
     motion: MotionGate,
     /// Plans of admitted frames not yet detected, by sequence number, in order.
     plans: VecDeque<(u64, Plan)>,
     /// The detector's input side, the least a region is.
     model_side: u32,
-    /// Clock of frames without timestamps.
-    origin: Instant,
     tracker: Tracker,
     engine: RuleEngine,
     detections: u64,
@@ -232,19 +231,19 @@ impl CameraAnalytics {
     ) -> Self {
         let name = cam.name();
         let state = |s: MotionState| metrics.motion_frames.with_label_values(&[name, s.as_str()]);
+        let skipped = metrics.frames_skipped.with_label_values(&[name, "rate"]);
         CameraAnalytics {
             model,
-            gate: RateGate::new(d.fps),
+            prep: Arc::new(CameraPrep::new(d.fps, &cam.motion, skipped.clone())),
             motion: MotionGate::new(cam.motion.clone()),
             plans: VecDeque::new(),
             model_side: side,
-            origin: Instant::now(),
             tracker: Tracker::new(cam.tracker.clone()),
             engine: RuleEngine::new(cam.rules.clone(), Some(d.model.clone())),
             detections: 0,
             tracks_seen: 0,
             detected: metrics.frames_detected.with_label_values(&[name]),
-            skipped: metrics.frames_skipped.with_label_values(&[name, "rate"]),
+            skipped,
             skipped_still: metrics.frames_skipped.with_label_values(&[name, "still"]),
             skipped_budget: metrics.frames_skipped.with_label_values(&[name, "budget"]),
             regions: metrics.detection_regions.with_label_values(&[name]),
@@ -633,7 +632,7 @@ impl Analyzer {
             Some(c) => {
                 c.model = model;
                 c.model_side = side;
-                c.gate = RateGate::new(d.fps);
+                c.prep.reconfigure(d.fps, &cam.motion);
                 if c.motion.config() != &cam.motion {
                     c.motion = MotionGate::new(cam.motion.clone());
                 }
@@ -766,18 +765,15 @@ impl FrameConsumer for Analyzer {
         let Some(cam) = self.cameras.get_mut(&frame.camera) else {
             return false;
         };
-        if !cam.gate.admit(frame) {
-            cam.skipped.inc();
+        let Some(Prepared { t, motion }) = prep::prepared(&cam.prep, frame) else {
             return false;
-        }
-        let t = frame
-            .pts
-            .unwrap_or_else(|| frame.arrived.saturating_duration_since(cam.origin));
+        };
         let tracks: Vec<[f32; 4]> = cam.tracker.tracks().map(|t| t.bbox).collect();
         let tentative: Vec<[f32; 4]> = cam.tracker.tentative().collect();
-        let (motion, plan) = cam.motion.plan(
+        let plan = cam.motion.plan(
             &frame.camera,
-            &frame.image(),
+            motion.as_ref(),
+            (frame.width, frame.height),
             t,
             &tracks,
             &tentative,
@@ -811,6 +807,11 @@ impl FrameConsumer for Analyzer {
 
     fn max_batch(&self) -> usize {
         self.models.iter().map(|m| m.max_batch).max().unwrap_or(1)
+    }
+
+    fn prep(&self, camera: &str) -> Option<Arc<dyn FramePrep>> {
+        let cam = self.cameras.get(camera)?;
+        Some(Arc::clone(&cam.prep) as Arc<dyn FramePrep>)
     }
 
     fn reconfigure(&mut self, pipeline: &Pipeline, diff: &PipelineDiff) -> Result<(), String> {
@@ -883,6 +884,7 @@ impl FrameConsumer for Analyzer {
                 };
                 let t = Instant::now();
                 let decoded = self.models[m].detector.decode_all(&outputs);
+                self.models[m].detector.recycle(outputs);
                 self.time("decode", t);
                 for (item, decoded) in chunk.iter().zip(decoded) {
                     match decoded {

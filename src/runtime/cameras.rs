@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use super::{CameraSummary, RunError};
 use crate::capture::gst::{self, CameraHandle};
-use crate::capture::{CameraState, CaptureSpec, FrameReceiver, StateCell, frame_queue};
+use crate::capture::{
+    CameraState, CaptureSpec, FramePrep, FrameReceiver, PrepSlot, StateCell, frame_queue,
+};
 use crate::metrics::Metrics;
 
 /// One capture thread and the queue it fills.
@@ -18,6 +20,8 @@ struct Stream {
     handle: CameraHandle,
     stop: Arc<AtomicBool>,
     rx: FrameReceiver,
+    /// The consumer's work on each frame, done in the capture thread.
+    prep: PrepSlot,
     /// Taken out of the file (not restarted): its metrics go once it has drained.
     removed: bool,
 }
@@ -58,9 +62,16 @@ impl Cameras {
         Arc::clone(&self.states)
     }
 
-    /// Starts capture of `spec` with a queue of its own.
-    pub(super) fn start(&mut self, spec: &CaptureSpec) -> Result<(), RunError> {
+    /// Starts capture of `spec` with a queue of its own, `prep` run on each frame before it is
+    /// queued.
+    pub(super) fn start(
+        &mut self,
+        spec: &CaptureSpec,
+        prep: Option<Arc<dyn FramePrep>>,
+    ) -> Result<(), RunError> {
         let (tx, rx) = frame_queue(&spec.name, spec.queue, spec.queue_capacity, &self.metrics);
+        let prep_slot = tx.prep_slot();
+        prep_slot.set(prep);
         let stop = Arc::new(AtomicBool::new(self.stopping));
         let handle = gst::spawn_camera(
             spec.clone(),
@@ -80,6 +91,7 @@ impl Cameras {
             handle,
             stop,
             rx,
+            prep: prep_slot,
             removed: false,
         });
         Ok(())
@@ -97,6 +109,14 @@ impl Cameras {
             s.removed = removed;
         }
         self.lock_states().remove(name);
+    }
+
+    /// Replaces the work done on `name`'s frames before they are queued (a reload turned its
+    /// detection on or off).
+    pub(super) fn set_prep(&self, name: &str, prep: Option<Arc<dyn FramePrep>>) {
+        for s in self.streams.iter().filter(|s| s.name == name) {
+            s.prep.set(prep.clone());
+        }
     }
 
     /// Asks every camera to stop (shutdown); their queues drain.

@@ -411,6 +411,8 @@ pub fn drive(
             load.queue_capacity,
             &metrics,
         );
+        // Rate and motion run in the camera's thread, as capture runs them.
+        tx.prep_slot().set(analyzer.prep(cam.name()));
         receivers.push(rx);
         let (footage, counts) = (Arc::clone(footage), Arc::clone(&counts));
         let camera: Arc<str> = Arc::from(cam.name());
@@ -448,6 +450,7 @@ pub fn drive(
                         format: PixelFormat::Nv12,
                         planes: Planes::packed(PixelFormat::Nv12, w, h),
                         data,
+                        note: None,
                     };
                     let pushed = tx.push(frame, &|| false);
                     if arrived >= measure_from && arrived < end {

@@ -4,6 +4,7 @@ pub mod analytics;
 #[cfg(feature = "capture")]
 mod cameras;
 pub mod load;
+mod prep;
 pub mod reload;
 pub mod summary;
 
@@ -43,6 +44,12 @@ pub trait FrameConsumer {
     /// Most frames to hand over at once.
     fn max_batch(&self) -> usize {
         1
+    }
+
+    /// Work to do on `camera`'s frames in its capture thread, before they are queued (see
+    /// [`crate::capture::FramePrep`]); asked again after each reload.
+    fn prep(&self, _camera: &str) -> Option<Arc<dyn crate::capture::FramePrep>> {
+        None
     }
 
     /// Processes admitted frames: at most one per camera, each camera's frames in order.
@@ -124,7 +131,7 @@ pub fn run(
     metrics.set_device_info(&pipeline.device.name, &pipeline.device.site);
     let mut cams = cameras::Cameras::new(Arc::clone(&metrics));
     for cam in &pipeline.cameras {
-        cams.start(&cam.capture)?;
+        cams.start(&cam.capture, consumer.prep(cam.name()))?;
     }
     let states = cams.states();
     let ready: ReadyCheck = Arc::new(move || {
@@ -281,7 +288,7 @@ impl Live {
                 );
             }
             consumer.reconfigure(&new, &diff)?;
-            self.apply_capture(cams, &diff);
+            self.apply_capture(cams, &diff, consumer);
             if let Some(r) = self.reload.as_mut() {
                 let _ = r.triggers.watch(&watched_files(&new));
             }
@@ -301,20 +308,29 @@ impl Live {
         outcome
     }
 
-    fn apply_capture(&self, cams: &mut cameras::Cameras, diff: &pipeline::diff::PipelineDiff) {
+    fn apply_capture(
+        &self,
+        cams: &mut cameras::Cameras,
+        diff: &pipeline::diff::PipelineDiff,
+        consumer: &dyn FrameConsumer,
+    ) {
         use pipeline::diff::CameraChange;
         for change in &diff.cameras {
             let started = match change {
-                CameraChange::Added(c) => cams.start(&c.capture),
+                CameraChange::Added(c) => cams.start(&c.capture, consumer.prep(c.name())),
                 CameraChange::Removed(name) => {
                     cams.stop(name, true);
                     Ok(())
                 }
                 CameraChange::Capture(c) => {
                     cams.stop(c.name(), false);
-                    cams.start(&c.capture)
+                    cams.start(&c.capture, consumer.prep(c.name()))
                 }
-                CameraChange::Analytics(_) => Ok(()),
+                // Detection turned on or off: the camera's thread gets its new work.
+                CameraChange::Analytics(c) => {
+                    cams.set_prep(c.name(), consumer.prep(c.name()));
+                    Ok(())
+                }
             };
             if let Err(e) = started {
                 tracing::error!(error = %e, "cannot start a camera of the reloaded file");

@@ -1,5 +1,7 @@
 //! Motion gating for one camera: on each admitted frame, whether the detector runs at all, on
-//! the whole frame, or on regions around motion and tracked objects, within a budget.
+//! the whole frame, or on regions around motion and tracked objects, within a budget. The motion
+//! itself is found before (in the camera's own thread, see `runtime::prep`); the gate weighs it
+//! against the tracked objects and the clock.
 //!
 //! The whole frame is detected on the first frame, after a recalibration, every
 //! `full_frame_interval` seconds (so nothing present before lookout started, or standing still
@@ -11,8 +13,7 @@
 use std::time::Duration;
 
 use super::regions::{self, Region};
-use crate::capture::frame::ImageRef;
-use crate::motion::{Motion, MotionConfig, MotionDetector, MotionState};
+use crate::motion::{Motion, MotionConfig, MotionState};
 
 /// Regions covering more than this fraction of the frame are detected as one full frame.
 const FULL_ABOVE: f32 = 0.6;
@@ -65,7 +66,7 @@ pub enum FullReason {
 /// Motion gating of one camera.
 #[derive(Debug)]
 pub struct MotionGate {
-    detector: MotionDetector,
+    config: MotionConfig,
     /// Media time of the last full-frame detection.
     last_full: Option<Duration>,
     /// Media time of the last re-check of stationary tracked objects.
@@ -82,7 +83,7 @@ impl MotionGate {
     /// A gate for one camera; its first frame is detected whole.
     pub fn new(config: MotionConfig) -> Self {
         Self {
-            detector: MotionDetector::new(config),
+            config,
             last_full: None,
             last_recheck: None,
             busy_since: None,
@@ -93,7 +94,7 @@ impl MotionGate {
 
     /// The settings it runs with.
     pub fn config(&self) -> &MotionConfig {
-        self.detector.config()
+        &self.config
     }
 
     /// Runaway episodes since start (each is logged once when it begins).
@@ -106,24 +107,26 @@ impl MotionGate {
         self.runaway
     }
 
-    /// Decides what to detect on `image`, a frame at media time `t`. `tracks` are the boxes of
-    /// the camera's confirmed tracked objects and `tentative` those waiting to be confirmed
-    /// (frame pixels; the latter are looked at on every frame); `model_side` is the detector's
-    /// input side. Returns the motion found (none when gating is off) and the plan.
+    /// Decides what to detect on a `size` (width, height) frame at media time `t`, given its
+    /// `motion` (from the camera's [`crate::motion::MotionDetector`]; none when gating is off).
+    /// `tracks` are the boxes of the camera's confirmed tracked objects and `tentative` those
+    /// waiting to be confirmed (frame pixels; the latter are looked at on every frame);
+    /// `model_side` is the detector's input side.
+    #[allow(clippy::too_many_arguments)]
     pub fn plan(
         &mut self,
         camera: &str,
-        image: &ImageRef<'_>,
+        motion: Option<&Motion>,
+        size: (u32, u32),
         t: Duration,
         tracks: &[[f32; 4]],
         tentative: &[[f32; 4]],
         model_side: u32,
-    ) -> (Option<Motion>, Plan) {
-        if !self.config().enabled {
-            return (None, Plan::Full(FullReason::Disabled));
-        }
-        let motion = self.detector.update(image);
-        let plan = self.decide(camera, &motion, image, t, tracks, tentative, model_side);
+    ) -> Plan {
+        let Some(motion) = motion.filter(|_| self.config.enabled) else {
+            return Plan::Full(FullReason::Disabled);
+        };
+        let plan = self.decide(camera, motion, size, t, tracks, tentative, model_side);
         tracing::trace!(
             camera,
             t = t.as_secs_f64(),
@@ -136,7 +139,7 @@ impl MotionGate {
             self.last_full = Some(t);
             self.last_recheck = Some(t);
         }
-        (Some(motion), plan)
+        plan
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -144,7 +147,7 @@ impl MotionGate {
         &mut self,
         camera: &str,
         motion: &Motion,
-        image: &ImageRef<'_>,
+        (width, height): (u32, u32),
         t: Duration,
         tracks: &[[f32; 4]],
         tentative: &[[f32; 4]],
@@ -185,8 +188,8 @@ impl MotionGate {
         }
         match regions::plan(
             &boxes,
-            image.width,
-            image.height,
+            width,
+            height,
             model_side,
             cfg.max_regions,
             FULL_ABOVE,
@@ -225,7 +228,8 @@ impl MotionGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::frame::PixelFormat;
+    use crate::capture::frame::{ImageRef, PixelFormat};
+    use crate::motion::MotionDetector;
 
     fn frame(level: u8, square: Option<(usize, usize)>) -> Vec<u8> {
         let (w, h) = (640usize, 480usize);
@@ -240,15 +244,25 @@ mod tests {
         v
     }
 
-    fn step(g: &mut MotionGate, data: &[u8], t: f64, tracks: &[[f32; 4]]) -> Plan {
-        let img = ImageRef::packed(PixelFormat::Rgba, 640, 480, data);
-        g.plan("cam", &img, Duration::from_secs_f64(t), tracks, &[], 320)
-            .1
+    /// A camera: its motion detector and its gate.
+    fn camera(config: MotionConfig) -> (MotionDetector, MotionGate) {
+        (MotionDetector::new(config.clone()), MotionGate::new(config))
+    }
+
+    fn step(
+        (d, g): &mut (MotionDetector, MotionGate),
+        data: &[u8],
+        t: f64,
+        tracks: &[[f32; 4]],
+    ) -> Plan {
+        let motion = d.update(&ImageRef::packed(PixelFormat::Rgba, 640, 480, data));
+        let t = Duration::from_secs_f64(t);
+        g.plan("cam", Some(&motion), (640, 480), t, tracks, &[], 320)
     }
 
     #[test]
     fn full_at_start_then_skips_still_frames_then_regions_around_motion() {
-        let mut g = MotionGate::new(MotionConfig::default());
+        let mut g = camera(MotionConfig::default());
         let still = frame(50, None);
         assert_eq!(
             step(&mut g, &still, 0.0, &[]),
@@ -273,7 +287,7 @@ mod tests {
 
     #[test]
     fn stationary_objects_are_rechecked_at_their_interval() {
-        let mut g = MotionGate::new(MotionConfig::default());
+        let mut g = camera(MotionConfig::default());
         let still = frame(50, None);
         let person = [[100.0, 100.0, 140.0, 220.0]];
         step(&mut g, &still, 0.0, &person);
@@ -293,7 +307,7 @@ mod tests {
 
     #[test]
     fn a_picture_changing_whole_on_every_frame_is_detected_at_the_fallback_rate() {
-        let mut g = MotionGate::new(MotionConfig::default());
+        let mut g = camera(MotionConfig::default());
         let (dark, bright) = (frame(30, None), frame(200, None));
         let plans: Vec<Plan> = (0..30)
             .map(|i| {
@@ -318,7 +332,7 @@ mod tests {
             ..MotionConfig::default()
         };
         // Alternating bands: a third of the picture changes on every frame.
-        let mut g = MotionGate::new(config);
+        let mut g = camera(config);
         let (a, mut b) = (frame(50, None), frame(50, None));
         for (i, px) in b.chunks_mut(4).enumerate() {
             if (i / 640 / 40) % 3 == 0 {
@@ -330,8 +344,8 @@ mod tests {
             let t = i as f64 * 0.1;
             plans.push(step(&mut g, if i % 2 == 0 { &a } else { &b }, t, &[]));
         }
-        assert!(g.in_runaway());
-        assert_eq!(g.runaway_episodes(), 1);
+        assert!(g.1.in_runaway());
+        assert_eq!(g.1.runaway_episodes(), 1);
         let late = &plans[20..];
         let full = late.iter().filter(|p| matches!(p, Plan::Full(_))).count();
         assert!((1..=3).contains(&full), "{late:?}");

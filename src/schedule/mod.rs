@@ -282,6 +282,7 @@ mod tests {
             format: PixelFormat::Rgba,
             planes: Planes::packed(PixelFormat::Rgba, 1, 1),
             data: PooledBuf::detached(vec![0; 4]),
+            note: None,
         }
     }
 }

@@ -245,7 +245,7 @@ fn stream(
                 *seq += 1;
                 last_frame = Instant::now();
                 match tx.push(frame, &is_stopped) {
-                    Pushed::Queued | Pushed::ReplacedOldest => {}
+                    Pushed::Queued | Pushed::ReplacedOldest | Pushed::Released => {}
                     Pushed::Stopped => return Attempt::Stopped,
                     Pushed::ConsumerGone => return Attempt::ConsumerGone,
                 }

@@ -85,6 +85,7 @@ impl Converter {
             format,
             planes,
             data,
+            note: None,
         })
     }
 }
