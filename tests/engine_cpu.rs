@@ -62,6 +62,33 @@ fn cpu_backend_runs_every_shipped_model_like_the_reference() {
     }
 }
 
+/// Outputs handed back are written into by the next runs (no fresh pages per inference), and
+/// what is written is the new run's result, not what the buffer held.
+#[test]
+fn recycled_output_memory_is_reused_and_overwritten() {
+    let (rgba, w, h) = still_rgba("vtest-frame300.jpg");
+    let img = ImageRef::packed(PixelFormat::Rgba, w, h, &rgba);
+    let m = manifest("models/nanodet-g-416.yaml");
+    let mut b = cpu(&m);
+    let first = b.infer(&[img]).unwrap().remove(0).outputs;
+    let want = first.clone();
+    let mut handed: Vec<*const f32> = first.iter().map(|o| o.tensor.data.as_ptr()).collect();
+    let mut spoiled = first;
+    for o in &mut spoiled {
+        o.tensor.data.iter_mut().for_each(|v| *v = f32::NAN);
+    }
+    b.recycle(spoiled);
+    let again = b.infer(&[img]).unwrap().remove(0).outputs;
+    assert_eq!(again, want, "a recycled buffer's old contents leaked");
+    let mut reused: Vec<*const f32> = again.iter().map(|o| o.tensor.data.as_ptr()).collect();
+    handed.sort();
+    reused.sort();
+    assert_eq!(
+        reused, handed,
+        "the outputs were not written into the memory handed back"
+    );
+}
+
 /// The usual YOLOv8n export (OpenCV 4.6 cannot import it) runs on `cpu`, and its boxes, decoded
 /// inside the graph as rows cx, cy, w, h of `[1, 84, 8400]`, and class scores match the wgpu
 /// engine and the reference executor. (Its weights are random: every anchor scores ~0.528 in some

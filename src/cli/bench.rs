@@ -259,9 +259,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             _ => unreachable!("one backend is always made"),
         };
         if args.frames {
-            b.infer(&images)?;
+            // Handed back as the pipeline does, so runs reuse output memory as they do there.
+            for o in b.infer(&images)? {
+                b.recycle(o.outputs);
+            }
         } else {
-            b.infer_tensor(&tensor)?;
+            let outputs = b.infer_tensor(&tensor)?;
+            b.recycle(outputs);
         }
         Ok(())
     };

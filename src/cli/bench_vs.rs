@@ -75,9 +75,13 @@ pub fn run(args: &Args, other: BackendKind) -> anyhow::Result<ExitCode> {
     let once = |b: &mut dyn Backend| -> anyhow::Result<f64> {
         let t = Instant::now();
         if args.frames {
-            b.infer(&images)?;
+            // Handed back as the pipeline does, so runs reuse output memory as they do there.
+            for o in b.infer(&images)? {
+                b.recycle(o.outputs);
+            }
         } else {
-            b.infer_tensor(&tensor)?;
+            let outputs = b.infer_tensor(&tensor)?;
+            b.recycle(outputs);
         }
         Ok(t.elapsed().as_secs_f64() * 1000.0)
     };

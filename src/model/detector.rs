@@ -51,7 +51,16 @@ impl Detector {
     /// Detections for each picture, in that picture's pixels.
     pub fn detect(&mut self, images: &[ImageRef<'_>]) -> Result<Vec<Vec<Detection>>, DetectError> {
         let outputs = self.backend.infer(images)?;
-        outputs.iter().map(|o| self.decode(o)).collect()
+        let found = outputs.iter().map(|o| self.decode(o)).collect();
+        self.recycle(outputs);
+        found
+    }
+
+    /// Hands decoded outputs back to the backend, whose next run reuses their memory.
+    pub fn recycle(&mut self, outputs: Vec<InferOutput>) {
+        for o in outputs {
+            self.backend.recycle(o.outputs);
+        }
     }
 
     /// Decodes one picture's raw outputs: threshold, class filter, NMS, mapping to the frame.

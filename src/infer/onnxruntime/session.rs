@@ -34,6 +34,8 @@ pub struct OnnxRuntimeBackend {
     /// One picture's input, allocated once; pre-processing writes into it in place.
     picture: OrtTensor<f32>,
     output_names: Vec<String>,
+    /// Memory of outputs handed back ([`Backend::recycle`]), written into by the next runs.
+    spare: Vec<Vec<f32>>,
     /// The provider that runs the model: the first requested one that registered, else `cpu`.
     device: String,
 }
@@ -102,6 +104,7 @@ impl OnnxRuntimeBackend {
             pre: pre.clone(),
             input_name: input_name.to_string(),
             picture,
+            spare: Vec::new(),
             output_names,
             device,
         })
@@ -113,6 +116,7 @@ impl OnnxRuntimeBackend {
         input_name: &str,
         input: SessionInputValue<'_>,
         names: &[String],
+        spare: &mut Vec<Vec<f32>>,
     ) -> Result<Vec<NamedTensor>, InferError> {
         let outputs = session
             .run(ort::inputs![input_name => input])
@@ -130,9 +134,23 @@ impl OnnxRuntimeBackend {
                             .map_err(|_| run_msg(format!("output {name} has dim {d}")))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                // Into the smallest recycled buffer big enough (each output finds its own again
+                // run after run), else a new one.
+                let fit = spare
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.capacity() >= data.len())
+                    .min_by_key(|(_, b)| b.capacity())
+                    .map(|(i, _)| i);
+                let mut out = match fit {
+                    Some(i) => spare.swap_remove(i),
+                    None => Vec::with_capacity(data.len()),
+                };
+                out.clear();
+                out.extend_from_slice(data);
                 Ok(NamedTensor {
                     name: name.clone(),
-                    tensor: Tensor::new(shape, data.to_vec()),
+                    tensor: Tensor::new(shape, out),
                 })
             })
             .collect()
@@ -216,6 +234,7 @@ impl Backend for OnnxRuntimeBackend {
                 &self.input_name,
                 (&self.picture).into(),
                 &self.output_names,
+                &mut self.spare,
             )?;
             out.push(InferOutput { outputs, transform });
         }
@@ -231,6 +250,17 @@ impl Backend for OnnxRuntimeBackend {
             &self.input_name,
             value.into(),
             &self.output_names,
+            &mut self.spare,
         )
+    }
+
+    fn recycle(&mut self, outputs: Vec<NamedTensor>) {
+        // Enough for the outputs of a few pictures; more would only hold memory.
+        let keep = 4 * self.output_names.len();
+        for o in outputs {
+            if self.spare.len() < keep {
+                self.spare.push(o.tensor.data);
+            }
+        }
     }
 }
