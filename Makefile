@@ -12,7 +12,8 @@ build: deps
 demo: build
 	./target/release/lookout run pipelines/demo.yaml --summary s.json
 
-test: deps
+test:
+	./deps.sh --test
 	$(CARGO) test
 
 # The README's pictures of the local page, taken by its browser test into docs/ui/.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what lookout needs on Debian/Ubuntu: the apt packages below and a Rust toolchain check.
 # As root it installs directly; otherwise it prints the exact command to run and stops.
+# `./deps.sh --test` adds what only the tests need (Firefox and its WebDriver server).
 set -euo pipefail
+for_tests=false
+[[ ${1:-} == --test ]] && for_tests=true
 
 PACKAGES=(
   # build
@@ -26,6 +29,9 @@ PACKAGES=(
   # the web page's tests: a real headless browser driven over WebDriver
   chromium chromium-driver
 )
+# The tests also drive the page in Firefox; Debian packages Firefox ESR but not geckodriver,
+# which is built from crates.io below.
+$for_tests && PACKAGES+=(firefox-esr)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -86,4 +92,13 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "deps: cargo not found; install Rust 1.95 or newer from https://rustup.rs and run make again" >&2
   exit 1
+fi
+
+# geckodriver (Mozilla's WebDriver server for Firefox) from crates.io, pinned and built with its
+# own lock file into .tools/ (git-ignored), where the browser tests look for it.
+GECKODRIVER_VERSION=0.37.1
+TOOLS_DIR="$(cd "$(dirname "$0")" && pwd)/.tools"
+if $for_tests && [[ ! -x $TOOLS_DIR/bin/geckodriver ]]; then
+  echo "deps: building geckodriver $GECKODRIVER_VERSION (crates.io) for the Firefox tests"
+  cargo install --quiet --locked --root "$TOOLS_DIR" "geckodriver@$GECKODRIVER_VERSION"
 fi

@@ -11,128 +11,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::live::{RtspServer, Run, wait_until};
+use common::live::wait_until;
+use common::page::{Live, metric, save, screenshot_dir, track_pixels};
 use common::webdriver::Browser;
 use serde_json::{Value, json};
-
-/// A pipeline with one live camera, a zone, the page and the metrics; comments and blank lines
-/// that a save must keep. With `stills`, a face model redacts the camera and the page shows
-/// stills.
-fn pipeline(rtsp: u16, metrics: u16, ui: u16, stills: bool) -> String {
-    let root = common::root();
-    let (faces, privacy, ui_stills) = if stills {
-        (
-            format!(
-                "  faces: {{manifest: {}/models/centerface.yaml, backend: opencv, input_size: [192, 160]}}\n",
-                root.display()
-            ),
-            // A generous deadline: a loaded test machine must not turn every still into a miss.
-            "    privacy: {faces: faces, deadline_ms: 60000}\n",
-            ", stills: true",
-        )
-    } else {
-        (String::new(), "", "")
-    };
-    format!(
-        "# The page's test pipeline: these comments must survive a save.\n\
-         models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml, backend: opencv}}   # CPU\n\
-         {faces}\
-         \n\
-         cameras:\n\
-         \x20 - name: door   # the footpath\n\
-         \x20   source: rtsp://127.0.0.1:{rtsp}/vtest\n\
-         \x20   detect: {{model: objects, fps: 5}}\n\
-         {privacy}\
-         \x20   rules:\n\
-         \x20     objects: [person]   # people only\n\
-         \x20     zones:\n\
-         \x20       - name: road\n\
-         \x20         points: [[0.62, 0.17], [0.97, 0.12], [1.0, 0.32], [0.88, 0.45], [0.66, 0.42]]\n\
-         \n\
-         sinks:\n  - file: {{path: events.jsonl}}\n\
-         metrics: {{listen: '127.0.0.1:{metrics}'}}\n\
-         ui: {{listen: '127.0.0.1:{ui}'{ui_stills}}}   # the page\n",
-        root = root.display(),
-    )
-}
-
-/// Where the screenshots go: `docs/ui/` when asked for, else beside the test's pipeline.
-fn screenshot_dir(scratch: &std::path::Path) -> std::path::PathBuf {
-    let dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
-        common::root().join("docs/ui")
-    } else {
-        scratch.join("screenshots")
-    };
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Pixels of `png` close to the live view's track colour (#00e5ff).
-fn track_pixels(png: &[u8]) -> usize {
-    let img = image::load_from_memory(png).expect("PNG").to_rgb8();
-    img.pixels()
-        .filter(|p| p[0] < 70 && p[1] > 190 && p[2] > 220)
-        .count()
-}
-
-/// The sum of the samples of `name` whose labels include `labels` (all reasons, all kinds).
-fn metric(run: &Run, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let Ok((_, body)) = common::http_get(run.metrics, "/metrics") else {
-        return 0.0;
-    };
-    common::parse_metrics(&body)
-        .iter()
-        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => *v,
-            _ => 0.0,
-        })
-        .sum()
-}
-
-/// The footage over RTSP, and `lookout run` on [`pipeline`] with the page and metrics on free
-/// ports.
-struct Live {
-    run: Run,
-    page: SocketAddr,
-    dir: tempfile::TempDir,
-    /// The pipeline file as first written.
-    original: String,
-    _rtsp: RtspServer,
-}
-
-impl Live {
-    /// Waits until the detector has seen frames of the camera.
-    fn wait_detected(&self) {
-        assert!(
-            wait_until(Duration::from_secs(60), || {
-                metric(
-                    &self.run,
-                    "lookout_frames_detected_total",
-                    &[("camera", "door")],
-                ) > 0.0
-            }),
-            "no frames detected: {}",
-            self.run.log()
-        );
-    }
-
-    fn start(stills: bool) -> Live {
-        let rtsp_port = common::free_port();
-        let rtsp = RtspServer::start(rtsp_port);
-        let dir = tempfile::tempdir().unwrap();
-        let (mport, uport) = (common::free_port(), common::free_port());
-        let original = pipeline(rtsp_port, mport, uport, stills);
-        let run = Run::start(dir.path(), &original, mport);
-        Live {
-            run,
-            page: format!("127.0.0.1:{uport}").parse().unwrap(),
-            dir,
-            original,
-            _rtsp: rtsp,
-        }
-    }
-}
 
 #[test]
 fn the_page_shows_live_counts_and_tracks_and_a_drawn_line_names_the_next_crossing() {
@@ -269,13 +151,7 @@ fn the_page_shows_live_counts_and_tracks_and_a_drawn_line_names_the_next_crossin
     );
     assert_eq!(shown, json!(format!("- {snippet}")));
     let saved_at = Instant::now();
-    browser.click(&browser.find("#save"));
-    let saved = browser.wait_js(
-        Duration::from_secs(60),
-        "const s = window.lookout.saved; return s && (s.saved || s.error) ? s : null;",
-    );
-    let saved = saved.expect("the save answered");
-    assert!(saved["saved"].is_string(), "not saved: {saved}");
+    save(&browser);
 
     // The file has the line, and everything else as it was.
     let text = common::read(&dir.join("p.yaml"));
@@ -374,14 +250,7 @@ fn the_page_shows_live_counts_and_tracks_and_a_drawn_line_names_the_next_crossin
         (new_bx - (bx + 0.1)).abs() < 0.01,
         "b moved to {new_bx} from {bx}"
     );
-    browser.click(&browser.find("#save"));
-    let saved = browser
-        .wait_js(
-            Duration::from_secs(60),
-            "const s = window.lookout.saved; return s && (s.saved || s.error) ? s : null;",
-        )
-        .expect("the save answered");
-    assert!(saved["saved"].is_string(), "not saved: {saved}");
+    let saved = save(&browser);
     let moved_text = common::read(&dir.join("p.yaml"));
     let gates: Vec<&str> = moved_text
         .lines()

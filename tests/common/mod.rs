@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 #[cfg(feature = "capture")]
 pub mod live;
+#[cfg(feature = "capture")]
+pub mod page;
 pub mod webdriver;
 
 /// The repository root.

@@ -1,17 +1,74 @@
-//! A small WebDriver client (the W3C protocol, JSON over HTTP with ureq) driving Debian's
-//! headless Chromium through `chromedriver`: enough to open a page, read its state, click, type,
-//! move the pointer and take screenshots.
+//! A small WebDriver client (the W3C protocol, JSON over HTTP with ureq) driving a headless
+//! browser: Debian's Chromium through `chromedriver`, or Debian's Firefox ESR through
+//! `geckodriver` (built from crates.io by `deps.sh`). Enough to open a page, read its state,
+//! click, type, move the pointer and take screenshots.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// The key WebDriver names element references with.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// A `chromedriver` on a free port with one headless Chromium session; both end when dropped.
+/// Which browser to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Chromium,
+    Firefox,
+}
+
+impl Engine {
+    /// The browser binary and its WebDriver server.
+    fn tools(self) -> [&'static str; 2] {
+        match self {
+            Engine::Chromium => ["chromium", "chromedriver"],
+            Engine::Firefox => ["firefox-esr", "geckodriver"],
+        }
+    }
+
+    /// The WebDriver server, from `PATH` or the project's `.tools/bin` (where `deps.sh` puts
+    /// what Debian does not package).
+    fn driver(self) -> std::path::PathBuf {
+        let name = self.tools()[1];
+        let local = super::root().join(".tools/bin").join(name);
+        if local.is_file() { local } else { name.into() }
+    }
+
+    /// A new session's capabilities: headless, a `width` x `height` window.
+    fn capabilities(self, width: u32, height: u32) -> Value {
+        match self {
+            Engine::Chromium => json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--no-first-run",
+                             "--hide-scrollbars", "--force-device-scale-factor=1",
+                             format!("--window-size={width},{height}")]
+                }
+            }}}),
+            Engine::Firefox => json!({"capabilities": {"alwaysMatch": {
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": "/usr/bin/firefox-esr",
+                    "args": ["-headless", format!("--width={width}"), format!("--height={height}")],
+                    // No first-run pages, updates or telemetry: the box may have no internet.
+                    "prefs": {
+                        "browser.shell.checkDefaultBrowser": false,
+                        "datareporting.policy.dataSubmissionEnabled": false,
+                        "toolkit.telemetry.reportingpolicy.firstRun": false,
+                        "app.update.disabledForTesting": true,
+                        "layout.css.devPixelsPerPx": "1.0"
+                    }
+                }
+            }}}),
+        }
+    }
+}
+
+/// A WebDriver server on a free port with one headless browser session; both end when dropped.
 pub struct Browser {
     driver: Child,
     base: String,
@@ -26,18 +83,27 @@ pub struct Element(Value);
 impl Browser {
     /// Starts `chromedriver` and a headless Chromium with a `width` x `height` window.
     pub fn start(width: u32, height: u32) -> Browser {
-        for tool in ["chromium", "chromedriver"] {
+        Browser::start_engine(Engine::Chromium, width, height)
+    }
+
+    /// Starts `engine`'s WebDriver server and a headless session with a `width` x `height`
+    /// window.
+    pub fn start_engine(engine: Engine, width: u32, height: u32) -> Browser {
+        let [browser_bin, _] = engine.tools();
+        let driver_bin = engine.driver();
+        for tool in [std::path::PathBuf::from(browser_bin), driver_bin.clone()] {
             assert!(
                 Command::new("which")
-                    .arg(tool)
+                    .arg(&tool)
                     .stdout(Stdio::null())
                     .status()
                     .is_ok_and(|s| s.success()),
-                "`{tool}` is not installed: run ./deps.sh (Debian packages chromium, chromium-driver)"
+                "`{}` is not installed: run ./deps.sh",
+                tool.display()
             );
         }
         let port = super::free_port();
-        let driver = Command::new("chromedriver")
+        let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -65,19 +131,14 @@ impl Browser {
             if ready {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start",
+                driver_bin.display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--no-first-run",
-                         "--hide-scrollbars", "--force-device-scale-factor=1",
-                         format!("--window-size={width},{height}")]
-            }
-        }}});
+        let caps = engine.capabilities(width, height);
         let v = browser
             .raw("POST", "/session", Some(caps))
             .expect("new WebDriver session");
