@@ -258,16 +258,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             (None, Some(w)) => w,
             _ => unreachable!("one backend is always made"),
         };
-        if args.frames {
-            // Handed back as the pipeline does, so runs reuse output memory as they do there.
-            for o in b.infer(&images)? {
-                b.recycle(o.outputs);
-            }
-        } else {
-            let outputs = b.infer_tensor(&tensor)?;
-            b.recycle(outputs);
-        }
-        Ok(())
+        infer_once(b, args.frames, &images, &tensor)
     };
     // Warm-up: builds plans and pipelines, fills caches.
     for _ in 0..2 {
@@ -329,6 +320,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_report(&report)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One timed call: the whole `images` when `frames`, else the prepared `tensor`. The outputs
+/// are handed back as the pipeline hands them back, so runs reuse output memory as they do there.
+pub(super) fn infer_once(
+    b: &mut dyn Backend,
+    frames: bool,
+    images: &[ImageRef<'_>],
+    tensor: &Tensor,
+) -> anyhow::Result<()> {
+    if frames {
+        for o in b.infer(images)? {
+            b.recycle(o.outputs);
+        }
+    } else {
+        let outputs = b.infer_tensor(tensor)?;
+        b.recycle(outputs);
+    }
+    Ok(())
 }
 
 /// A prepared input of `shape` with values in -1..1 (the same every run).

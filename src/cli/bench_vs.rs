@@ -11,7 +11,7 @@ use lookout::model::select::{self, BackendKind};
 use serde::Serialize;
 
 use super::BadInput;
-use super::bench::{Args, frame_refs, random_input, summarize, synthetic_frames};
+use super::bench::{Args, frame_refs, infer_once, random_input, summarize, synthetic_frames};
 
 /// One backend's figures over all rounds.
 #[derive(Serialize)]
@@ -74,15 +74,7 @@ pub fn run(args: &Args, other: BackendKind) -> anyhow::Result<ExitCode> {
     let images = frame_refs(&frames);
     let once = |b: &mut dyn Backend| -> anyhow::Result<f64> {
         let t = Instant::now();
-        if args.frames {
-            // Handed back as the pipeline does, so runs reuse output memory as they do there.
-            for o in b.infer(&images)? {
-                b.recycle(o.outputs);
-            }
-        } else {
-            let outputs = b.infer_tensor(&tensor)?;
-            b.recycle(outputs);
-        }
+        infer_once(b, args.frames, &images, &tensor)?;
         Ok(t.elapsed().as_secs_f64() * 1000.0)
     };
     for b in backends.iter_mut() {

@@ -30,6 +30,11 @@ impl Grey {
                 (x0, ((ox + 1) * w / width).max(x0 + 1).min(w))
             })
             .collect();
+        // Bytes of one frame row that hold its pixels.
+        let bytes = match image.format {
+            PixelFormat::Nv12 => w,
+            PixelFormat::Rgba => 4 * w,
+        };
         let mut pixels = vec![0u8; width * height];
         let mut sums = vec![0u32; width];
         let mut counts = vec![0u32; width];
@@ -42,10 +47,6 @@ impl Grey {
             );
             for y in (y0..y1.min(h)).step_by(step_y) {
                 let row = base + y * stride;
-                let bytes = match image.format {
-                    PixelFormat::Nv12 => w,
-                    PixelFormat::Rgba => 4 * w,
-                };
                 let Some(line) = image.data.get(row..row + bytes) else {
                     // A short buffer: what is missing reads as black, sample by sample.
                     add_row_checked(image, row, &spans, step_x, &mut sums, &mut counts);
