@@ -36,7 +36,7 @@ pub trait Backend: Send {
 
     /// Takes back outputs the caller is done with, so that a later run writes into their memory
     /// instead of fresh pages: a model's outputs are megabytes, and fresh pages cost a page fault
-    /// each (~400 per NanoDet inference, 5-8% of its time). Backends that do not reuse output
+    /// each (~700 per NanoDet inference, 5-8% of its time). Backends that do not reuse output
     /// memory drop them.
     fn recycle(&mut self, outputs: Vec<NamedTensor>) {
         drop(outputs);
