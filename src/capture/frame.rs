@@ -1,7 +1,7 @@
 //! The unit that flows from capture to inference: one decoded picture and where it came from.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::pool::PooledBuf;
 
@@ -204,7 +204,27 @@ pub struct Frame {
 /// A consumer's own record on a frame, opaque to capture (the consumer sits in a layer above).
 pub type FrameNote = Box<dyn std::any::Any + Send + Sync>;
 
+/// A frame as its camera's thread first sees it, possibly still in the decoder's buffer: what a
+/// consumer's prep looks at before the pixels are copied.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameView<'a> {
+    pub seq: u64,
+    pub pts: Option<Duration>,
+    pub arrived: Instant,
+    pub image: ImageRef<'a>,
+}
+
 impl Frame {
+    /// What a consumer's prep looks at.
+    pub fn view(&self) -> FrameView<'_> {
+        FrameView {
+            seq: self.seq,
+            pts: self.pts,
+            arrived: self.arrived,
+            image: self.image(),
+        }
+    }
+
     /// A borrowed view for pre-processing.
     pub fn image(&self) -> ImageRef<'_> {
         ImageRef {

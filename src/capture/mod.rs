@@ -10,9 +10,9 @@ pub mod source;
 pub mod spec;
 pub mod state;
 
-pub use frame::{Frame, FrameNote, ImageError, ImageRef, PixelFormat, Planes};
+pub use frame::{Frame, FrameNote, FrameView, ImageError, ImageRef, PixelFormat, Planes};
 pub use pool::{BufferPool, PooledBuf};
-pub use queue::{FramePrep, FrameReceiver, FrameSender, PrepSlot, Received, frame_queue};
+pub use queue::{FramePrep, FrameReceiver, FrameSender, Offer, PrepSlot, Received, frame_queue};
 pub use source::Source;
 pub use spec::{CaptureSpec, QueuePolicy};
 pub use state::{CameraState, StateCell};

@@ -8,7 +8,7 @@ use crossbeam_channel::{
 };
 use prometheus::{Histogram, IntCounter, IntGauge};
 
-use super::frame::Frame;
+use super::frame::{Frame, FrameNote, FrameView};
 use super::spec::QueuePolicy;
 use crate::metrics::Metrics;
 
@@ -25,6 +25,7 @@ pub mod reason {
 struct QueueMetrics {
     captured: IntCounter,
     processed: IntCounter,
+    queued: IntCounter,
     dropped_full: IntCounter,
     dropped_gone: IntCounter,
     depth: IntGauge,
@@ -36,6 +37,7 @@ impl QueueMetrics {
         Self {
             captured: metrics.frames_captured.with_label_values(&[camera]),
             processed: metrics.frames_processed.with_label_values(&[camera]),
+            queued: metrics.frames_queued.with_label_values(&[camera]),
             dropped_full: metrics
                 .frames_dropped
                 .with_label_values(&[camera, reason::QUEUE_FULL]),
@@ -62,13 +64,22 @@ pub struct FrameSender {
 }
 
 /// Work a consumer has done on each of a camera's frames in the camera's own thread, before the
-/// frame is queued: per-frame work (motion detection) spreads over the camera threads instead of
-/// loading the one consumer thread, and frames the consumer would refuse anyway (its detection
-/// rate) are released without taking a place in the queue.
+/// frame is copied and queued: per-frame work (motion detection) spreads over the camera threads
+/// instead of loading the one consumer thread, and frames the consumer would let go anyway (off
+/// its detection rate, or still with nothing to watch) are released without being copied out of
+/// the decoder's buffer or taking a place in the queue.
 pub trait FramePrep: Send + Sync {
-    /// Prepares `frame` (writing what the consumer needs into its `note`); `false` releases it
-    /// unqueued, counted as processed.
-    fn prepare(&self, frame: &mut Frame) -> bool;
+    /// What the consumer needs to know of `frame` (the note it will carry), or `None` to release
+    /// it unqueued, counted as processed.
+    fn prepare(&self, frame: &FrameView<'_>) -> Option<FrameNote>;
+}
+
+/// What became of a frame offered before its pixels were copied.
+pub enum Offer {
+    /// Copy it, put this note on it and [`FrameSender::queue`] it.
+    Take(Option<FrameNote>),
+    /// Nothing more to do: released by the consumer's prep, or nobody consumes the camera.
+    Done(Pushed),
 }
 
 /// Where a camera's sender finds the consumer's [`FramePrep`]: shared with the runtime, which
@@ -110,7 +121,8 @@ pub enum Pushed {
     ConsumerGone,
     /// `block` policy and still full when `stop` asked us to give up.
     Stopped,
-    /// The consumer's [`FramePrep`] refused it (its detection rate): released, not queued.
+    /// The consumer's [`FramePrep`] let it go (its detection rate, or a still scene): released,
+    /// not queued.
     Released,
 }
 
@@ -143,20 +155,42 @@ pub fn frame_queue(
 }
 
 impl FrameSender {
-    /// Queues a frame according to the policy. Under `block` it waits for room, checking `stop`
-    /// every 100 ms so shutdown is never stuck behind a full queue.
+    /// Offers a frame and queues it according to the policy (see [`FrameSender::offer`] and
+    /// [`FrameSender::queue`]), for a frame that already owns its pixels.
     pub fn push(&self, mut frame: Frame, stop: &dyn Fn() -> bool) -> Pushed {
+        match self.offer(&frame.view()) {
+            Offer::Done(pushed) => pushed,
+            Offer::Take(note) => {
+                frame.note = note;
+                self.queue(frame, stop)
+            }
+        }
+    }
+
+    /// Counts a captured frame and runs the consumer's prep on it while it is still in the
+    /// decoder's buffer: a frame released here is never copied.
+    pub fn offer(&self, frame: &FrameView<'_>) -> Offer {
         self.m.captured.inc();
         if self.consumer_gone() {
             self.m.dropped_gone.inc();
-            return Pushed::ConsumerGone;
+            return Offer::Done(Pushed::ConsumerGone);
         }
-        if let Some(prep) = self.prep.get()
-            && !prep.prepare(&mut frame)
-        {
-            self.m.processed.inc();
-            return Pushed::Released;
+        match self.prep.get() {
+            None => Offer::Take(None),
+            Some(prep) => match prep.prepare(frame) {
+                Some(note) => Offer::Take(Some(note)),
+                None => {
+                    self.m.processed.inc();
+                    Offer::Done(Pushed::Released)
+                }
+            },
         }
+    }
+
+    /// Queues a frame [`FrameSender::offer`] took, according to the policy. Under `block` it
+    /// waits for room, checking `stop` every 100 ms so shutdown is never stuck behind a full queue.
+    pub fn queue(&self, frame: Frame, stop: &dyn Fn() -> bool) -> Pushed {
+        self.m.queued.inc();
         let outcome = match self.policy {
             QueuePolicy::Latest => self.push_latest(frame),
             QueuePolicy::Block => self.push_blocking(frame, stop),
@@ -330,9 +364,11 @@ mod tests {
     struct EvenOnly;
 
     impl FramePrep for EvenOnly {
-        fn prepare(&self, frame: &mut Frame) -> bool {
-            frame.note = Some(Box::new(frame.seq / 2));
-            frame.seq.is_multiple_of(2)
+        fn prepare(&self, frame: &FrameView<'_>) -> Option<FrameNote> {
+            frame
+                .seq
+                .is_multiple_of(2)
+                .then(|| Box::new(frame.seq / 2) as FrameNote)
         }
     }
 
@@ -364,6 +400,7 @@ mod tests {
         // Released frames count as processed: captured = processed + dropped.
         assert_eq!(m.frames_captured.with_label_values(&["cam"]).get(), 5);
         assert_eq!(m.frames_processed.with_label_values(&["cam"]).get(), 4);
+        assert_eq!(m.frames_queued.with_label_values(&["cam"]).get(), 3);
         assert_eq!(
             m.frames_dropped
                 .with_label_values(&["cam", reason::QUEUE_FULL])

@@ -59,6 +59,9 @@ pub struct Metrics {
     pub frames_captured: IntCounterVec,
     /// Frames taken off a camera's queue by the next stage.
     pub frames_processed: IntCounterVec,
+    /// Frames copied out of the decoder's buffer into a camera's queue: the rest were let go in
+    /// the camera's thread (off the detection rate, or still with nothing to watch).
+    pub frames_queued: IntCounterVec,
     /// Frames lost, per camera and reason (`queue_full`, `shutdown`, ...).
     pub frames_dropped: IntCounterVec,
     /// Frames waiting in each camera's queue.
@@ -149,6 +152,12 @@ impl Metrics {
                 &registry,
                 "lookout_frames_processed_total",
                 "Frames taken by the next stage",
+                &["camera"],
+            ),
+            frames_queued: counter(
+                &registry,
+                "lookout_frames_queued_total",
+                "Frames copied and queued for analysis (the rest were let go in the camera's thread)",
                 &["camera"],
             ),
             frames_dropped: counter(

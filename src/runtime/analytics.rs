@@ -9,7 +9,7 @@ use prometheus::{Histogram, IntCounter, IntGauge};
 use serde::Serialize;
 
 use super::FrameConsumer;
-use super::prep::{self, CameraPrep, Prepared};
+use super::prep::{self, CameraPrep, Prepared, StillCounters};
 use crate::capture::ImageRef;
 use crate::capture::QueuePolicy;
 use crate::capture::{Frame, FramePrep};
@@ -232,9 +232,19 @@ impl CameraAnalytics {
         let name = cam.name();
         let state = |s: MotionState| metrics.motion_frames.with_label_values(&[name, s.as_str()]);
         let skipped = metrics.frames_skipped.with_label_values(&[name, "rate"]);
+        let still = StillCounters {
+            skipped: metrics.frames_skipped.with_label_values(&[name, "still"]),
+            frames: state(MotionState::Still),
+            fraction: metrics.motion_fraction.with_label_values(&[name]),
+        };
         CameraAnalytics {
             model,
-            prep: Arc::new(CameraPrep::new(d.fps, &cam.motion, skipped.clone())),
+            prep: Arc::new(CameraPrep::new(
+                d.fps,
+                &cam.motion,
+                skipped.clone(),
+                still.clone(),
+            )),
             motion: MotionGate::new(cam.motion.clone()),
             plans: VecDeque::new(),
             model_side: side,
@@ -244,15 +254,15 @@ impl CameraAnalytics {
             tracks_seen: 0,
             detected: metrics.frames_detected.with_label_values(&[name]),
             skipped,
-            skipped_still: metrics.frames_skipped.with_label_values(&[name, "still"]),
+            skipped_still: still.skipped,
             skipped_budget: metrics.frames_skipped.with_label_values(&[name, "budget"]),
             regions: metrics.detection_regions.with_label_values(&[name]),
             motion_frames: [
                 state(MotionState::Moving),
-                state(MotionState::Still),
+                still.frames,
                 state(MotionState::Calibrating),
             ],
-            motion_fraction: metrics.motion_fraction.with_label_values(&[name]),
+            motion_fraction: still.fraction,
             frame_to_event: metrics.frame_to_event.with_label_values(&[name]),
             active: metrics.tracks_active.with_label_values(&[name]),
             last_motion: Vec::new(),
@@ -665,7 +675,12 @@ impl Analyzer {
         cam.engine.filter(&info, &mut detections);
         let tracks = cam.tracker.update_in(&info, &detections, covered);
         cam.tracks_seen += tracks.new.len() as u64;
-        cam.active.set(cam.tracker.tracks().count() as i64);
+        let active = cam.tracker.tracks().count();
+        cam.active.set(active as i64);
+        // The camera's thread may let still frames go while nothing is tracked.
+        let nothing_tracked = active == 0 && cam.tracker.tentative().next().is_none();
+        cam.prep
+            .weighed(frame.seq, cam.motion.quiet_until(nothing_tracked));
         let t_track = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let events = cam.engine.process(&info, &tracks);
@@ -788,6 +803,12 @@ impl FrameConsumer for Analyzer {
             };
             cam.motion_frames[i].inc();
             cam.motion_fraction.observe(f64::from(m.fraction));
+        }
+        if let Plan::Skip(_) = plan {
+            let quiet = cam
+                .motion
+                .quiet_until(tracks.is_empty() && tentative.is_empty());
+            cam.prep.weighed(frame.seq, quiet);
         }
         match plan {
             Plan::Skip(SkipReason::Still) => {

@@ -12,7 +12,9 @@ use serde::Serialize;
 use super::FrameConsumer;
 use super::analytics::{AnalyticsError, Analyzer, Latency, Samples};
 use crate::capture::queue::Pushed;
-use crate::capture::{BufferPool, Frame, ImageRef, PixelFormat, Planes, QueuePolicy, frame_queue};
+use crate::capture::{
+    BufferPool, Frame, FrameView, ImageRef, Offer, PixelFormat, Planes, QueuePolicy, frame_queue,
+};
 use crate::config::ConfigError;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline};
@@ -377,6 +379,8 @@ struct Counts {
     offered: AtomicU64,
     dropped: AtomicU64,
     late: AtomicU64,
+    /// Frames the cameras' prep let go (still, or off the rate): done where they arrived.
+    released: AtomicU64,
 }
 
 /// Runs `pipeline`'s cameras on `footage` for one trial and measures it.
@@ -431,32 +435,53 @@ pub fn drive(
                     if due > now {
                         std::thread::sleep(due - now);
                     }
+                    // The picture stands for the decoder's buffer: the camera's prep looks at
+                    // it there, and only a frame it takes is copied out, as capture does.
                     let picture = if busy {
                         footage.picture(seq)
                     } else {
                         footage.idle_picture(seq)
                     };
-                    let mut data = pool.take(picture.len());
-                    data.copy_from_slice(picture);
                     let arrived = Instant::now();
-                    let frame = Frame {
-                        camera: Arc::clone(&camera),
+                    let pts = Some(period.mul_f64(seq as f64));
+                    let view = FrameView {
                         seq,
-                        pts: Some(period.mul_f64(seq as f64)),
-                        captured_at: SystemTime::now(),
+                        pts,
                         arrived,
-                        width: w,
-                        height: h,
-                        format: PixelFormat::Nv12,
-                        planes: Planes::packed(PixelFormat::Nv12, w, h),
-                        data,
-                        note: None,
+                        image: ImageRef::packed(PixelFormat::Nv12, w, h, picture),
                     };
-                    let pushed = tx.push(frame, &|| false);
+                    let pushed = match tx.offer(&view) {
+                        Offer::Done(pushed) => pushed,
+                        Offer::Take(note) => {
+                            let mut data = pool.take(picture.len());
+                            data.copy_from_slice(picture);
+                            let frame = Frame {
+                                camera: Arc::clone(&camera),
+                                seq,
+                                pts,
+                                captured_at: SystemTime::now(),
+                                arrived,
+                                width: w,
+                                height: h,
+                                format: PixelFormat::Nv12,
+                                planes: Planes::packed(PixelFormat::Nv12, w, h),
+                                data,
+                                note,
+                            };
+                            tx.queue(frame, &|| false)
+                        }
+                    };
                     if arrived >= measure_from && arrived < end {
                         counts.offered.fetch_add(1, Relaxed);
-                        if pushed == Pushed::ReplacedOldest {
-                            counts.dropped.fetch_add(1, Relaxed);
+                        match pushed {
+                            Pushed::ReplacedOldest => {
+                                counts.dropped.fetch_add(1, Relaxed);
+                            }
+                            // Let go in the camera's thread: done as it arrived.
+                            Pushed::Released => {
+                                counts.released.fetch_add(1, Relaxed);
+                            }
+                            _ => {}
                         }
                         if arrived > due + period {
                             counts.late.fetch_add(1, Relaxed);
@@ -507,6 +532,8 @@ pub fn drive(
     let offered = counts.offered.load(Relaxed);
     let dropped = counts.dropped.load(Relaxed);
     let late = counts.late.load(Relaxed);
+    let released = counts.released.load(Relaxed);
+    let (processed, done_in_time) = (processed + released, done_in_time + released);
     // Whatever was offered and neither dropped nor done in time is still waiting: behind too.
     let overdue = offered.saturating_sub(dropped + done_in_time);
     let limit = offered / 100;

@@ -1,16 +1,17 @@
-//! A camera's per-frame work before its frames are queued: the detection rate and the motion
-//! pass, run in the camera's own thread (the GStreamer streaming thread, or a benchmark's
-//! synthetic camera) so that the one analytics thread only weighs the outcome. With many idle
-//! cameras the motion pass is most of what each frame costs; done here it runs beside inference
-//! instead of before it.
+//! A camera's per-frame work before its frames are copied and queued: the detection rate, the
+//! motion pass, and letting still frames go, run in the camera's own thread (the GStreamer
+//! streaming thread, or a benchmark's synthetic camera) so that the one analytics thread only
+//! weighs what may need detecting. With many idle cameras the motion pass is most of what each
+//! frame costs; done here it runs beside inference instead of before it, and a still frame of a
+//! camera with nothing to watch is never copied out of the decoder's buffer nor queued.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use prometheus::IntCounter;
+use prometheus::{Histogram, IntCounter};
 
-use crate::capture::{Frame, FramePrep};
-use crate::motion::{Motion, MotionConfig, MotionDetector};
+use crate::capture::{FrameNote, FramePrep, FrameView};
+use crate::motion::{Motion, MotionConfig, MotionDetector, MotionState};
 use crate::schedule::RateGate;
 
 /// What a camera's thread worked out about a frame: it is due for detection at media time `t`,
@@ -21,13 +22,25 @@ pub(crate) struct Prepared {
     pub motion: Option<Motion>,
 }
 
+/// The counters a frame let go as still adds to, as the analytics thread's gate would have.
+#[derive(Clone)]
+pub(crate) struct StillCounters {
+    /// `lookout_frames_skipped_total{reason="still"}`.
+    pub skipped: IntCounter,
+    /// `lookout_motion_frames_total{state="still"}`.
+    pub frames: IntCounter,
+    /// `lookout_motion_fraction`.
+    pub fraction: Histogram,
+}
+
 /// The detection rate and motion detector of one camera, shared by its capture thread (which
-/// runs them on each frame) and the analytics thread (which changes them on a reload, and runs
-/// them itself on a frame that arrives without a note).
+/// runs them on each frame) and the analytics thread (which changes them on a reload, runs them
+/// itself on a frame that arrives without a note, and says when still frames may be let go).
 pub(crate) struct CameraPrep {
     state: Mutex<PrepState>,
     /// Frames the detection rate let go (`lookout_frames_skipped_total{reason="rate"}`).
     skipped: IntCounter,
+    still: StillCounters,
 }
 
 struct PrepState {
@@ -36,23 +49,58 @@ struct PrepState {
     motion: Option<MotionDetector>,
     /// Clock of frames without timestamps.
     origin: Instant,
+    gate: GateView,
+}
+
+/// What the analytics thread last said about the camera's motion gate, and what this thread
+/// queued since: a still frame is let go here only when the gate has weighed every frame queued
+/// and would let it go too.
+#[derive(Debug, Default)]
+struct GateView {
+    /// Media time until which the gate skips a still frame (nothing tracked, no runaway
+    /// forming, the periodic full frame not due); `None` when the next still frame may be
+    /// detected.
+    quiet_until: Option<Duration>,
+    /// Sequence number of the last frame the gate weighed (skipped or analysed).
+    weighed: Option<u64>,
+    /// Sequence number of the last frame queued from here.
+    queued: Option<u64>,
+}
+
+impl GateView {
+    /// Whether a still frame at media time `t` would be skipped by the gate.
+    fn lets_go(&self, t: Duration) -> bool {
+        let caught_up = match (self.queued, self.weighed) {
+            (None, _) => true,
+            (Some(q), Some(w)) => w >= q,
+            (Some(_), None) => false,
+        };
+        caught_up && self.quiet_until.is_some_and(|until| t < until)
+    }
 }
 
 impl CameraPrep {
     /// Detection at `fps` (every frame when `None`), motion gated by `motion`.
-    pub fn new(fps: Option<f64>, motion: &MotionConfig, skipped: IntCounter) -> Self {
+    pub fn new(
+        fps: Option<f64>,
+        motion: &MotionConfig,
+        skipped: IntCounter,
+        still: StillCounters,
+    ) -> Self {
         CameraPrep {
             state: Mutex::new(PrepState {
                 rate: RateGate::new(fps),
                 motion: motion.enabled.then(|| MotionDetector::new(motion.clone())),
                 origin: Instant::now(),
+                gate: GateView::default(),
             }),
             skipped,
+            still,
         }
     }
 
     /// New settings from a reload: the rate starts over; the motion background is kept unless
-    /// the motion settings changed.
+    /// the motion settings changed; still frames go to the gate until it speaks again.
     pub fn reconfigure(&self, fps: Option<f64>, motion: &MotionConfig) {
         let mut s = self.lock();
         s.rate = RateGate::new(fps);
@@ -60,10 +108,20 @@ impl CameraPrep {
         if !same {
             s.motion = motion.enabled.then(|| MotionDetector::new(motion.clone()));
         }
+        s.gate.quiet_until = None;
     }
 
-    /// The frame's detection time and motion, or `None` when the rate lets it go (counted).
-    pub fn run(&self, frame: &Frame) -> Option<Prepared> {
+    /// The analytics thread weighed frame `seq` (skipped it, or analysed it); until media time
+    /// `quiet_until` its gate skips still frames (`None`: not now).
+    pub fn weighed(&self, seq: u64, quiet_until: Option<Duration>) {
+        let mut s = self.lock();
+        s.gate.weighed = Some(s.gate.weighed.map_or(seq, |w| w.max(seq)));
+        s.gate.quiet_until = quiet_until;
+    }
+
+    /// The frame's detection time and motion, or `None` when it is let go here (counted): off
+    /// the detection rate, or still while the gate would skip it anyway.
+    pub fn run(&self, frame: &FrameView<'_>) -> Option<Prepared> {
         let mut s = self.lock();
         let t = frame
             .pts
@@ -72,7 +130,18 @@ impl CameraPrep {
             self.skipped.inc();
             return None;
         }
-        let motion = s.motion.as_mut().map(|d| d.update(&frame.image()));
+        let motion = s.motion.as_mut().map(|d| d.update(&frame.image));
+        if let Some(m) = &motion
+            && m.state == MotionState::Still
+            && m.boxes.is_empty()
+            && s.gate.lets_go(t)
+        {
+            self.still.frames.inc();
+            self.still.fraction.observe(f64::from(m.fraction));
+            self.still.skipped.inc();
+            return None;
+        }
+        s.gate.queued = Some(frame.seq);
         Some(Prepared { t, motion })
     }
 
@@ -82,34 +151,28 @@ impl CameraPrep {
 }
 
 impl FramePrep for CameraPrep {
-    fn prepare(&self, frame: &mut Frame) -> bool {
-        match self.run(frame) {
-            Some(p) => {
-                frame.note = Some(Box::new(p));
-                true
-            }
-            None => false,
-        }
+    fn prepare(&self, frame: &FrameView<'_>) -> Option<FrameNote> {
+        self.run(frame).map(|p| Box::new(p) as FrameNote)
     }
 }
 
 /// What was prepared for `frame`: its note when its camera's thread ran `prep`, else `prep` run
 /// now (a frame queued before the camera had one, as after a reload that turned detection on).
-pub(crate) fn prepared(prep: &CameraPrep, frame: &Frame) -> Option<Prepared> {
+pub(crate) fn prepared(prep: &CameraPrep, frame: &crate::capture::Frame) -> Option<Prepared> {
     match frame
         .note
         .as_ref()
         .and_then(|n| n.downcast_ref::<Prepared>())
     {
         Some(p) => Some(p.clone()),
-        None => prep.run(frame),
+        None => prep.run(&frame.view()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{PixelFormat, Planes, PooledBuf};
+    use crate::capture::{Frame, PixelFormat, Planes, PooledBuf};
 
     fn frame(seq: u64, level: u8) -> Frame {
         let (w, h) = (64u32, 48u32);
@@ -132,22 +195,27 @@ mod tests {
         IntCounter::new("skipped", "test").expect("a valid counter")
     }
 
+    fn still() -> StillCounters {
+        StillCounters {
+            skipped: counter(),
+            frames: counter(),
+            fraction: Histogram::with_opts(prometheus::HistogramOpts::new("fraction", "test"))
+                .expect("a valid histogram"),
+        }
+    }
+
     #[test]
     fn frames_off_the_rate_are_released_and_counted_the_rest_carry_their_motion() {
         // A 10 fps stream detected at 5 fps: every second frame goes.
-        let prep = CameraPrep::new(Some(5.0), &MotionConfig::default(), counter());
+        let prep = CameraPrep::new(Some(5.0), &MotionConfig::default(), counter(), still());
         let kept: Vec<u64> = (0..10)
-            .filter(|&i| {
-                let mut f = frame(i, 80);
-                let keep = prep.prepare(&mut f);
-                assert_eq!(keep, f.note.is_some());
-                keep
-            })
+            .filter(|&i| prep.prepare(&frame(i, 80).view()).is_some())
             .collect();
         assert_eq!(kept, vec![0, 2, 4, 6, 8]);
         assert_eq!(prep.skipped.get(), 5);
         let mut f = frame(10, 80);
-        assert!(prep.prepare(&mut f));
+        f.note = prep.prepare(&f.view());
+        assert!(f.note.is_some());
         let p = prepared(&prep, &f).expect("prepared");
         assert_eq!(p.t, Duration::from_secs(1));
         assert_eq!(
@@ -162,7 +230,7 @@ mod tests {
             enabled: false,
             ..MotionConfig::default()
         };
-        let prep = CameraPrep::new(None, &config, counter());
+        let prep = CameraPrep::new(None, &config, counter(), still());
         let p = prepared(&prep, &frame(0, 80)).expect("every frame is due");
         assert!(p.motion.is_none());
         prep.reconfigure(None, &MotionConfig::default());
@@ -172,5 +240,36 @@ mod tests {
             Some(crate::motion::MotionState::Calibrating),
             "turning gating on starts a background"
         );
+    }
+
+    #[test]
+    fn still_frames_go_here_only_while_the_gate_has_weighed_every_queued_frame_and_is_quiet() {
+        let prep = CameraPrep::new(None, &MotionConfig::default(), counter(), still());
+        let queued = |seq: u64| prep.prepare(&frame(seq, 80).view()).is_some();
+        // Calibration, then still frames the gate has not spoken about: all queued.
+        assert!(queued(0));
+        assert!(queued(1));
+        // The gate weighed frame 0 only: frame 1 is still on its way, so frame 2 is queued.
+        prep.weighed(0, Some(Duration::from_secs(30)));
+        assert!(queued(2));
+        // It weighed everything queued and is quiet until 30 s: still frames stop here.
+        prep.weighed(2, Some(Duration::from_secs(30)));
+        assert!(!queued(3));
+        assert!(!queued(4));
+        assert_eq!(prep.still.skipped.get(), 2);
+        assert_eq!(prep.still.frames.get(), 2);
+        // Past the periodic full frame (frame 300 is at 30 s), a still frame is queued again.
+        assert!(queued(300));
+        // Something tracked (the gate is not quiet): queued.
+        prep.weighed(300, None);
+        assert!(queued(301));
+        // A frame that changed is queued even when the gate is quiet.
+        prep.weighed(301, Some(Duration::from_secs(60)));
+        assert!(prep.prepare(&frame(302, 200).view()).is_some());
+        // A reload turns the quiet off until the gate speaks again.
+        prep.weighed(302, Some(Duration::from_secs(60)));
+        prep.reconfigure(None, &MotionConfig::default());
+        assert!(queued(303));
+        assert_eq!(prep.still.skipped.get(), 2);
     }
 }

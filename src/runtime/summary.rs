@@ -18,6 +18,9 @@ pub struct CameraSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_frames: Option<u64>,
     pub frames_captured: u64,
+    /// Of them, frames copied and queued for analysis; the rest were let go in the camera's
+    /// thread (off the detection rate, or still with nothing tracked).
+    pub frames_queued: u64,
     pub frames_processed: u64,
     /// Dropped frames by reason.
     pub frames_dropped: BTreeMap<String, u64>,
@@ -189,6 +192,7 @@ impl CameraSummary {
             state: state.get(),
             expected_frames: state.expected_frames(),
             frames_captured: metrics.frames_captured.with_label_values(&[camera]).get(),
+            frames_queued: metrics.frames_queued.with_label_values(&[camera]).get(),
             frames_processed,
             frames_dropped_total: frames_dropped.values().sum(),
             frames_dropped,
@@ -215,8 +219,12 @@ impl fmt::Display for Summary {
             writeln!(f, "camera {name} [{}] {}", c.state.as_str(), c.source)?;
             writeln!(
                 f,
-                "  frames: {} captured, {} processed, {} dropped ({:.1} fps)",
-                c.frames_captured, c.frames_processed, c.frames_dropped_total, c.fps
+                "  frames: {} captured, {} queued, {} processed, {} dropped ({:.1} fps)",
+                c.frames_captured,
+                c.frames_queued,
+                c.frames_processed,
+                c.frames_dropped_total,
+                c.fps
             )?;
             for (reason, n) in c.frames_dropped.iter().filter(|(_, n)| **n > 0) {
                 writeln!(f, "    dropped {reason}: {n}")?;

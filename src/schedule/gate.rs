@@ -107,6 +107,18 @@ impl MotionGate {
         self.runaway
     }
 
+    /// Media time until which a still frame (no motion boxes) would be skipped without weighing
+    /// it here, when nothing is tracked (`nothing_tracked`: no confirmed or tentative object):
+    /// no runaway forming and the periodic full frame not yet due. `None` when the next still
+    /// frame may be detected (or gating is off).
+    pub fn quiet_until(&self, nothing_tracked: bool) -> Option<Duration> {
+        if !self.config.enabled || !nothing_tracked || self.runaway || self.busy_since.is_some() {
+            return None;
+        }
+        let last = self.last_full?;
+        Some(last + Duration::from_secs_f64(self.config.full_frame_interval))
+    }
+
     /// Decides what to detect on a `size` (width, height) frame at media time `t`, given its
     /// `motion` (from the camera's [`crate::motion::MotionDetector`]; none when gating is off).
     /// `tracks` are the boxes of the camera's confirmed tracked objects and `tentative` those
@@ -283,6 +295,35 @@ mod tests {
             step(&mut g, &still, 30.1, &[]),
             Plan::Full(FullReason::Interval)
         );
+    }
+
+    #[test]
+    fn quiet_until_the_next_full_frame_only_with_nothing_tracked_and_no_runaway_forming() {
+        let config = MotionConfig {
+            runaway_seconds: 1.0,
+            runaway_fraction: 0.25,
+            ..MotionConfig::default()
+        };
+        let mut g = camera(config);
+        assert_eq!(g.1.quiet_until(true), None, "no full frame yet");
+        let still = frame(50, None);
+        step(&mut g, &still, 0.0, &[]);
+        assert_eq!(g.1.quiet_until(true), Some(Duration::from_secs(30)));
+        assert_eq!(g.1.quiet_until(false), None, "something tracked");
+        // Motion over a third of the picture: a runaway may be forming.
+        let mut bands = frame(50, None);
+        for (i, px) in bands.chunks_mut(4).enumerate() {
+            if (i / 640 / 40) % 3 == 0 {
+                px[..3].copy_from_slice(&[200, 200, 200]);
+            }
+        }
+        step(&mut g, &bands, 0.2, &[]);
+        assert_eq!(g.1.quiet_until(true), None);
+        let off = camera(MotionConfig {
+            enabled: false,
+            ..MotionConfig::default()
+        });
+        assert_eq!(off.1.quiet_until(true), None);
     }
 
     #[test]

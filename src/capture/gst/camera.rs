@@ -12,7 +12,7 @@ use super::CaptureError;
 use super::convert::Converter;
 use super::pipeline::{self, CameraPipeline};
 use crate::capture::pool::BufferPool;
-use crate::capture::queue::{FrameSender, Pushed};
+use crate::capture::queue::{FrameSender, Offer, Pushed};
 use crate::capture::spec::CaptureSpec;
 use crate::capture::state::{CameraState, StateCell};
 use crate::config::Backoff;
@@ -223,8 +223,8 @@ fn stream(
         progress.note_warnings(&bus);
         match sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
             Some(sample) => {
-                let frame = match converter.frame(&sample, name, *seq, cam.format, pool) {
-                    Ok(f) => f,
+                let mapped = match converter.map(&sample, cam.format) {
+                    Ok(m) => m,
                     Err(e) => return Attempt::Failed(e),
                 };
                 if *seq == 0 || state.get() != crate::capture::CameraState::Streaming {
@@ -242,9 +242,16 @@ fn stream(
                     }
                 }
                 progress.frame(&sample);
+                let this = *seq;
                 *seq += 1;
                 last_frame = Instant::now();
-                match tx.push(frame, &is_stopped) {
+                // The consumer's prep sees the frame in the decoder's buffer: one it lets go
+                // (off its rate, or still) is never copied.
+                let pushed = match tx.offer(&mapped.view(this)) {
+                    Offer::Done(pushed) => pushed,
+                    Offer::Take(note) => tx.queue(mapped.copy(name, this, pool, note), &is_stopped),
+                };
+                match pushed {
                     Pushed::Queued | Pushed::ReplacedOldest | Pushed::Released => {}
                     Pushed::Stopped => return Attempt::Stopped,
                     Pushed::ConsumerGone => return Attempt::ConsumerGone,
