@@ -211,3 +211,45 @@ fn noise_everywhere_stays_within_the_budget_and_another_camera_keeps_its_rate() 
     let ball = &summary["analytics"]["cameras"]["ball"];
     assert!(ball["frames_detected"].as_u64().unwrap() >= 35, "{ball}");
 }
+
+#[test]
+fn snow_on_four_cameras_at_once_shares_one_background_budget_and_the_busy_camera_keeps_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let mut yaml = format!(
+        "models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml, background_fps: 1}}\ncameras:\n",
+        root = root.display()
+    );
+    // Ten seconds of live video at 10 fps: four cameras of pure noise, one moving ball.
+    for i in 0..4 {
+        yaml += &format!(
+            "  - name: snow{i}\n    source: test:snow?frames=100&live=true\n    width: 320\n    height: 240\n    fps: 10\n    detect: {{model: objects, fps: 10}}\n    motion: {{runaway_seconds: 0.5}}\n"
+        );
+    }
+    yaml += "  - name: ball\n    source: test:ball?frames=100&live=true\n    width: 320\n    height: 240\n    fps: 10\n    detect: {model: objects, fps: 10}\nmetrics: {enabled: false}\n";
+    let (summary, _) = run(dir.path(), &yaml);
+    let cams = &summary["analytics"]["cameras"];
+    let n = |cam: &str, key: &str| cams[cam][key].as_u64().unwrap();
+    let snow = |key: &str| -> u64 { (0..4).map(|i| n(&format!("snow{i}"), key)).sum() };
+    eprintln!(
+        "snow: {} full frames, {} waited; ball: {} of {} frames detected",
+        snow("frames_detected"),
+        snow("frames_skipped_budget"),
+        n("ball", "frames_detected"),
+        n("ball", "frames")
+    );
+    // Each snow camera follows its "motion" for half a second (5 frames), then falls back to
+    // full frames at its runaway_fps (1/s): 4 x (5 + 10) = 60 without a box budget. With one
+    // background full frame per second for all four: about 20 + 10.
+    assert!(
+        snow("frames_detected") <= 40,
+        "{} full frames of snow in 10 s: {cams}",
+        snow("frames_detected")
+    );
+    assert!(snow("frames_skipped_budget") >= 300, "{cams}");
+    // The ball is detected on its frames all the same.
+    assert!(
+        n("ball", "frames_detected") * 10 >= n("ball", "frames") * 9,
+        "{cams}"
+    );
+}

@@ -147,7 +147,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 (Some((motion, g)), Some(t)) => {
                     let motion = motion.update(&pic.image);
                     let size = (pic.image.width, pic.image.height);
-                    let plan = g.plan("detect", Some(&motion), size, t, &previous, &[], model_side);
+                    let plan = g.plan(
+                        "detect",
+                        Some(&motion),
+                        size,
+                        t,
+                        &previous,
+                        &[],
+                        model_side,
+                        true,
+                    );
                     let (dets, regions, detected) = match &plan {
                         Plan::Skip(_) => (Vec::new(), Vec::new(), "skipped"),
                         Plan::Full(_) => {

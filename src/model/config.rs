@@ -63,6 +63,14 @@ pub struct ModelConfig {
     /// Minimum detection score, replacing the manifest's threshold.
     #[schemars(range(min = 0, max = 1))]
     pub score_threshold: Option<f32>,
+    /// Most background detections per second, shared by the model's cameras (default 4): full
+    /// frames that keep watch rather than follow motion (a camera's first frame and
+    /// recalibrations, the periodic full frame, the fallback of motion that ran away). Beyond it
+    /// they wait their turn, so cameras starting together or rain on every camera cannot crowd
+    /// out the cameras where something moves.
+    #[serde(default = "default_background_fps")]
+    #[schemars(range(min = 0.01, max = 1000))]
+    pub background_fps: f64,
 }
 
 /// One side of `input_size`, for the JSON Schema.
@@ -101,6 +109,9 @@ fn default_adapter() -> String {
 fn default_max_batch() -> usize {
     4
 }
+fn default_background_fps() -> f64 {
+    4.0
+}
 
 /// A model after validation: its manifest loaded and checked (sha256 included).
 #[derive(Debug, Clone)]
@@ -114,6 +125,8 @@ pub struct ModelSpec {
     pub providers: Vec<ExecutionProvider>,
     /// ONNX Runtime's threads spin between inferences.
     pub spin: bool,
+    /// Most background detections per second for all its cameras together.
+    pub background_fps: f64,
 }
 
 /// Loads every manifest of the `models:` section.
@@ -161,6 +174,7 @@ pub fn validate(
                 max_batch: m.max_batch,
                 providers: m.providers,
                 spin: m.spin,
+                background_fps: m.background_fps,
             },
         );
     }

@@ -120,6 +120,7 @@ fn same_model(a: &ModelSpec, b: &ModelSpec) -> bool {
         && a.precision == b.precision
         && a.max_batch == b.max_batch
         && a.spin == b.spin
+        && a.background_fps == b.background_fps
 }
 
 #[cfg(test)]

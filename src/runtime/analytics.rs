@@ -24,6 +24,7 @@ use crate::pipeline::{Camera, Pipeline};
 use crate::privacy::media::still::Stills;
 use crate::privacy::media::{MediaWriter, StoringCamera};
 use crate::rules::{Counters, RuleEngine};
+use crate::schedule::budget::BackgroundBudget;
 use crate::schedule::gate::{FullReason, MotionGate, Plan, SkipReason};
 use crate::schedule::regions::Region;
 use crate::sinks::{CameraCatalog, Catalog, SinkContext, SinkFilter, SinkKind, SinkSpec, Sinks};
@@ -129,6 +130,10 @@ struct ModelRunner {
     info: [String; 2],
     errors: IntCounter,
     batch_size: Histogram,
+    /// Background full frames its cameras may run (`background_fps`, shared).
+    background: BackgroundBudget,
+    /// Whether the budget refused one since it last had room (logged once per episode).
+    rationing: bool,
 }
 
 impl ModelRunner {
@@ -177,6 +182,8 @@ impl ModelRunner {
             info,
             errors: metrics.inference_errors.with_label_values(&[&spec.name]),
             batch_size: metrics.batch_size.with_label_values(&[&spec.name]),
+            background: BackgroundBudget::new(spec.background_fps),
+            rationing: false,
         })
     }
 
@@ -785,6 +792,10 @@ impl FrameConsumer for Analyzer {
         };
         let tracks: Vec<[f32; 4]> = cam.tracker.tracks().map(|t| t.bbox).collect();
         let tentative: Vec<[f32; 4]> = cam.tracker.tentative().collect();
+        let Some(runner) = self.models.get_mut(cam.model) else {
+            return false;
+        };
+        let background = runner.background.available(frame.arrived);
         let plan = cam.motion.plan(
             &frame.camera,
             motion.as_ref(),
@@ -793,7 +804,20 @@ impl FrameConsumer for Analyzer {
             &tracks,
             &tentative,
             cam.model_side,
+            background,
         );
+        if plan.is_background() {
+            runner.background.spend();
+            runner.rationing = false;
+        } else if !background && !runner.rationing && matches!(plan, Plan::Skip(SkipReason::Budget))
+        {
+            runner.rationing = true;
+            tracing::info!(
+                model = %runner.name,
+                per_second = runner.background.rate(),
+                "background full frames (start, recalibration, periodic, runaway fallback) wait their turn: the model's background_fps is spent"
+            );
+        }
         cam.last_motion = motion.as_ref().map(|m| m.boxes.clone()).unwrap_or_default();
         if let Some(m) = motion {
             let i = match m.state {

@@ -34,7 +34,8 @@ pub enum Plan {
 pub enum SkipReason {
     /// Nothing moved and no tracked object was due for a re-check.
     Still,
-    /// Motion ran away and the fallback rate was already used.
+    /// Motion ran away and the fallback rate was already used, or a background full frame
+    /// was due and the box's budget for them was spent.
     Budget,
 }
 
@@ -45,6 +46,18 @@ impl SkipReason {
             SkipReason::Still => "still",
             SkipReason::Budget => "budget",
         }
+    }
+}
+
+impl Plan {
+    /// A full frame that keeps watch rather than follows motion (a first frame or
+    /// recalibration, the periodic full frame, the runaway fallback): what the box's
+    /// [`super::budget::BackgroundBudget`] rations.
+    pub fn is_background(&self) -> bool {
+        matches!(
+            self,
+            Plan::Full(FullReason::Calibration | FullReason::Interval | FullReason::Runaway)
+        )
     }
 }
 
@@ -77,6 +90,8 @@ pub struct MotionGate {
     runaway: bool,
     /// Runaway episodes so far.
     episodes: u64,
+    /// A recalibration's full frame the box's budget refused: the next frames ask again.
+    owed: bool,
 }
 
 impl MotionGate {
@@ -89,6 +104,7 @@ impl MotionGate {
             busy_since: None,
             runaway: false,
             episodes: 0,
+            owed: false,
         }
     }
 
@@ -112,7 +128,12 @@ impl MotionGate {
     /// no runaway forming and the periodic full frame not yet due. `None` when the next still
     /// frame may be detected (or gating is off).
     pub fn quiet_until(&self, nothing_tracked: bool) -> Option<Duration> {
-        if !self.config.enabled || !nothing_tracked || self.runaway || self.busy_since.is_some() {
+        if !self.config.enabled
+            || !nothing_tracked
+            || self.runaway
+            || self.busy_since.is_some()
+            || self.owed
+        {
             return None;
         }
         let last = self.last_full?;
@@ -123,7 +144,9 @@ impl MotionGate {
     /// `motion` (from the camera's [`crate::motion::MotionDetector`]; none when gating is off).
     /// `tracks` are the boxes of the camera's confirmed tracked objects and `tentative` those
     /// waiting to be confirmed (frame pixels; the latter are looked at on every frame);
-    /// `model_side` is the detector's input side.
+    /// `model_side` is the detector's input side; `background` says whether the box's budget
+    /// has room for a background full frame now (see [`Plan::is_background`]): without it, the
+    /// frame is planned from its motion alone and the full frame waits.
     #[allow(clippy::too_many_arguments)]
     pub fn plan(
         &mut self,
@@ -134,11 +157,14 @@ impl MotionGate {
         tracks: &[[f32; 4]],
         tentative: &[[f32; 4]],
         model_side: u32,
+        background: bool,
     ) -> Plan {
         let Some(motion) = motion.filter(|_| self.config.enabled) else {
             return Plan::Full(FullReason::Disabled);
         };
-        let plan = self.decide(camera, motion, size, t, tracks, tentative, model_side);
+        let plan = self.decide(
+            camera, motion, size, t, tracks, tentative, model_side, background,
+        );
         tracing::trace!(
             camera,
             t = t.as_secs_f64(),
@@ -150,6 +176,7 @@ impl MotionGate {
         if matches!(plan, Plan::Full(_)) {
             self.last_full = Some(t);
             self.last_recheck = Some(t);
+            self.owed = false;
         }
         plan
     }
@@ -164,6 +191,7 @@ impl MotionGate {
         tracks: &[[f32; 4]],
         tentative: &[[f32; 4]],
         model_side: u32,
+        background: bool,
     ) -> Plan {
         let cfg = self.config().clone();
         let since = |last: Option<Duration>| last.map(|l| t.saturating_sub(l).as_secs_f64());
@@ -172,6 +200,7 @@ impl MotionGate {
             let gap = 1.0 / cfg.runaway_fps;
             return match since(self.last_full) {
                 Some(s) if s < gap => Plan::Skip(SkipReason::Budget),
+                _ if !background => Plan::Skip(SkipReason::Budget),
                 _ => Plan::Full(FullReason::Runaway),
             };
         }
@@ -181,11 +210,25 @@ impl MotionGate {
             // detected on every frame.
             return match since(self.last_full) {
                 Some(s) if s < 1.0 / cfg.runaway_fps => Plan::Skip(SkipReason::Budget),
+                _ if !background => {
+                    self.owed = true;
+                    Plan::Skip(SkipReason::Budget)
+                }
                 _ => Plan::Full(FullReason::Calibration),
             };
         }
-        if since(self.last_full).is_none_or(|s| s >= cfg.full_frame_interval) {
-            return Plan::Full(FullReason::Interval);
+        // A full frame is due: owed by a recalibration, or the periodic one.
+        let due = if self.owed {
+            Some(FullReason::Calibration)
+        } else if since(self.last_full).is_none_or(|s| s >= cfg.full_frame_interval) {
+            Some(FullReason::Interval)
+        } else {
+            None
+        };
+        if let Some(reason) = due
+            && background
+        {
+            return Plan::Full(reason);
         }
         let mut boxes = motion.boxes.clone();
         boxes.extend_from_slice(tentative);
@@ -196,7 +239,11 @@ impl MotionGate {
             self.last_recheck = Some(t);
         }
         if boxes.is_empty() {
-            return Plan::Skip(SkipReason::Still);
+            return Plan::Skip(if due.is_some() {
+                SkipReason::Budget
+            } else {
+                SkipReason::Still
+            });
         }
         match regions::plan(
             &boxes,
@@ -269,7 +316,7 @@ mod tests {
     ) -> Plan {
         let motion = d.update(&ImageRef::packed(PixelFormat::Rgba, 640, 480, data));
         let t = Duration::from_secs_f64(t);
-        g.plan("cam", Some(&motion), (640, 480), t, tracks, &[], 320)
+        g.plan("cam", Some(&motion), (640, 480), t, tracks, &[], 320, true)
     }
 
     #[test]
@@ -293,6 +340,50 @@ mod tests {
         }
         assert_eq!(
             step(&mut g, &still, 30.1, &[]),
+            Plan::Full(FullReason::Interval)
+        );
+    }
+
+    #[test]
+    fn a_background_full_frame_the_budget_refuses_is_owed_and_motion_is_still_followed() {
+        let mut g = camera(MotionConfig::default());
+        let still = frame(50, None);
+        let plan = |g: &mut (MotionDetector, MotionGate), data: &[u8], t: f64, room: bool| {
+            let motion =
+                g.0.update(&ImageRef::packed(PixelFormat::Rgba, 640, 480, data));
+            let t = Duration::from_secs_f64(t);
+            g.1.plan("cam", Some(&motion), (640, 480), t, &[], &[], 320, room)
+        };
+        // The first frame's full pass is refused: skipped for the budget, owed, not quiet.
+        assert_eq!(
+            plan(&mut g, &still, 0.0, false),
+            Plan::Skip(SkipReason::Budget)
+        );
+        assert_eq!(g.1.quiet_until(true), None);
+        assert_eq!(
+            plan(&mut g, &still, 0.2, false),
+            Plan::Skip(SkipReason::Budget)
+        );
+        // Motion meanwhile is detected in regions all the same.
+        assert!(matches!(
+            plan(&mut g, &frame(50, Some((500, 400))), 0.4, false),
+            Plan::Regions(_)
+        ));
+        // With room, the owed full frame runs; then still frames are skipped as still.
+        let owed = plan(&mut g, &still, 0.6, true);
+        assert_eq!(owed, Plan::Full(FullReason::Calibration));
+        assert!(owed.is_background());
+        assert_eq!(
+            plan(&mut g, &still, 0.8, true),
+            Plan::Skip(SkipReason::Still)
+        );
+        // The periodic full frame waits for room too.
+        assert_eq!(
+            plan(&mut g, &still, 31.0, false),
+            Plan::Skip(SkipReason::Budget)
+        );
+        assert_eq!(
+            plan(&mut g, &still, 31.2, true),
             Plan::Full(FullReason::Interval)
         );
     }
