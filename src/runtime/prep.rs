@@ -131,6 +131,10 @@ impl CameraPrep {
             return None;
         }
         let motion = s.motion.as_mut().map(|d| d.update(&frame.image));
+        if s.gate.queued.is_some_and(|q| frame.seq < q) {
+            // Numbering started over (a new stream): what the gate said was about the old one.
+            s.gate = GateView::default();
+        }
         if let Some(m) = &motion
             && m.state == MotionState::Still
             && m.boxes.is_empty()
@@ -266,10 +270,18 @@ mod tests {
         // A frame that changed is queued even when the gate is quiet.
         prep.weighed(301, Some(Duration::from_secs(60)));
         assert!(prep.prepare(&frame(302, 200).view()).is_some());
+        // A stream that starts its numbering over goes to the gate until it speaks again.
+        prep.weighed(302, Some(Duration::from_secs(60)));
+        let bright = |seq: u64| prep.prepare(&frame(seq, 200).view()).is_some();
+        assert!(!bright(303), "still, weighed, quiet: let go");
+        assert!(bright(0), "the same still picture, numbered from 0 again");
+        prep.weighed(0, Some(Duration::from_secs(60)));
+        assert!(!bright(1));
+        assert_eq!(prep.still.skipped.get(), 4);
         // A reload turns the quiet off until the gate speaks again.
         prep.weighed(302, Some(Duration::from_secs(60)));
         prep.reconfigure(None, &MotionConfig::default());
         assert!(queued(303));
-        assert_eq!(prep.still.skipped.get(), 2);
+        assert_eq!(prep.still.skipped.get(), 4);
     }
 }
