@@ -60,7 +60,7 @@ pub struct Metrics {
     /// Frames taken off a camera's queue by the next stage.
     pub frames_processed: IntCounterVec,
     /// Frames copied out of the decoder's buffer into a camera's queue: the rest were let go in
-    /// the camera's thread (off the detection rate, or still with nothing to watch).
+    /// the camera's thread (off the detection rate, or still with nothing due).
     pub frames_queued: IntCounterVec,
     /// Frames lost, per camera and reason (`queue_full`, `shutdown`, ...).
     pub frames_dropped: IntCounterVec,

@@ -684,10 +684,10 @@ impl Analyzer {
         cam.tracks_seen += tracks.new.len() as u64;
         let active = cam.tracker.tracks().count();
         cam.active.set(active as i64);
-        // The camera's thread may let still frames go while nothing is tracked.
-        let nothing_tracked = active == 0 && cam.tracker.tentative().next().is_none();
+        // Until when the camera's thread may let still frames go.
+        let tentative = cam.tracker.tentative().count();
         cam.prep
-            .weighed(frame.seq, cam.motion.quiet_until(nothing_tracked));
+            .weighed(frame.seq, cam.motion.quiet_until(active, tentative));
         let t_track = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let events = cam.engine.process(&info, &tracks);
@@ -829,9 +829,7 @@ impl FrameConsumer for Analyzer {
             cam.motion_fraction.observe(f64::from(m.fraction));
         }
         if let Plan::Skip(_) = plan {
-            let quiet = cam
-                .motion
-                .quiet_until(tracks.is_empty() && tentative.is_empty());
+            let quiet = cam.motion.quiet_until(tracks.len(), tentative.len());
             cam.prep.weighed(frame.seq, quiet);
         }
         match plan {

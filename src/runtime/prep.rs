@@ -2,8 +2,9 @@
 //! motion pass, and letting still frames go, run in the camera's own thread (the GStreamer
 //! streaming thread, or a benchmark's synthetic camera) so that the one analytics thread only
 //! weighs what may need detecting. With many idle cameras the motion pass is most of what each
-//! frame costs; done here it runs beside inference instead of before it, and a still frame of a
-//! camera with nothing to watch is never copied out of the decoder's buffer nor queued.
+//! frame costs; done here it runs beside inference instead of before it, and a still frame the
+//! gate would skip anyway (nothing tentative to confirm, no re-check or full frame due) is never
+//! copied out of the decoder's buffer nor queued.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -57,9 +58,9 @@ struct PrepState {
 /// and would let it go too.
 #[derive(Debug, Default)]
 struct GateView {
-    /// Media time until which the gate skips a still frame (nothing tracked, no runaway
-    /// forming, the periodic full frame not due); `None` when the next still frame may be
-    /// detected.
+    /// Media time until which the gate skips a still frame (nothing tentative, no runaway
+    /// forming, neither a re-check of standing objects nor the periodic full frame due); `None`
+    /// when the next still frame may be detected.
     quiet_until: Option<Duration>,
     /// Sequence number of the last frame the gate weighed (skipped or analysed).
     weighed: Option<u64>,

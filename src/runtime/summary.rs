@@ -19,7 +19,7 @@ pub struct CameraSummary {
     pub expected_frames: Option<u64>,
     pub frames_captured: u64,
     /// Of them, frames copied and queued for analysis; the rest were let go in the camera's
-    /// thread (off the detection rate, or still with nothing tracked).
+    /// thread (off the detection rate, or still with nothing due).
     pub frames_queued: u64,
     pub frames_processed: u64,
     /// Dropped frames by reason.

@@ -124,20 +124,25 @@ impl MotionGate {
     }
 
     /// Media time until which a still frame (no motion boxes) would be skipped without weighing
-    /// it here, when nothing is tracked (`nothing_tracked`: no confirmed or tentative object):
-    /// no runaway forming and the periodic full frame not yet due. `None` when the next still
-    /// frame may be detected (or gating is off).
-    pub fn quiet_until(&self, nothing_tracked: bool) -> Option<Duration> {
+    /// it here, given how many objects the camera tracks (`tracked` confirmed, `tentative`
+    /// waiting for confirmation): no tentative object (those are looked at on every frame), no
+    /// runaway forming, and neither the periodic full frame nor the re-check of stationary
+    /// objects due yet. `None` when the next still frame may be detected (or gating is off).
+    pub fn quiet_until(&self, tracked: usize, tentative: usize) -> Option<Duration> {
         if !self.config.enabled
-            || !nothing_tracked
+            || tentative > 0
             || self.runaway
             || self.busy_since.is_some()
             || self.owed
         {
             return None;
         }
-        let last = self.last_full?;
-        Some(last + Duration::from_secs_f64(self.config.full_frame_interval))
+        let full = self.last_full? + Duration::from_secs_f64(self.config.full_frame_interval);
+        if tracked == 0 {
+            return Some(full);
+        }
+        let recheck = self.last_recheck? + Duration::from_secs_f64(self.config.stationary_interval);
+        Some(full.min(recheck))
     }
 
     /// Decides what to detect on a `size` (width, height) frame at media time `t`, given its
@@ -359,7 +364,7 @@ mod tests {
             plan(&mut g, &still, 0.0, false),
             Plan::Skip(SkipReason::Budget)
         );
-        assert_eq!(g.1.quiet_until(true), None);
+        assert_eq!(g.1.quiet_until(0, 0), None);
         assert_eq!(
             plan(&mut g, &still, 0.2, false),
             Plan::Skip(SkipReason::Budget)
@@ -389,18 +394,23 @@ mod tests {
     }
 
     #[test]
-    fn quiet_until_the_next_full_frame_only_with_nothing_tracked_and_no_runaway_forming() {
+    fn quiet_until_the_next_full_frame_or_recheck_without_tentative_objects_or_runaway() {
         let config = MotionConfig {
             runaway_seconds: 1.0,
             runaway_fraction: 0.25,
             ..MotionConfig::default()
         };
         let mut g = camera(config);
-        assert_eq!(g.1.quiet_until(true), None, "no full frame yet");
+        assert_eq!(g.1.quiet_until(0, 0), None, "no full frame yet");
         let still = frame(50, None);
         step(&mut g, &still, 0.0, &[]);
-        assert_eq!(g.1.quiet_until(true), Some(Duration::from_secs(30)));
-        assert_eq!(g.1.quiet_until(false), None, "something tracked");
+        assert_eq!(g.1.quiet_until(0, 0), Some(Duration::from_secs(30)));
+        assert_eq!(
+            g.1.quiet_until(2, 0),
+            Some(Duration::from_secs(2)),
+            "standing objects: until their re-check"
+        );
+        assert_eq!(g.1.quiet_until(2, 1), None, "a tentative object");
         // Motion over a third of the picture: a runaway may be forming.
         let mut bands = frame(50, None);
         for (i, px) in bands.chunks_mut(4).enumerate() {
@@ -409,12 +419,12 @@ mod tests {
             }
         }
         step(&mut g, &bands, 0.2, &[]);
-        assert_eq!(g.1.quiet_until(true), None);
+        assert_eq!(g.1.quiet_until(0, 0), None);
         let off = camera(MotionConfig {
             enabled: false,
             ..MotionConfig::default()
         });
-        assert_eq!(off.1.quiet_until(true), None);
+        assert_eq!(off.1.quiet_until(0, 0), None);
     }
 
     #[test]
