@@ -66,8 +66,8 @@ pub struct FrameSender {
 /// Work a consumer has done on each of a camera's frames in the camera's own thread, before the
 /// frame is copied and queued: per-frame work (motion detection) spreads over the camera threads
 /// instead of loading the one consumer thread, and frames the consumer would let go anyway (off
-/// its detection rate, or still while its gate has nothing due) are released without being copied out of
-/// the decoder's buffer or taking a place in the queue.
+/// its detection rate, or still while its gate has nothing due) are released without being
+/// copied out of the decoder's buffer or taking a place in the queue.
 pub trait FramePrep: Send + Sync {
     /// What the consumer needs to know of `frame` (the note it will carry), or `None` to release
     /// it unqueued, counted as processed.
