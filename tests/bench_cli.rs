@@ -60,7 +60,12 @@ fn wgpu_bench_with_profile_and_batch() {
 
 #[test]
 fn opencv_bench() {
-    check(&bench(&["--backend", "opencv"]), "opencv", 1.0);
+    let r = bench(&["--backend", "opencv"]);
+    check(&r, "opencv", 1.0);
+    assert!(
+        r.get("phases_ms").is_none(),
+        "OpenCV does not split its calls: {r}"
+    );
 }
 
 #[cfg(feature = "onnxruntime")]
@@ -123,6 +128,23 @@ fn frames_mode_includes_preprocessing() {
     let r = bench(&["--backend", "wgpu", "--frames"]);
     check(&r, "wgpu", 1.0);
     assert_eq!(r["input"], "nv12-1080p-frames");
+    // Where a call's time went: host before the submission, the wait, the read-back, and the
+    // pass's own device time (lavapipe has timestamp queries), which fits inside the wait.
+    let p = &r["phases_ms"];
+    let ms = |k: &str| {
+        p[k].as_f64()
+            .unwrap_or_else(|| panic!("phases_ms.{k}: {r}"))
+    };
+    let (prepare, wait, read, device) = (ms("prepare"), ms("wait"), ms("read"), ms("device"));
+    assert!(prepare > 0.0 && read > 0.0 && device > 0.0, "{p}");
+    assert!(
+        device <= wait * 1.05,
+        "the device's pass fits in the wait: {p}"
+    );
+    assert!(
+        prepare + wait + read <= r["ms_p99"].as_f64().unwrap() * 1.05,
+        "the phases are parts of a call: {r}"
+    );
 }
 
 #[test]

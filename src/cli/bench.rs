@@ -8,7 +8,7 @@ use anyhow::Context;
 use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::infer::gpu::{Precision, WgpuBackend};
 use lookout::infer::graph::{self, InputShape};
-use lookout::infer::{Backend, Tensor, onnx};
+use lookout::infer::{Backend, CallPhases, Tensor, onnx};
 use lookout::model::manifest::ModelManifest;
 use lookout::model::select::{self, BackendKind};
 use serde::Serialize;
@@ -143,8 +143,38 @@ struct Report {
     ms_p99: f64,
     images_per_s: f64,
     gflops: f64,
+    /// Medians of where each call's time went (wgpu only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phases_ms: Option<PhaseMedians>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     kernels: Vec<KernelRow>,
+}
+
+/// Per-call phases, the median of each over the timed calls: whether a call's time is the
+/// device's or the host's around it.
+#[derive(Serialize)]
+struct PhaseMedians {
+    prepare: f64,
+    wait: f64,
+    read: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<f64>,
+}
+
+impl PhaseMedians {
+    /// The medians of `phases` (none when the backend reported none).
+    fn of(phases: &[CallPhases]) -> Option<Self> {
+        let median = |f: &dyn Fn(&CallPhases) -> Option<f64>| {
+            let v: Vec<f64> = phases.iter().filter_map(f).collect();
+            (!v.is_empty()).then(|| summarize(&v).1)
+        };
+        Some(PhaseMedians {
+            prepare: median(&|p| Some(p.prepare_ms))?,
+            wait: median(&|p| Some(p.wait_ms))?,
+            read: median(&|p| Some(p.read_ms))?,
+            device: median(&|p| p.device_ms),
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -252,25 +282,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tensor = random_input(&shape);
     let frame_bytes = synthetic_frames(batch);
     let images = frame_refs(&frame_bytes);
-    let mut once = || -> anyhow::Result<()> {
+    let mut once = || -> anyhow::Result<Option<CallPhases>> {
         let b: &mut dyn Backend = match (&mut backend, &mut wgpu) {
             (Some(b), _) => b.as_mut(),
             (None, Some(w)) => w,
             _ => unreachable!("one backend is always made"),
         };
-        infer_once(b, args.frames, &images, &tensor)
+        infer_once(b, args.frames, &images, &tensor)?;
+        Ok(b.last_phases())
     };
     // Warm-up: builds plans and pipelines, fills caches.
     for _ in 0..2 {
         once().context("inference failed")?;
     }
     let mut times = Vec::new();
+    let mut phases = Vec::new();
     let budget = Duration::from_secs_f64(args.seconds.max(0.0));
     let started = Instant::now();
     while times.len() < 3 || (started.elapsed() < budget && times.len() < 100_000) {
         let t = Instant::now();
-        once().context("inference failed")?;
+        let p = once().context("inference failed")?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
+        phases.extend(p);
     }
 
     let (mean, p50, p99) = summarize(&times);
@@ -312,6 +345,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ms_p99: p99,
         images_per_s,
         gflops: flops * images_per_s / 1e9,
+        phases_ms: PhaseMedians::of(&phases),
         kernels,
     };
     if args.json {
@@ -440,6 +474,17 @@ fn print_report(r: &Report) -> std::io::Result<()> {
         r.gflop_per_image,
         r.gflops
     )?;
+    if let Some(p) = &r.phases_ms {
+        outln!(
+            "per call (medians): {:.3} ms preparing and submitting, {:.3} ms waiting for the device{}, {:.3} ms reading outputs",
+            p.prepare,
+            p.wait,
+            p.device
+                .map(|d| format!(" (its pass: {d:.3} ms)"))
+                .unwrap_or_default(),
+            p.read
+        )?;
+    }
     if !r.kernels.is_empty() {
         let total: f64 = r.kernels.iter().map(|k| k.ms).sum();
         outln!(

@@ -23,6 +23,22 @@ pub struct InferOutput {
     pub transform: BoxTransform,
 }
 
+/// Where the last call's time went, for backends that can tell (wgpu): host work before the
+/// submission, waiting for the device, reading the outputs back, and the device's own time for
+/// the pass (timestamp queries, where the adapter has them). Without it, a slow GPU call cannot
+/// be told apart from a slow host around it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct CallPhases {
+    /// Uploading and encoding: pre-processing uploads or packing, recording, submitting.
+    pub prepare_ms: f64,
+    /// From the submission until the outputs could be mapped.
+    pub wait_ms: f64,
+    /// Decoding the mapped outputs into tensors.
+    pub read_ms: f64,
+    /// The compute pass on the device, from its timestamps (`None` without timestamp queries).
+    pub device_ms: Option<f64>,
+}
+
 /// A loaded model ready to run on one device.
 pub trait Backend: Send {
     /// Which backend and device this is.
@@ -40,5 +56,10 @@ pub trait Backend: Send {
     /// memory drop them.
     fn recycle(&mut self, outputs: Vec<NamedTensor>) {
         drop(outputs);
+    }
+
+    /// Where the last call's time went, when the backend measures it.
+    fn last_phases(&self) -> Option<CallPhases> {
+        None
     }
 }

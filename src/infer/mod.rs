@@ -14,7 +14,7 @@ pub mod quant;
 pub mod reference;
 pub mod tensor;
 
-pub use backend::{Backend, BackendInfo, InferOutput};
+pub use backend::{Backend, BackendInfo, CallPhases, InferOutput};
 pub use tensor::{NamedTensor, Tensor};
 
 /// Why a model could not be loaded or run.

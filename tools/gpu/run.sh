@@ -3,10 +3,17 @@
 #   bash tools/gpu/run.sh yolo       PyTorch and onnxruntime peers, then lookout on the same network
 #   bash tools/gpu/run.sh models     every shipped model: batch sizes, whole frames, per-kernel profiles
 #   bash tools/gpu/run.sh pipeline   the most 1080p cameras at 30 fps with NanoDet
+#   bash tools/gpu/run.sh gating     cameras at 5 detections/s, three of four idle, motion gating off and on
+#   bash tools/gpu/run.sh scaling    whether a batch costs less per picture: call phases, kernels at batch 1-32
+# MODELS (models part) and GATING_ORDER (gating part) narrow a part down to what is still missing.
 # Each part fits in one 10-minute call. Results are JSON lines and logs under $OUT.
 set -uo pipefail
 : "${OUT:?run through the device tool, which sets OUT}"
 BIN=${BIN:-.devbin/lookout}
+# prepare.sh carries the binary compressed.
+if [ ! -x "$BIN" ] && [ -f "$BIN.gz" ]; then
+    gunzip -c "$BIN.gz" >/tmp/lookout && chmod +x /tmp/lookout && BIN=/tmp/lookout
+fi
 SECONDS_EACH=${SECONDS_EACH:-4}
 
 # The GPU machine has NVIDIA's Vulkan driver but no loader: unpack the carried one (elsewhere,
@@ -49,8 +56,8 @@ yolo)
     ;;
 models)
     # Every shipped model; the two the speed targets name get a batch sweep.
-    for m in nanodet-g-416 centerface blazeface-short-range-128 blazeface-full-range-192 \
-        ssdlite-mobilenetv2-person-300; do
+    for m in ${MODELS:-nanodet-g-416 centerface blazeface-short-range-128 blazeface-full-range-192 \
+        ssdlite-mobilenetv2-person-300}; do
         case $m in
         nanodet-g-416 | centerface) batches="1 2 4 8 16 32" ;;
         *) batches="1 8" ;;
@@ -74,8 +81,29 @@ pipeline)
     "$BIN" bench --pipeline --json --model models/nanodet-g-416.yaml --backend wgpu --fps 30 \
         --batch 32 --seconds 5 --cameras 100 >>"$OUT/pipeline-100.jsonl" 2>>"$OUT/pipeline.log"
     ;;
+gating)
+    # Motion gating's table (README, "Motion gating"): the most cameras at 5 detections/s with
+    # three of four showing a still, noisy scene, gating off and on in turns (off, on, on, off).
+    for motion in ${GATING_ORDER:-off on on off}; do
+        "$BIN" bench --pipeline --json --model models/nanodet-g-416.yaml --backend wgpu --fps 5 \
+            --idle 0.75 --motion $motion --batch 32 --seconds "$SECONDS_EACH" --max-cameras 2048 \
+            >>"$OUT/gating.jsonl" 2>>"$OUT/gating.log" ||
+            echo "FAILED: gating $motion" | tee -a "$OUT/gating.log" >&2
+    done
+    ;;
+scaling)
+    # Per-picture cost against batch size: the call's phases (host, wait, device pass) in every
+    # line, per-kernel times at each batch.
+    for b in 1 8 32; do
+        bench scaling --model models/nanodet-g-416.yaml --backend wgpu --batch $b --profile
+    done
+    bench scaling --model models/nanodet-g-416.yaml --backend wgpu --frames --batch 1
+    bench scaling --model models/nanodet-g-416.yaml --backend wgpu --frames --batch 16
+    bench scaling --model models/centerface.yaml --backend wgpu --batch 1
+    bench scaling --model models/centerface.yaml --backend wgpu --batch 32 --profile
+    ;;
 *)
-    echo "usage: bash tools/gpu/run.sh yolo|models|pipeline" >&2
+    echo "usage: bash tools/gpu/run.sh yolo|models|pipeline|gating|scaling" >&2
     exit 2
     ;;
 esac

@@ -1,7 +1,9 @@
 //! [`WgpuBackend`]: a model compiled into static GPU plans, one per input shape, behind the
 //! [`Backend`] trait.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::time::Instant;
 
 use super::context::GpuContext;
 use super::plan::{KernelProfile, Plan};
@@ -12,7 +14,7 @@ use crate::infer::graph::{self, InputShape};
 use crate::infer::onnx::{self, Dim, OnnxModel};
 use crate::infer::preprocess::{InputLayout, Preprocess};
 use crate::infer::tensor::{NamedTensor, Tensor};
-use crate::infer::{Backend, BackendInfo, InferError, InferOutput};
+use crate::infer::{Backend, BackendInfo, CallPhases, InferError, InferOutput};
 
 /// How a model is compiled for the GPU.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +60,8 @@ pub struct WgpuBackend {
     opts: ModelOptions,
     plans: HashMap<Vec<usize>, Plan>,
     stage: PreprocessStage,
+    /// Where the last call's time went.
+    phases: Cell<Option<CallPhases>>,
 }
 
 impl std::fmt::Debug for WgpuBackend {
@@ -104,6 +108,7 @@ impl WgpuBackend {
             opts,
             plans: HashMap::new(),
             stage: PreprocessStage::new(),
+            phases: Cell::new(None),
         };
         let shape = b.image_shape(1)?;
         b.plan_for(&shape)?;
@@ -132,6 +137,7 @@ impl WgpuBackend {
             },
             plans: HashMap::new(),
             stage: PreprocessStage::new(),
+            phases: Cell::new(None),
         })
     }
 
@@ -257,11 +263,13 @@ impl WgpuBackend {
         plan.profile(&ctx, |_| ctx.queue.write_buffer(buffer, offset, &bytes))
     }
 
-    /// Records `frames` (if any) and the plan in one compute pass, runs it, reads the outputs.
+    /// Records `frames` (if any) and the plan in one compute pass, runs it, reads the outputs,
+    /// and notes where the time since `started` (the call's start) went.
     fn run(
         &self,
         plan: &Plan,
         frames: Option<&PreparedFrames>,
+        started: Instant,
     ) -> Result<Vec<NamedTensor>, InferError> {
         let mut enc = self
             .ctx
@@ -272,7 +280,7 @@ impl WgpuBackend {
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("model"),
-                timestamp_writes: None,
+                timestamp_writes: plan.timestamp_writes(),
             });
             if let Some(f) = frames {
                 f.record(&mut pass);
@@ -281,7 +289,15 @@ impl WgpuBackend {
         }
         plan.copy_outputs(&mut enc);
         self.ctx.queue.submit([enc.finish()]);
-        plan.read_outputs(&self.ctx)
+        let prepare_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let back = plan.read_outputs(&self.ctx)?;
+        self.phases.set(Some(CallPhases {
+            prepare_ms,
+            wait_ms: back.wait_ms,
+            read_ms: back.read_ms,
+            device_ms: back.device_ms,
+        }));
+        Ok(back.outputs)
     }
 }
 
@@ -316,6 +332,7 @@ impl Backend for WgpuBackend {
     }
 
     fn infer(&mut self, images: &[ImageRef<'_>]) -> Result<Vec<InferOutput>, InferError> {
+        let started = Instant::now();
         let n = images.len();
         if n == 0 || n > self.opts.max_batch {
             return Err(InferError::Input(format!(
@@ -349,11 +366,12 @@ impl Backend for WgpuBackend {
         let frames = self
             .stage
             .prepare(&self.ctx, &self.ctx.pipelines, pre, images, &target)?;
-        let outs = self.run(plan, Some(&frames))?;
+        let outs = self.run(plan, Some(&frames), started)?;
         split_batch(outs, planned, frames.transforms)
     }
 
     fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
+        let started = Instant::now();
         let n = input.shape.first().copied().unwrap_or(0);
         if n > 1 && self.batch_fixed_at_one() {
             return self.infer_tensor_one_by_one(input, n);
@@ -362,7 +380,11 @@ impl Backend for WgpuBackend {
         let plan = &self.plans[&input.shape];
         let (bytes, offset, buffer) = upload_args(plan, input)?;
         self.ctx.queue.write_buffer(buffer, offset, &bytes);
-        self.run(plan, None)
+        self.run(plan, None, started)
+    }
+
+    fn last_phases(&self) -> Option<CallPhases> {
+        self.phases.get()
     }
 }
 

@@ -9,6 +9,7 @@ use super::super::layout::Place;
 use super::super::shader::PipelineCache;
 use super::pack::{Packing, liveness, pack};
 use super::planner::{BufRef, Dispatch, Planner};
+use super::timer::{PassTimer, TIMER_BYTES};
 use super::{Plan, PlanInput, PlanOutput, Step};
 use crate::infer::InferError;
 
@@ -45,7 +46,8 @@ pub(super) fn build(
             BufRef::Const(k) => &const_buffers[k],
         },
     )?;
-    let (outputs, staging) = staging(device, outputs);
+    let (outputs, staging, timer_offset) = staging(device, outputs, ctx.supports_timestamps());
+    let timer = timer_offset.and_then(|at| PassTimer::new(ctx, at));
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(InferError::Gpu(format!("building the plan: {e}")));
     }
@@ -63,6 +65,7 @@ pub(super) fn build(
         _uniform: uniform,
         steps,
         staging,
+        timer,
         flops,
     })
 }
@@ -251,8 +254,13 @@ fn bind_steps<'b>(
 }
 
 /// Where each output lands in the staging buffer (whole 4-element groups from the one at or
-/// below its offset), and the staging buffer itself.
-fn staging(device: &wgpu::Device, outputs: Vec<OutputPlace>) -> (Vec<PlanOutput>, wgpu::Buffer) {
+/// below its offset), the staging buffer itself, and where the pass's timestamps land behind the
+/// outputs when `timed`.
+fn staging(
+    device: &wgpu::Device,
+    outputs: Vec<OutputPlace>,
+    timed: bool,
+) -> (Vec<PlanOutput>, wgpu::Buffer, Option<u64>) {
     let mut staging_size = 0u64;
     let mut outs = Vec::new();
     for (name, shape, place) in outputs {
@@ -270,11 +278,13 @@ fn staging(device: &wgpu::Device, outputs: Vec<OutputPlace>) -> (Vec<PlanOutput>
         });
         staging_size += len.div_ceil(16) * 16;
     }
+    let timer_offset = timed.then_some(staging_size);
+    staging_size += if timed { TIMER_BYTES } else { 0 };
     let staging = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("outputs"),
         size: staging_size.max(16),
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    (outs, staging)
+    (outs, staging, timer_offset)
 }

@@ -18,6 +18,7 @@ mod pack;
 mod placement;
 mod planner;
 mod profile;
+mod timer;
 
 use std::sync::Arc;
 
@@ -84,6 +85,8 @@ pub struct Plan {
     _uniform: Option<wgpu::Buffer>,
     steps: Vec<Step>,
     staging: wgpu::Buffer,
+    /// The pass's device time, where the adapter has timestamp queries.
+    timer: Option<timer::PassTimer>,
     pub(super) flops: u64,
 }
 
@@ -128,8 +131,16 @@ impl Plan {
         }
     }
 
-    /// Copies outputs into the staging buffer (after the pass).
+    /// Timestamp writes for the compute pass that runs the plan, when it is timed.
+    pub(super) fn timestamp_writes(&self) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        self.timer.as_ref().map(timer::PassTimer::writes)
+    }
+
+    /// Copies outputs (and the pass's timestamps) into the staging buffer (after the pass).
     pub(super) fn copy_outputs(&self, enc: &mut wgpu::CommandEncoder) {
+        if let Some(t) = &self.timer {
+            t.copy(enc, &self.staging);
+        }
         for o in &self.outputs {
             enc.copy_buffer_to_buffer(
                 &self.slot_buffers[o.place.slot],
@@ -141,11 +152,16 @@ impl Plan {
         }
     }
 
-    /// Maps the staging buffer and decodes every output (call after the submission).
-    pub(super) fn read_outputs(&self, ctx: &GpuContext) -> Result<Vec<NamedTensor>, InferError> {
+    /// Maps the staging buffer and decodes every output (call after the submission), timing the
+    /// wait and the decoding; the pass's device time comes with them when it is timed.
+    pub(super) fn read_outputs(&self, ctx: &GpuContext) -> Result<Readback, InferError> {
         let slice = self.staging.slice(..);
+        let waiting = std::time::Instant::now();
         map_and_wait(ctx, &slice, "outputs")?;
+        let wait_ms = ms_since(waiting);
+        let reading = std::time::Instant::now();
         let mut out = Vec::with_capacity(self.outputs.len());
+        let device_ms;
         {
             let view = slice
                 .get_mapped_range()
@@ -166,10 +182,32 @@ impl Plan {
                     tensor: Tensor::new(o.shape.clone(), data),
                 });
             }
+            device_ms = self.timer.as_ref().and_then(|t| t.read(&view));
         }
         self.staging.unmap();
-        Ok(out)
+        Ok(Readback {
+            outputs: out,
+            wait_ms,
+            read_ms: ms_since(reading),
+            device_ms,
+        })
     }
+}
+
+/// A run's outputs and where the time after its submission went.
+pub(super) struct Readback {
+    pub outputs: Vec<NamedTensor>,
+    /// Submission until the staging buffer was mapped.
+    pub wait_ms: f64,
+    /// Decoding the outputs.
+    pub read_ms: f64,
+    /// The compute pass on the device, when timed.
+    pub device_ms: Option<f64>,
+}
+
+/// Milliseconds since `t`.
+pub(super) fn ms_since(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
 }
 
 /// Inputs get their own slots first (written before the pass), NHWC when they are images.
