@@ -1,5 +1,8 @@
-//! Batches on models exported with a fixed batch of 1 (BlazeFace): the backend runs the pictures
-//! one at a time, with the same results as separate calls.
+//! Batches on models exported with a fixed batch of 1 (BlazeFace and every other shipped model):
+//! the backend widens the model to the batch and runs it as one pass, with the same results as
+//! separate calls; a model that would mix pictures when widened runs them one at a time.
+
+mod engine_support;
 
 use lookout::capture::frame::{ImageRef, PixelFormat};
 use lookout::infer::gpu::{AdapterChoice, GpuContext, ModelOptions, Precision, WgpuBackend};
@@ -34,13 +37,24 @@ fn image(data: &[u8]) -> ImageRef<'_> {
 }
 
 #[test]
-fn fixed_batch_model_runs_a_batch_picture_by_picture() {
+fn fixed_batch_model_runs_a_batch_as_one_widened_pass() {
     let (a, b) = (picture(1), picture(2));
-    let mut batched = backend(2);
+    let mut batched = backend(4);
     let both = batched
         .infer(&[image(&a), image(&b)])
         .expect("a batch of 2 on a batch-1 model");
     assert_eq!(both.len(), 2);
+    // Three pictures run as one plan for 4 (padded), not as three calls of the batch-1 plan.
+    let c = picture(3);
+    let three = batched.infer(&[image(&a), image(&b), image(&c)]).unwrap();
+    assert!(
+        batched.compiled_batches().contains(&4),
+        "a widened plan for 4: {:?}",
+        batched.compiled_batches()
+    );
+    for (x, y) in three.iter().zip(&both) {
+        assert_eq!(x.outputs, y.outputs);
+    }
     let mut single = backend(1);
     for (got, data) in both.iter().zip([&a, &b]) {
         let alone = single.infer(&[image(data)]).unwrap().remove(0);
@@ -65,4 +79,33 @@ fn fixed_batch_model_runs_a_batch_picture_by_picture() {
         assert_eq!(j.tensor.shape[0], 2);
         assert_eq!(&j.tensor.data[..f.tensor.data.len()], &f.tensor.data[..]);
     }
+}
+
+/// A model exported for one picture whose widening would mix pictures (a softmax across dimension
+/// 0 is 1 everywhere for one picture, not for several): the check against single runs catches it
+/// and the batch runs picture by picture, with the single runs' results.
+#[test]
+fn a_model_that_would_mix_pictures_is_not_widened() {
+    use engine_support::{ModelBuilder, ai, ctx};
+    let model = ModelBuilder::new(13)
+        .input("x", &[1, 4, 6, 6])
+        .output("y")
+        .node("Softmax", &["x"], &["y"], vec![ai("axis", 0)])
+        .bytes();
+    let mut b = WgpuBackend::for_tensors(ctx(), &model, Precision::F32).unwrap();
+    let n = 4 * 6 * 6;
+    let data: Vec<f32> = (0..4 * n).map(|i| ((i % 13) as f32) - 6.0).collect();
+    let out = b
+        .infer_tensor(&Tensor::new(vec![4, 4, 6, 6], data))
+        .unwrap();
+    assert_eq!(out[0].tensor.shape, [4, 4, 6, 6]);
+    assert!(
+        out[0].tensor.data.iter().all(|&v| (v - 1.0).abs() < 1e-6),
+        "each picture alone: a softmax over one value"
+    );
+    assert!(
+        !b.compiled_batches().contains(&4),
+        "no widened plan for 4: {:?}",
+        b.compiled_batches()
+    );
 }

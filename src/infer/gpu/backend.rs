@@ -2,7 +2,7 @@
 //! [`Backend`] trait.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::context::GpuContext;
@@ -62,7 +62,18 @@ pub struct WgpuBackend {
     stage: PreprocessStage,
     /// Where the last call's time went.
     phases: Cell<Option<CallPhases>>,
+    /// For a model exported for one picture: whether its batches run as one widened plan
+    /// (checked once against batch-1 runs; `None` until a batch first comes).
+    widened: Option<bool>,
+    /// Widened batch shapes whose plan could not be built (too large for the device): those
+    /// batches run picture by picture.
+    unbuildable: HashSet<Vec<usize>>,
 }
+
+/// How far a widened batch's outputs may stray from batch-1 runs of the same pictures (relative
+/// to the value, or absolute below 1): the same kernels do the same arithmetic, so anything
+/// beyond rounding means the model mixes pictures or keeps its batch elsewhere.
+const WIDENING_TOLERANCE: f32 = 1e-3;
 
 impl std::fmt::Debug for WgpuBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +120,8 @@ impl WgpuBackend {
             plans: HashMap::new(),
             stage: PreprocessStage::new(),
             phases: Cell::new(None),
+            widened: None,
+            unbuildable: HashSet::new(),
         };
         let shape = b.image_shape(1)?;
         b.plan_for(&shape)?;
@@ -138,6 +151,8 @@ impl WgpuBackend {
             plans: HashMap::new(),
             stage: PreprocessStage::new(),
             phases: Cell::new(None),
+            widened: None,
+            unbuildable: HashSet::new(),
         })
     }
 
@@ -156,11 +171,18 @@ impl WgpuBackend {
             InputLayout::Nhwc => vec![n, h, w, 3],
         };
         let dims = &self.model.inputs[0].dims;
+        // A batch dim fixed at 1 is widened for batches (`widened_plan`).
+        let fixed_at_one = self.batch_fixed_at_one();
         let fits = dims.len() == 4
-            && dims.iter().zip(&shape).all(|(d, &s)| match d {
-                Dim::Fixed(f) => *f == s,
-                Dim::Dynamic(_) => true,
-            });
+            && dims
+                .iter()
+                .zip(&shape)
+                .enumerate()
+                .all(|(i, (d, &s))| match d {
+                    Dim::Fixed(_) if i == 0 && fixed_at_one => true,
+                    Dim::Fixed(f) => *f == s,
+                    Dim::Dynamic(_) => true,
+                });
         if !fits {
             return Err(InferError::Input(format!(
                 "the model input {:?} is {:?}; the pre-processing gives {shape:?}",
@@ -170,10 +192,96 @@ impl WgpuBackend {
         Ok(shape)
     }
 
-    /// True when the model was exported for exactly one picture per call: a batch then runs one
-    /// picture at a time (its reshapes may hard-code the batch, so it cannot simply be resized).
+    /// True when the model was exported for exactly one picture per call: a batch then runs as
+    /// one widened plan when that checks out (`widened_plan`), else one picture at a time (its
+    /// reshapes may hard-code the batch, so it cannot always be resized).
     pub fn batch_fixed_at_one(&self) -> bool {
         matches!(self.model.inputs[0].dims.first(), Some(Dim::Fixed(1)))
+    }
+
+    /// Whether `shape`, a batch of a model exported for one picture, runs as one widened plan.
+    /// One plan per batch instead of one submission and wait per picture is what lets a GPU
+    /// fill up (on an H200, NanoDet-416 cost 4.8 ms of device time per picture either way when
+    /// batches ran picture by picture). The widening is checked once, by running two different
+    /// inputs as a batch of 2 and alone; a model that fails it, or a batch whose plan is too
+    /// large for the device, runs picture by picture as before.
+    fn widened_plan(&mut self, shape: &[usize]) -> bool {
+        if self.unbuildable.contains(shape) || !self.widening_holds(shape) {
+            return false;
+        }
+        match self.plan_for(shape) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(?shape, error = %e, "no plan for this batch: its pictures run one at a time");
+                self.unbuildable.insert(shape.to_vec());
+                false
+            }
+        }
+    }
+
+    /// The once-made check behind [`Self::widened_plan`] (on inputs shaped like `shape` with a
+    /// batch of 1 and 2).
+    fn widening_holds(&mut self, shape: &[usize]) -> bool {
+        if let Some(ok) = self.widened {
+            return ok;
+        }
+        let mut one = shape.to_vec();
+        one[0] = 1;
+        let why = match self.check_widening(&one) {
+            Ok(why) => why,
+            Err(e) => Some(e.to_string()),
+        };
+        match &why {
+            None => tracing::info!(
+                "model exported for one picture: batches run as one pass (checked against single runs)"
+            ),
+            Some(why) => tracing::info!(
+                reason = %why,
+                "model exported for one picture: batches run picture by picture"
+            ),
+        }
+        self.widened = Some(why.is_none());
+        why.is_none()
+    }
+
+    /// Runs two different inputs of shape `one` (batch 1) as a widened batch of 2 and alone;
+    /// `Some(reason)` when the batch's outputs are not the single runs' side by side.
+    fn check_widening(&mut self, one: &[usize]) -> Result<Option<String>, InferError> {
+        let per: usize = one.iter().product();
+        let mut rng = fastrand::Rng::with_seed(11);
+        let data: Vec<f32> = (0..2 * per).map(|_| rng.f32() * 2.0 - 1.0).collect();
+        let mut two = one.to_vec();
+        two[0] = 2;
+        let both = self.run_tensor(&Tensor::new(two, data.clone()))?;
+        for (i, half) in data.chunks_exact(per).enumerate() {
+            let alone = self.run_tensor(&Tensor::new(one.to_vec(), half.to_vec()))?;
+            if alone.len() != both.len() {
+                return Ok(Some("the batch gives other outputs".into()));
+            }
+            for (b, a) in both.iter().zip(&alone) {
+                let len = a.tensor.data.len();
+                if b.tensor.shape.first() != Some(&2) || b.tensor.data.len() != 2 * len {
+                    return Ok(Some(format!(
+                        "output {:?} of a batch of 2 has shape {:?}",
+                        b.name, b.tensor.shape
+                    )));
+                }
+                let worst = b.tensor.data[i * len..(i + 1) * len]
+                    .iter()
+                    .zip(&a.tensor.data)
+                    .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+                    // A NaN on one side only is as far off as it gets.
+                    .map(|d| if d.is_nan() { f32::INFINITY } else { d })
+                    .fold(0.0f32, f32::max);
+                if worst > WIDENING_TOLERANCE {
+                    return Ok(Some(format!(
+                        "output {:?} of picture {i} differs from a single run by {worst}",
+                        b.name
+                    )));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Runs each item of a batch tensor alone and joins the outputs along dimension 0.
@@ -206,18 +314,30 @@ impl WgpuBackend {
         Ok(joined)
     }
 
+    /// Uploads a prepared input and runs the plan for its shape as it is.
+    fn run_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
+        let started = Instant::now();
+        self.plan_for(&input.shape)?;
+        let plan = &self.plans[&input.shape];
+        let (bytes, offset, buffer) = upload_args(plan, input)?;
+        self.ctx.queue.write_buffer(buffer, offset, &bytes);
+        self.run(plan, None, started)
+    }
+
     fn plan_for(&mut self, shape: &[usize]) -> Result<&Plan, InferError> {
         if !self.plans.contains_key(shape) {
             if self.plans.len() >= MAX_PLANS {
                 self.plans.clear();
             }
-            let mut g = graph::build(
-                &self.model,
-                &[InputShape {
-                    name: self.model.inputs[0].name.clone(),
-                    shape: shape.to_vec(),
-                }],
-            )?;
+            let input = [InputShape {
+                name: self.model.inputs[0].name.clone(),
+                shape: shape.to_vec(),
+            }];
+            let mut g = if shape.first() > Some(&1) && self.batch_fixed_at_one() {
+                graph::build_widened(&self.model, &input)?
+            } else {
+                graph::build(&self.model, &input)?
+            };
             graph::fuse::fuse(&mut g);
             let plan = Plan::new(&self.ctx, &self.ctx.pipelines, &g, self.opts.precision)?;
             tracing::debug!(?shape, dispatches = plan.dispatches(), "compiled plan");
@@ -340,15 +460,18 @@ impl Backend for WgpuBackend {
                 self.opts.max_batch
             )));
         }
-        if n > 1 && self.batch_fixed_at_one() {
-            let mut out = Vec::with_capacity(n);
-            for img in images {
-                out.extend(self.infer(std::slice::from_ref(img))?);
-            }
-            return Ok(out);
-        }
         // A model exported with a fixed batch takes exactly that many pictures.
         let planned = planned_batch(n, self.opts.max_batch);
+        if n > 1 && self.batch_fixed_at_one() {
+            let shape = self.image_shape(planned)?;
+            if !self.widened_plan(&shape) {
+                let mut out = Vec::with_capacity(n);
+                for img in images {
+                    out.extend(self.infer(std::slice::from_ref(img))?);
+                }
+                return Ok(out);
+            }
+        }
         let shape = self.image_shape(planned).or_else(|_| self.image_shape(n))?;
         let planned = shape[0];
         self.plan_for(&shape)?;
@@ -371,16 +494,11 @@ impl Backend for WgpuBackend {
     }
 
     fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
-        let started = Instant::now();
         let n = input.shape.first().copied().unwrap_or(0);
-        if n > 1 && self.batch_fixed_at_one() {
+        if n > 1 && self.batch_fixed_at_one() && !self.widened_plan(&input.shape) {
             return self.infer_tensor_one_by_one(input, n);
         }
-        self.plan_for(&input.shape)?;
-        let plan = &self.plans[&input.shape];
-        let (bytes, offset, buffer) = upload_args(plan, input)?;
-        self.ctx.queue.write_buffer(buffer, offset, &bytes);
-        self.run(plan, None, started)
+        self.run_tensor(input)
     }
 
     fn last_phases(&self) -> Option<CallPhases> {

@@ -21,17 +21,41 @@ pub struct InputShape {
 /// Builds the IR of `model` for the given input shapes: folds constants, infers every shape and
 /// folds affine ops into convolutions. Fusions for the GPU are a separate pass ([`fuse::fuse`]).
 pub fn build(model: &OnnxModel, inputs: &[InputShape]) -> Result<Graph, InferError> {
+    build_with(model, inputs, false)
+}
+
+/// Like [`build`], for a model exported for one picture (a leading input dim fixed at 1) run on
+/// a batch: the given batch replaces that 1, and a `Reshape` whose constant target starts with 1
+/// where its input starts with the batch keeps the batch there instead. Shapes computed from the
+/// input (`Shape`, `Gather`, ...) follow by themselves. This rests on an assumption the graph
+/// cannot prove (that nothing mixes pictures along dimension 0), so a caller checks the result
+/// against batch-1 runs before trusting it.
+pub fn build_widened(model: &OnnxModel, inputs: &[InputShape]) -> Result<Graph, InferError> {
+    build_with(model, inputs, true)
+}
+
+fn build_with(model: &OnnxModel, inputs: &[InputShape], widen: bool) -> Result<Graph, InferError> {
     let mut b = Builder {
         model,
         g: Graph::default(),
         names: HashMap::new(),
         elem_types: HashMap::new(),
+        batch: None,
     };
     for spec in &model.inputs {
         let given = inputs.iter().find(|i| i.name == spec.name).ok_or_else(|| {
             InferError::Input(format!("no shape given for input {:?}", spec.name))
         })?;
-        check_input_shape(&spec.dims, &given.shape, &spec.name)?;
+        let mut dims = spec.dims.clone();
+        if widen
+            && matches!(dims.first(), Some(Dim::Fixed(1)))
+            && let Some(&n) = given.shape.first()
+            && n > 1
+        {
+            dims[0] = Dim::Dynamic("batch".into());
+            b.batch = Some(n);
+        }
+        check_input_shape(&dims, &given.shape, &spec.name)?;
         let id = b.g.add_value(&spec.name, given.shape.clone());
         b.names.insert(spec.name.clone(), id);
         b.g.inputs.push(id);
@@ -99,6 +123,8 @@ pub(super) struct Builder<'m> {
     /// The ONNX element type of integer values whose type matters: quantized constants and
     /// QuantizeLinear outputs (the IR itself computes in f32). Absent means float or unknown.
     pub elem_types: HashMap<ValueId, i32>,
+    /// The batch a model exported for one picture is widened to ([`build_widened`]).
+    pub batch: Option<usize>,
 }
 
 impl Builder<'_> {

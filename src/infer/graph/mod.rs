@@ -16,7 +16,7 @@ pub mod shape;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use build::{InputShape, build};
+pub use build::{InputShape, build, build_widened};
 pub use constant::{Const, ConstData};
 
 /// Index of a value (tensor) in [`Graph::values`].

@@ -16,7 +16,14 @@ pub(super) fn identity(b: &mut Builder<'_>, cx: &Ctx<'_>) -> Result<(), InferErr
 /// `Reshape` to a constant target shape.
 pub(super) fn reshape(b: &mut Builder<'_>, cx: &Ctx<'_>) -> Result<(), InferError> {
     let x = cx.input(0)?;
-    let target = cx.const_ints(b, cx.input(1)?, "shape")?;
+    let mut target = cx.const_ints(b, cx.input(1)?, "shape")?;
+    // A model exported for one picture spells its batch as a literal 1 (build_widened).
+    if let Some(n) = b.batch
+        && b.g.shape(x).first() == Some(&n)
+        && target.first() == Some(&1)
+    {
+        target[0] = n as i64;
+    }
     let allowzero = cx.attrs.int("allowzero", 0)? != 0;
     let shape = reshape_shape(cx, b.g.shape(x), &target, allowzero)?;
     reshape_to(b, cx, x, shape, cx.out(0)?)
