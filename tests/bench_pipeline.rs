@@ -71,8 +71,11 @@ fn fixed_camera_count_on_the_cpu_backend() {
         "4",
         "--batch",
         "2",
+        "--warmup",
+        "0.5",
     ]);
     assert_eq!(r["model"], "nanodet-g-416");
+    assert_eq!(r["warmup"].as_f64(), Some(0.5));
     assert_eq!(r["frame_size"], serde_json::json!([1920, 1080]));
     let trials = r["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 1);
@@ -163,6 +166,8 @@ fn bad_arguments_exit_2() {
         &["--frame-size", "641x360"],
         &["--fps", "0"],
         &["--image", "/nonexistent.jpg"],
+        &["--warmup", "-1"],
+        &["--warmup", "NaN"],
     ] {
         let mut all = vec![
             "bench",

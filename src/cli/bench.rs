@@ -95,6 +95,11 @@ pub struct Args {
     /// With --pipeline: the still the synthetic cameras show, moving a little per frame.
     #[arg(long, default_value = "pipelines/footage/vtest-frame300.jpg")]
     pub(super) image: PathBuf,
+    /// With --pipeline: seconds each trial runs before its measured window, so that start-up
+    /// (every camera's first full frame, which gated cameras take from one budget) is left out
+    /// of steady-state figures; 1 by default.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub(super) warmup: f64,
 }
 
 impl Args {
@@ -420,10 +425,11 @@ pub(super) fn summarize(times: &[f64]) -> (f64, f64, f64) {
     (mean, pct(0.5), pct(0.99))
 }
 
-/// Per-kernel timings, slowest first (of one picture when the model takes one at a time).
+/// Per-kernel timings, slowest first (of one picture when the model runs a batch picture by
+/// picture).
 fn profile_rows(w: &mut WgpuBackend, tensor: &Tensor) -> anyhow::Result<Vec<KernelRow>> {
     let one;
-    let tensor = if w.batch_fixed_at_one() && tensor.shape[0] > 1 {
+    let tensor = if !w.runs_as_one_pass(&tensor.shape) {
         let mut shape = tensor.shape.clone();
         shape[0] = 1;
         let per = tensor.len() / tensor.shape[0];

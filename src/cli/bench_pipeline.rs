@@ -14,8 +14,6 @@ use super::bench::Args;
 const PICTURES: usize = 12;
 /// Pixels the picture moves per frame: a person walking across a 1080p view in a few seconds.
 const STEP: u32 = 6;
-/// Seconds of each trial before measuring.
-const WARMUP_S: f64 = 1.0;
 
 /// The answer, as printed with `--json`.
 #[derive(Serialize)]
@@ -28,6 +26,8 @@ struct Report {
     motion: bool,
     /// Share of cameras showing a still, noisy scene.
     idle: f64,
+    /// Seconds each trial ran before its measured window.
+    warmup: f64,
     /// Most cameras sustained (of those tried); 0 when not even one is.
     best_cameras: usize,
     best: Option<LoadReport>,
@@ -44,6 +44,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Err(BadInput(format!(
             "--idle {}: expected a share from 0 to 1",
             args.idle
+        ))
+        .into());
+    }
+    if !(args.warmup >= 0.0 && args.warmup <= 600.0) {
+        return Err(BadInput(format!(
+            "--warmup {}: expected seconds from 0 to 600",
+            args.warmup
         ))
         .into());
     }
@@ -80,7 +87,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let load = Load {
         fps: args.fps,
         seconds: args.seconds.max(0.5),
-        warmup: WARMUP_S,
+        warmup: args.warmup,
         queue_capacity: 2,
         max_p99_ms: args.max_p99_ms,
         idle: args.idle,
@@ -142,6 +149,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         max_batch,
         motion,
         idle: args.idle,
+        warmup: args.warmup,
         best_cameras: best.as_ref().map_or(0, |b| b.cameras),
         best,
         trials,

@@ -199,6 +199,12 @@ impl WgpuBackend {
         matches!(self.model.inputs[0].dims.first(), Some(Dim::Fixed(1)))
     }
 
+    /// Whether a batch of `shape` runs as one pass: always for a model with a free batch, once
+    /// the widening holds for one exported for one picture (else picture by picture).
+    pub fn runs_as_one_pass(&mut self, shape: &[usize]) -> bool {
+        shape.first() <= Some(&1) || !self.batch_fixed_at_one() || self.widened_plan(shape)
+    }
+
     /// Whether `shape`, a batch of a model exported for one picture, runs as one widened plan.
     /// One plan per batch instead of one submission and wait per picture is what lets a GPU
     /// fill up (on an H200, NanoDet-416 cost 4.8 ms of device time per picture either way when
@@ -464,7 +470,7 @@ impl Backend for WgpuBackend {
         let planned = planned_batch(n, self.opts.max_batch);
         if n > 1 && self.batch_fixed_at_one() {
             let shape = self.image_shape(planned)?;
-            if !self.widened_plan(&shape) {
+            if !self.runs_as_one_pass(&shape) {
                 let mut out = Vec::with_capacity(n);
                 for img in images {
                     out.extend(self.infer(std::slice::from_ref(img))?);
@@ -495,7 +501,7 @@ impl Backend for WgpuBackend {
 
     fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
         let n = input.shape.first().copied().unwrap_or(0);
-        if n > 1 && self.batch_fixed_at_one() && !self.widened_plan(&input.shape) {
+        if n > 1 && !self.runs_as_one_pass(&input.shape) {
             return self.infer_tensor_one_by_one(input, n);
         }
         self.run_tensor(input)
