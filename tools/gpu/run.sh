@@ -10,9 +10,14 @@
 set -uo pipefail
 : "${OUT:?run through the device tool, which sets OUT}"
 BIN=${BIN:-.devbin/lookout}
-# prepare.sh carries the binary compressed.
+# prepare.sh carries the binary compressed: unpacked once per machine (a part stopped at its
+# limit may leave a benchmark running from it, so it is never rewritten in place).
 if [ ! -x "$BIN" ] && [ -f "$BIN.gz" ]; then
-    gunzip -c "$BIN.gz" >/tmp/lookout && chmod +x /tmp/lookout && BIN=/tmp/lookout
+    if [ ! -x /tmp/lookout ]; then
+        gunzip -c "$BIN.gz" >/tmp/lookout.part && chmod +x /tmp/lookout.part &&
+            mv /tmp/lookout.part /tmp/lookout
+    fi
+    BIN=/tmp/lookout
 fi
 SECONDS_EACH=${SECONDS_EACH:-4}
 

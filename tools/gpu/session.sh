@@ -8,11 +8,6 @@ set -uo pipefail
 final=$OUT
 res=${RESULTS:-/tmp/lookout-gpu}
 mkdir -p "$res"
-# Unpacked once: a part stopped at its limit may leave a benchmark behind holding the file.
-if [ -z "${BIN:-}" ] && [ -f .devbin/lookout.gz ]; then
-    gunzip -c .devbin/lookout.gz >/tmp/lookout-session && chmod +x /tmp/lookout-session
-    export BIN=/tmp/lookout-session
-fi
 for spec in "$@"; do
     part=${spec%%:*}
     limit=${spec#*:}
@@ -20,6 +15,6 @@ for spec in "$@"; do
     OUT=$res timeout -k 5 "$limit" bash tools/gpu/run.sh "$part" >"$res/$part.out" 2>&1
     echo "$part rc=$? ${limit}s limit, $(($(date +%s) - start))s" | tee -a "$res/parts.txt"
     # A part stopped at its limit leaves its benchmark running: stop it before the next part.
-    pkill -f "${BIN:-lookout} bench" 2>/dev/null && sleep 1
+    pkill -f "lookout bench" 2>/dev/null && sleep 1
     tar czf "$final/results.tgz" --exclude='*.onnx' -C "$res" .
 done

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::context::GpuContext;
-use super::plan::{KernelProfile, Plan};
+use super::plan::{KernelProfile, Plan, ms_since};
 use super::preprocess::{PreparedFrames, PreprocessStage};
 use super::shader::Prec;
 use crate::capture::frame::ImageRef;
@@ -415,7 +415,7 @@ impl WgpuBackend {
         }
         plan.copy_outputs(&mut enc);
         self.ctx.queue.submit([enc.finish()]);
-        let prepare_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let prepare_ms = ms_since(started);
         let back = plan.read_outputs(&self.ctx)?;
         self.phases.set(Some(CallPhases {
             prepare_ms,

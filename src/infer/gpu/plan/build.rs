@@ -46,8 +46,8 @@ pub(super) fn build(
             BufRef::Const(k) => &const_buffers[k],
         },
     )?;
-    let (outputs, staging, timer_offset) = staging(device, outputs, ctx.supports_timestamps());
-    let timer = timer_offset.and_then(|at| PassTimer::new(ctx, at));
+    let (outputs, staging, timer_offset) = staging(device, outputs);
+    let timer = PassTimer::new(ctx, timer_offset);
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(InferError::Gpu(format!("building the plan: {e}")));
     }
@@ -255,12 +255,11 @@ fn bind_steps<'b>(
 
 /// Where each output lands in the staging buffer (whole 4-element groups from the one at or
 /// below its offset), the staging buffer itself, and where the pass's timestamps land behind the
-/// outputs when `timed`.
+/// outputs (16 bytes kept for them whether or not the adapter can write them).
 fn staging(
     device: &wgpu::Device,
     outputs: Vec<OutputPlace>,
-    timed: bool,
-) -> (Vec<PlanOutput>, wgpu::Buffer, Option<u64>) {
+) -> (Vec<PlanOutput>, wgpu::Buffer, u64) {
     let mut staging_size = 0u64;
     let mut outs = Vec::new();
     for (name, shape, place) in outputs {
@@ -278,8 +277,8 @@ fn staging(
         });
         staging_size += len.div_ceil(16) * 16;
     }
-    let timer_offset = timed.then_some(staging_size);
-    staging_size += if timed { TIMER_BYTES } else { 0 };
+    let timer_offset = staging_size;
+    staging_size += TIMER_BYTES;
     let staging = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("outputs"),
         size: staging_size.max(16),
