@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::context::GpuContext;
+use super::layout::Place;
 use super::plan::{KernelProfile, Plan, ms_since};
 use super::preprocess::{PreparedFrames, PreprocessStage};
 use super::shader::Prec;
@@ -325,8 +326,16 @@ impl WgpuBackend {
         let started = Instant::now();
         self.plan_for(&input.shape)?;
         let plan = &self.plans[&input.shape];
-        let (bytes, offset, buffer) = upload_args(plan, input)?;
-        self.ctx.queue.write_buffer(buffer, offset, &bytes);
+        let (place, offset, buffer) = upload_args(plan, input)?;
+        // Packed straight into the staging memory of the upload (no intermediate copy).
+        let size = (place.span(&input.shape) * place.prec.bytes()) as u64;
+        let mut view = wgpu::BufferSize::new(size)
+            .and_then(|size| self.ctx.queue.write_buffer_with(buffer, offset, size))
+            .ok_or_else(|| InferError::Gpu(format!("cannot upload {size} input bytes")))?;
+        place.pack_with(&input.shape, &input.data, |at, bytes| {
+            view.slice(at..at + bytes.len()).copy_from_slice(bytes)
+        });
+        drop(view);
         self.run(plan, None, started)
     }
 
@@ -385,7 +394,8 @@ impl WgpuBackend {
     pub fn profile(&mut self, input: &Tensor) -> Result<Vec<KernelProfile>, InferError> {
         let ctx = self.ctx.clone();
         let plan = self.plan_for(&input.shape)?;
-        let (bytes, offset, buffer) = upload_args(plan, input)?;
+        let (place, offset, buffer) = upload_args(plan, input)?;
+        let bytes = place.pack(&input.shape, &input.data);
         plan.profile(&ctx, |_| ctx.queue.write_buffer(buffer, offset, &bytes))
     }
 
@@ -427,11 +437,11 @@ impl WgpuBackend {
     }
 }
 
-/// Packed input bytes, byte offset and buffer for uploading `input` into `plan`.
+/// The input's place, byte offset and buffer for uploading `input` into `plan`.
 fn upload_args<'p>(
     plan: &'p Plan,
     input: &Tensor,
-) -> Result<(Vec<u8>, u64, &'p wgpu::Buffer), InferError> {
+) -> Result<(Place, u64, &'p wgpu::Buffer), InferError> {
     let inp = plan
         .inputs
         .first()
@@ -444,9 +454,12 @@ fn upload_args<'p>(
             inp.shape
         )));
     }
-    let bytes = inp.place.pack(&input.shape, &input.data);
     let offset = (inp.place.offset * inp.place.prec.bytes()) as u64;
-    Ok((bytes, offset, plan.slot_buffers[inp.place.slot].as_ref()))
+    Ok((
+        inp.place,
+        offset,
+        plan.slot_buffers[inp.place.slot].as_ref(),
+    ))
 }
 
 impl Backend for WgpuBackend {

@@ -1,6 +1,7 @@
 //! WGSL assembly: storage accessors per precision, activation and operator snippets, templating,
 //! and a cache of compiled pipelines keyed by their final source.
 
+use half::slice::HalfFloatSliceExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -26,12 +27,54 @@ impl Prec {
 
     /// Encodes f32 values in this storage format.
     pub fn encode(self, v: &[f32]) -> Vec<u8> {
+        let mut out = vec![0u8; v.len() * self.bytes()];
+        self.encode_into(v, &mut out);
+        out
+    }
+
+    /// Encodes `v` into the first `v.len()` elements of `out`, in bulk when `out` is aligned for
+    /// the element type (mapped staging memory is), element by element if not.
+    pub fn encode_into(self, v: &[f32], out: &mut [u8]) {
+        let out = &mut out[..v.len() * self.bytes()];
         match self {
-            Prec::F32 => bytemuck::cast_slice(v).to_vec(),
-            Prec::F16 => v
-                .iter()
-                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-                .collect(),
+            Prec::F32 => match bytemuck::try_cast_slice_mut::<u8, f32>(out) {
+                Ok(o) => o.copy_from_slice(v),
+                Err(_) => {
+                    for (x, o) in v.iter().zip(out.chunks_exact_mut(4)) {
+                        o.copy_from_slice(&x.to_le_bytes());
+                    }
+                }
+            },
+            Prec::F16 => match bytemuck::try_cast_slice_mut::<u8, half::f16>(out) {
+                Ok(o) => o.convert_from_f32_slice(v),
+                Err(_) => {
+                    for (x, o) in v.iter().zip(out.chunks_exact_mut(2)) {
+                        o.copy_from_slice(&half::f16::from_f32(*x).to_le_bytes());
+                    }
+                }
+            },
+        }
+    }
+
+    /// Decodes the first `out.len()` elements of `bytes` into `out`: one bulk conversion when
+    /// `bytes` is aligned for the element type (mapped GPU memory is), element by element if not.
+    pub fn decode_into(self, bytes: &[u8], out: &mut [f32]) {
+        let n = out.len();
+        match self {
+            Prec::F32 => match bytemuck::try_cast_slice::<u8, f32>(&bytes[..n * 4]) {
+                Ok(v) => out.copy_from_slice(v),
+                Err(_) => out
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, o)| *o = self.decode(bytes, i)),
+            },
+            Prec::F16 => match bytemuck::try_cast_slice::<u8, half::f16>(&bytes[..n * 2]) {
+                Ok(v) => v.convert_to_f32_slice(out),
+                Err(_) => out
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, o)| *o = self.decode(bytes, i)),
+            },
         }
     }
 
