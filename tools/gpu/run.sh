@@ -78,10 +78,12 @@ models)
     done
     ;;
 pipeline)
-    for prec in "" --f16; do
+    # Batch 1 first: one picture per call, what a batch of this batch-1 export cost before it
+    # was widened into one pass (the same run's baseline for batch 32).
+    for run in "1" "32" "32 --f16"; do
         "$BIN" bench --pipeline --json --model models/nanodet-g-416.yaml --backend wgpu --fps 30 \
-            --batch 32 --seconds 3 $prec >>"$OUT/pipeline.jsonl" 2>>"$OUT/pipeline.log" ||
-            echo "FAILED: pipeline $prec" | tee -a "$OUT/pipeline.log" >&2
+            --batch $run --seconds 3 >>"$OUT/pipeline.jsonl" 2>>"$OUT/pipeline.log" ||
+            echo "FAILED: pipeline --batch $run" | tee -a "$OUT/pipeline.log" >&2
     done
     "$BIN" bench --pipeline --json --model models/nanodet-g-416.yaml --backend wgpu --fps 30 \
         --batch 32 --seconds 5 --cameras 100 >>"$OUT/pipeline-100.jsonl" 2>>"$OUT/pipeline.log"
