@@ -129,7 +129,9 @@ fn frames_mode_includes_preprocessing() {
     check(&r, "wgpu", 1.0);
     assert_eq!(r["input"], "nv12-1080p-frames");
     // Where a call's time went: host before the submission, the wait, the read-back, and the
-    // pass's own device time (lavapipe has timestamp queries), which fits inside the wait.
+    // pass's own device time (lavapipe has timestamp queries). The pass cannot start before the
+    // submission, which is the end of the host phase, but it may start before `submit` returns
+    // (lavapipe begins at once), so it fits in the host phase and the wait together.
     let p = &r["phases_ms"];
     let ms = |k: &str| {
         p[k].as_f64()
@@ -138,8 +140,8 @@ fn frames_mode_includes_preprocessing() {
     let (prepare, wait, read, device) = (ms("prepare"), ms("wait"), ms("read"), ms("device"));
     assert!(prepare > 0.0 && read > 0.0 && device > 0.0, "{p}");
     assert!(
-        device <= wait * 1.05,
-        "the device's pass fits in the wait: {p}"
+        device <= (prepare + wait) * 1.05,
+        "the device's pass fits in the host phase and the wait: {p}"
     );
     assert!(
         prepare + wait + read <= r["ms_p99"].as_f64().unwrap() * 1.05,
