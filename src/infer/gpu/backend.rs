@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::context::GpuContext;
 use super::layout::Place;
-use super::plan::{KernelProfile, Plan, ms_since};
+use super::plan::{KernelProfile, OutputSplit, Plan, ms_since};
 use super::preprocess::{PreparedFrames, PreprocessStage};
 use super::shader::Prec;
 use crate::capture::frame::ImageRef;
@@ -336,7 +336,8 @@ impl WgpuBackend {
             view.slice(at..at + bytes.len()).copy_from_slice(bytes)
         });
         drop(view);
-        self.run(plan, None, started)
+        let mut whole = self.run(plan, None, OutputSplit::Whole, started)?;
+        Ok(whole.pop().unwrap_or_default())
     }
 
     fn plan_for(&mut self, shape: &[usize]) -> Result<&Plan, InferError> {
@@ -399,14 +400,15 @@ impl WgpuBackend {
         plan.profile(&ctx, |_| ctx.queue.write_buffer(buffer, offset, &bytes))
     }
 
-    /// Records `frames` (if any) and the plan in one compute pass, runs it, reads the outputs,
-    /// and notes where the time since `started` (the call's start) went.
+    /// Records `frames` (if any) and the plan in one compute pass, runs it, reads the outputs
+    /// as `split` asks, and notes where the time since `started` (the call's start) went.
     fn run(
         &self,
         plan: &Plan,
         frames: Option<&PreparedFrames>,
+        split: OutputSplit,
         started: Instant,
-    ) -> Result<Vec<NamedTensor>, InferError> {
+    ) -> Result<Vec<Vec<NamedTensor>>, InferError> {
         let mut enc = self
             .ctx
             .device
@@ -426,7 +428,7 @@ impl WgpuBackend {
         plan.copy_outputs(&mut enc);
         self.ctx.queue.submit([enc.finish()]);
         let prepare_ms = ms_since(started);
-        let back = plan.read_outputs(&self.ctx)?;
+        let back = plan.read_outputs(&self.ctx, split)?;
         self.phases.set(Some(CallPhases {
             prepare_ms,
             wait_ms: back.wait_ms,
@@ -508,8 +510,16 @@ impl Backend for WgpuBackend {
         let frames = self
             .stage
             .prepare(&self.ctx, &self.ctx.pipelines, pre, images, &target)?;
-        let outs = self.run(plan, Some(&frames), started)?;
-        split_batch(outs, planned, frames.transforms)
+        let split = OutputSplit::Pictures {
+            planned,
+            n: frames.transforms.len(),
+        };
+        let per = self.run(plan, Some(&frames), split, started)?;
+        Ok(per
+            .into_iter()
+            .zip(frames.transforms)
+            .map(|(outputs, transform)| InferOutput { outputs, transform })
+            .collect())
     }
 
     fn infer_tensor(&mut self, input: &Tensor) -> Result<Vec<NamedTensor>, InferError> {
@@ -523,51 +533,6 @@ impl Backend for WgpuBackend {
     fn last_phases(&self) -> Option<CallPhases> {
         self.phases.get()
     }
-}
-
-/// Splits batch outputs into one [`InferOutput`] per picture (leading dim 1 each); a plan padded
-/// to `planned` pictures has one transform per real picture, and the padding is left out.
-fn split_batch(
-    outs: Vec<NamedTensor>,
-    planned: usize,
-    transforms: Vec<crate::infer::preprocess::BoxTransform>,
-) -> Result<Vec<InferOutput>, InferError> {
-    let n = transforms.len();
-    let mut per: Vec<Vec<NamedTensor>> = (0..n).map(|_| Vec::new()).collect();
-    for o in outs {
-        let s = &o.tensor.shape;
-        if s.first() != Some(&planned) || n > planned {
-            return Err(InferError::Shape {
-                op: "output".into(),
-                node: o.name.clone(),
-                reason: format!("output shape {s:?} has no batch dimension of {planned}"),
-            });
-        }
-        let chunk = o.tensor.data.len() / planned;
-        let mut shape = s.clone();
-        shape[0] = 1;
-        // Pictures after the first are copied out; the first keeps the batch's own buffer, so a
-        // single picture (one camera) is not copied at all.
-        let mut data = o.tensor.data;
-        for (i, p) in per.iter_mut().enumerate().skip(1) {
-            p.push(NamedTensor {
-                name: o.name.clone(),
-                tensor: Tensor::new(shape.clone(), data[i * chunk..(i + 1) * chunk].to_vec()),
-            });
-        }
-        data.truncate(chunk);
-        if let Some(first) = per.first_mut() {
-            first.push(NamedTensor {
-                name: o.name,
-                tensor: Tensor::new(shape, data),
-            });
-        }
-    }
-    Ok(per
-        .into_iter()
-        .zip(transforms)
-        .map(|(outputs, transform)| InferOutput { outputs, transform })
-        .collect())
 }
 
 #[cfg(test)]

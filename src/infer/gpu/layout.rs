@@ -47,6 +47,14 @@ impl Place {
         }
     }
 
+    /// Elements from one picture (index 0 of the leading dimension) to the next.
+    pub fn picture_stride(&self, shape: &[usize]) -> usize {
+        match self.layout {
+            Layout::Plain => shape.iter().skip(1).product(),
+            Layout::Nhwc => shape[2] * shape[3] * self.ps,
+        }
+    }
+
     /// Offset and pixel stride in vec4 units, for vec4 kernels.
     pub fn vec4(&self) -> (u32, u32) {
         debug_assert!(self.offset.is_multiple_of(4) && self.ps.is_multiple_of(4));
@@ -247,6 +255,25 @@ mod tests {
             };
             assert_eq!(phys, want, "{layout:?}");
             assert_eq!(p.unpack(&shape, &bytes), data, "{layout:?}");
+        }
+    }
+
+    #[test]
+    fn a_picture_unpacks_alone_from_its_stride() {
+        for (layout, ps) in [(Layout::Nhwc, 8), (Layout::Plain, 0)] {
+            let p = Place {
+                slot: 0,
+                offset: 0,
+                layout,
+                prec: Prec::F16,
+                ps,
+            };
+            let shape = [3, 5, 2, 3];
+            let data: Vec<f32> = (0..90).map(|i| i as f32).collect();
+            let bytes = p.pack(&shape, &data);
+            let one = [1, 5, 2, 3];
+            let at = 2 * p.picture_stride(&one) * Prec::F16.bytes();
+            assert_eq!(p.unpack(&one, &bytes[at..]), data[60..], "{layout:?}");
         }
     }
 }

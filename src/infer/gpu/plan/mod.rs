@@ -153,50 +153,95 @@ impl Plan {
     }
 
     /// Maps the staging buffer and decodes every output (call after the submission), timing the
-    /// wait and the decoding; the pass's device time comes with them when it is timed.
-    pub(super) fn read_outputs(&self, ctx: &GpuContext) -> Result<Readback, InferError> {
+    /// wait and the decoding; the pass's device time comes with them when it is timed. With
+    /// [`OutputSplit::Pictures`] each picture's part of every output is decoded straight from the
+    /// mapping into its own tensor (no batch-sized buffer in between, no second copy).
+    pub(super) fn read_outputs(
+        &self,
+        ctx: &GpuContext,
+        split: OutputSplit,
+    ) -> Result<Readback, InferError> {
         let slice = self.staging.slice(..);
         let waiting = std::time::Instant::now();
         map_and_wait(ctx, &slice, "outputs")?;
         let wait_ms = ms_since(waiting);
         let reading = std::time::Instant::now();
-        let mut out = Vec::with_capacity(self.outputs.len());
-        let device_ms;
-        {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| InferError::Gpu(format!("reading the staging buffer: {e:?}")))?;
-            for o in &self.outputs {
-                let start = o.staging_offset as usize;
-                let bytes = &view[start..start + o.len as usize];
-                // The copy started at the 4-element boundary at or below the place's offset.
-                let skip = o.place.offset % 4;
-                let place = Place {
-                    offset: skip,
-                    ..o.place
-                };
-                let elem = place.prec.bytes();
-                let data = place.unpack(&o.shape, &bytes[skip * elem..]);
-                out.push(NamedTensor {
-                    name: o.name.clone(),
-                    tensor: Tensor::new(o.shape.clone(), data),
-                });
-            }
-            device_ms = self.timer.as_ref().and_then(|t| t.read(&view));
-        }
+        let decoded = slice
+            .get_mapped_range()
+            .map_err(|e| InferError::Gpu(format!("reading the staging buffer: {e:?}")))
+            .and_then(|view| {
+                let outputs = self.decode(&view, split)?;
+                Ok((outputs, self.timer.as_ref().and_then(|t| t.read(&view))))
+            });
         self.staging.unmap();
+        let (outputs, device_ms) = decoded?;
         Ok(Readback {
-            outputs: out,
+            outputs,
             wait_ms,
             read_ms: ms_since(reading),
             device_ms,
         })
     }
+
+    /// The outputs in the mapped staging `view`, one list per picture of `split`.
+    fn decode(&self, view: &[u8], split: OutputSplit) -> Result<Vec<Vec<NamedTensor>>, InferError> {
+        let (planned, pictures) = match split {
+            OutputSplit::Whole => (1, 1),
+            OutputSplit::Pictures { planned, n } => (planned, n),
+        };
+        let mut per: Vec<Vec<NamedTensor>> = (0..pictures)
+            .map(|_| Vec::with_capacity(self.outputs.len()))
+            .collect();
+        for o in &self.outputs {
+            let start = o.staging_offset as usize;
+            let bytes = &view[start..start + o.len as usize];
+            // The copy started at the 4-element boundary at or below the place's offset.
+            let skip = o.place.offset % 4;
+            let place = Place {
+                offset: skip,
+                ..o.place
+            };
+            let elem = place.prec.bytes();
+            let bytes = &bytes[skip * elem..];
+            let mut shape = o.shape.clone();
+            if let OutputSplit::Pictures { .. } = split {
+                if shape.first() != Some(&planned) || pictures > planned {
+                    return Err(InferError::Shape {
+                        op: "output".into(),
+                        node: o.name.clone(),
+                        reason: format!(
+                            "output shape {shape:?} has no batch dimension of {planned}"
+                        ),
+                    });
+                }
+                shape[0] = 1;
+            }
+            let stride = place.picture_stride(&shape) * elem;
+            for (i, p) in per.iter_mut().enumerate() {
+                p.push(NamedTensor {
+                    name: o.name.clone(),
+                    tensor: Tensor::new(shape.clone(), place.unpack(&shape, &bytes[i * stride..])),
+                });
+            }
+        }
+        Ok(per)
+    }
+}
+
+/// How a run's outputs are handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OutputSplit {
+    /// Each output whole, batch dimension and all (one list).
+    Whole,
+    /// One list per real picture (each output with a leading 1) of a plan for `planned`
+    /// pictures; the padding after the first `n` is left out.
+    Pictures { planned: usize, n: usize },
 }
 
 /// A run's outputs and where the time after its submission went.
 pub(super) struct Readback {
-    pub outputs: Vec<NamedTensor>,
+    /// One list of outputs per picture of the [`OutputSplit`].
+    pub outputs: Vec<Vec<NamedTensor>>,
     /// Submission until the staging buffer was mapped.
     pub wait_ms: f64,
     /// Decoding the outputs.
