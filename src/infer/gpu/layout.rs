@@ -47,14 +47,6 @@ impl Place {
         }
     }
 
-    /// Elements from one picture (index 0 of the leading dimension) to the next.
-    pub fn picture_stride(&self, shape: &[usize]) -> usize {
-        match self.layout {
-            Layout::Plain => shape.iter().skip(1).product(),
-            Layout::Nhwc => shape[2] * shape[3] * self.ps,
-        }
-    }
-
     /// Offset and pixel stride in vec4 units, for vec4 kernels.
     pub fn vec4(&self) -> (u32, u32) {
         debug_assert!(self.offset.is_multiple_of(4) && self.ps.is_multiple_of(4));
@@ -140,11 +132,11 @@ impl Place {
                 let elem = self.prec.bytes();
                 let mut row = vec![0.0f32; w * self.ps];
                 let row_bytes = w * self.ps * elem;
+                // Each row up to its last pixel's channels (where the span's last row may end).
+                let len = (w - 1) * self.ps + c;
                 for b in 0..nb {
                     for y in 0..h {
-                        // The last row may end at its last pixel's channels.
                         let at = (b * h + y) * row_bytes;
-                        let len = (w - 1) * self.ps + c;
                         self.prec.decode_into(&bytes[at..], &mut row[..len]);
                         for ch in 0..c {
                             let plane = (b * c + ch) * h * w + y * w;
@@ -272,7 +264,7 @@ mod tests {
             let data: Vec<f32> = (0..90).map(|i| i as f32).collect();
             let bytes = p.pack(&shape, &data);
             let one = [1, 5, 2, 3];
-            let at = 2 * p.picture_stride(&one) * Prec::F16.bytes();
+            let at = 2 * p.strides(&one)[0] * Prec::F16.bytes();
             assert_eq!(p.unpack(&one, &bytes[at..]), data[60..], "{layout:?}");
         }
     }

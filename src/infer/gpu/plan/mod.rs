@@ -216,7 +216,8 @@ impl Plan {
                 }
                 shape[0] = 1;
             }
-            let stride = place.picture_stride(&shape) * elem;
+            // Elements from one picture to the next: the leading dimension's stride.
+            let stride = place.strides(&shape)[0] * elem;
             for (i, p) in per.iter_mut().enumerate() {
                 p.push(NamedTensor {
                     name: o.name.clone(),
