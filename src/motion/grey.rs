@@ -18,9 +18,7 @@ impl Grey {
     /// second pixel of large blocks: motion needs the mean, not every pixel).
     pub fn from_image(image: &ImageRef<'_>, width: usize, height: usize) -> Grey {
         let (w, h) = (image.width as usize, image.height as usize);
-        let (bw, bh) = (w.div_ceil(width).max(1), h.div_ceil(height).max(1));
-        let step_x = (bw / 2).max(1);
-        let step_y = (bh / 2).max(1);
+        let step_x = sample_step(w, width);
         let stride = image.planes.strides[0];
         let base = image.planes.offsets[0];
         // Each small column's span of frame columns, worked out once rather than per row.
@@ -49,12 +47,11 @@ impl Grey {
             .collect();
         let most = samples.iter().copied().max().unwrap_or(1) as usize;
         for oy in 0..height {
-            let (y0, y1) = (
-                oy * h / height,
-                ((oy + 1) * h / height).max(oy * h / height + 1),
-            );
-            let rows = (y0..y1.min(h)).step_by(step_y);
-            let last = rows.clone().last().map_or(0, |y| base + y * stride + bytes);
+            let rows = sampled_rows(h, height, oy);
+            let last = rows
+                .clone()
+                .next_back()
+                .map_or(0, |y| base + y * stride + bytes);
             if image.format == PixelFormat::Nv12 && last <= image.data.len() {
                 columns.iter_mut().for_each(|c| *c = 0);
                 for y in rows.clone() {
@@ -172,6 +169,27 @@ impl Grey {
             }
         }
     }
+}
+
+/// Every how many frame pixels a block of `frame / small` pixels is sampled, along one axis: half
+/// a block (at least 1), so at most 3 samples per block and axis.
+pub fn sample_step(frame: usize, small: usize) -> usize {
+    (frame.div_ceil(small.max(1)).max(1) / 2).max(1)
+}
+
+/// The frame rows sampled for row `oy` of a grey picture `height` high, from a frame `frame_height`
+/// high.
+pub fn sampled_rows(
+    frame_height: usize,
+    height: usize,
+    oy: usize,
+) -> std::iter::StepBy<std::ops::Range<usize>> {
+    let height = height.max(1);
+    let (y0, y1) = (
+        oy * frame_height / height,
+        ((oy + 1) * frame_height / height).max(oy * frame_height / height + 1),
+    );
+    (y0..y1.min(frame_height)).step_by(sample_step(frame_height, height))
 }
 
 /// BT.601 luma of an RGB(A) pixel.

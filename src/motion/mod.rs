@@ -11,7 +11,7 @@ pub mod config;
 pub mod grey;
 
 pub use config::MotionConfig;
-use grey::{Grey, blobs, dilate};
+use grey::{Grey, Mask, blobs, dilate};
 
 use crate::capture::frame::ImageRef;
 
@@ -136,51 +136,76 @@ impl MotionDetector {
         for (b, &p) in self.background.iter_mut().zip(&grey.pixels) {
             *b += alpha * (p as f32 - *b);
         }
-        let grown = dilate(&changed, w, h, 2);
-        let coverage = grown.iter().filter(|&&g| g).count() as f32 / (w * h) as f32;
-        let min_pixels = (self.config.min_area * (w * h) as f32).max(1.0) as usize;
-        let (sx, sy) = (fw as f32 / w as f32, fh as f32 / h as f32);
-        let boxes: Vec<[f32; 4]> = blobs(&grown, w, h)
-            .into_iter()
-            .filter(|b| b.pixels >= min_pixels)
-            .map(|b| {
-                [
-                    b.bbox[0] as f32 * sx,
-                    b.bbox[1] as f32 * sy,
-                    (b.bbox[2] as f32 * sx).min(fw as f32),
-                    (b.bbox[3] as f32 * sy).min(fh as f32),
-                ]
-            })
-            .collect();
-        Motion {
-            state: if boxes.is_empty() {
-                MotionState::Still
-            } else {
-                MotionState::Moving
-            },
-            boxes,
-            fraction,
-            coverage,
-        }
+        from_changes(&self.config, &changed, fraction, (fw, fh), (w, h))
     }
 
     /// Sets the grey size for frames of `fw` x `fh` and rasterises the masks at it.
     fn resize(&mut self, fw: u32, fh: u32) -> (usize, usize) {
-        let h = (self.config.frame_height.min(fh.max(1))) as usize;
-        let w = ((fw as f64 * h as f64 / fh.max(1) as f64).round() as usize).max(1);
+        let (w, h) = grey_size(&self.config, fw, fh);
         self.size = Some((fw, fh, w, h));
         self.background.clear();
-        let polys = self.config.mask_polygons();
-        self.masked = (0..w * h)
-            .map(|i| {
-                let p = [
-                    ((i % w) as f32 + 0.5) / w as f32,
-                    ((i / w) as f32 + 0.5) / h as f32,
-                ];
-                polys.iter().any(|poly| crate::geometry::inside(poly, p))
-            })
-            .collect();
+        self.masked = masked_pixels(&self.config, w, h);
         (w, h)
+    }
+}
+
+/// The size of the grey picture motion is computed on for frames of `fw` x `fh`: `frame_height`
+/// high (at most the frame's), as wide as the frame's aspect ratio makes it.
+pub fn grey_size(config: &MotionConfig, fw: u32, fh: u32) -> (usize, usize) {
+    let h = (config.frame_height.min(fh.max(1))) as usize;
+    let w = ((fw as f64 * h as f64 / fh.max(1) as f64).round() as usize).max(1);
+    (w, h)
+}
+
+/// `true` for each grey pixel of a `w` x `h` picture whose centre lies in one of the masks.
+pub fn masked_pixels(config: &MotionConfig, w: usize, h: usize) -> Mask {
+    let polys = config.mask_polygons();
+    (0..w * h)
+        .map(|i| {
+            let p = [
+                ((i % w) as f32 + 0.5) / w as f32,
+                ((i / w) as f32 + 0.5) / h as f32,
+            ];
+            polys.iter().any(|poly| crate::geometry::inside(poly, p))
+        })
+        .collect()
+}
+
+/// The motion of a frame whose grey pixels `changed` (masked ones already cleared), `fraction`
+/// of the open picture, once it is known not to be a recalibration: nearby changes joined,
+/// regions too small dropped, the rest as boxes in frame pixels.
+pub fn from_changes(
+    config: &MotionConfig,
+    changed: &Mask,
+    fraction: f32,
+    (fw, fh): (u32, u32),
+    (w, h): (usize, usize),
+) -> Motion {
+    let grown = dilate(changed, w, h, 2);
+    let coverage = grown.iter().filter(|&&g| g).count() as f32 / (w * h).max(1) as f32;
+    let min_pixels = (config.min_area * (w * h) as f32).max(1.0) as usize;
+    let (sx, sy) = (fw as f32 / w as f32, fh as f32 / h as f32);
+    let boxes: Vec<[f32; 4]> = blobs(&grown, w, h)
+        .into_iter()
+        .filter(|b| b.pixels >= min_pixels)
+        .map(|b| {
+            [
+                b.bbox[0] as f32 * sx,
+                b.bbox[1] as f32 * sy,
+                (b.bbox[2] as f32 * sx).min(fw as f32),
+                (b.bbox[3] as f32 * sy).min(fh as f32),
+            ]
+        })
+        .collect();
+    Motion {
+        state: if boxes.is_empty() {
+            MotionState::Still
+        } else {
+            MotionState::Moving
+        },
+        boxes,
+        fraction,
+        coverage,
     }
 }
 

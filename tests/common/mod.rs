@@ -720,3 +720,33 @@ pub fn nats_stream_messages(url: &str, stream: &str) -> Vec<(String, String, ser
         out
     })
 }
+
+/// A deterministic source of noise (xorshift) for made-up pictures.
+pub struct Noise(pub u64);
+
+impl Noise {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// 0..1.
+    pub fn uniform(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Mean 0, standard deviation about `sigma` (a sum of four uniforms).
+    pub fn gauss(&mut self, sigma: f32) -> f32 {
+        let s: f32 = (0..4).map(|_| self.uniform()).sum::<f32>() - 2.0;
+        s * sigma * 1.73
+    }
+
+    /// -amp..=amp, roughly triangular.
+    pub fn jitter(&mut self, amp: i32) -> i32 {
+        let a = (self.next() % (amp as u64 + 1)) as i32;
+        let b = (self.next() % (amp as u64 + 1)) as i32;
+        a - b
+    }
+}

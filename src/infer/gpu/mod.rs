@@ -10,6 +10,7 @@ pub use context::{AdapterChoice, AdapterSummary, GpuContext, list_adapters};
 pub use plan::{KernelProfile, Plan};
 pub use shader::Prec as Precision;
 mod backend;
+pub mod motion;
 mod preprocess;
 
 pub use backend::{ModelOptions, WgpuBackend, plan_batches};

@@ -21,13 +21,18 @@ pub(super) struct PreprocessStage {
 
 /// A buffer kept between calls and replaced by a larger one when a call needs more.
 #[derive(Default)]
-struct Grown {
+pub(super) struct Grown {
     buffer: Option<wgpu::Buffer>,
 }
 
 impl Grown {
+    /// The buffer as it is, if one was made.
+    pub(super) fn get(&self) -> Option<&wgpu::Buffer> {
+        self.buffer.as_ref()
+    }
+
     /// The buffer, replaced first by one of `size()` bytes when it holds fewer than `need`.
-    fn at_least(
+    pub(super) fn at_least(
         &mut self,
         device: &wgpu::Device,
         need: u64,
