@@ -9,26 +9,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::Noise;
 use lookout::privacy::video::VideoEncoder;
 use serde_json::Value;
-
-/// A deterministic source of noise (xorshift) with roughly Gaussian samples.
-struct Noise(u64);
-
-impl Noise {
-    fn uniform(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Mean 0, standard deviation about `sigma` (a sum of four uniforms).
-    fn gauss(&mut self, sigma: f32) -> f32 {
-        let s: f32 = (0..4).map(|_| self.uniform()).sum::<f32>() - 2.0;
-        s * sigma * 1.73
-    }
-}
 
 /// Writes `frames` RGBA frames of `w` x `h` at `fps`, each made by `make(index, buffer)`.
 fn write_clip(
@@ -68,6 +51,17 @@ fn run(dir: &Path, yaml: &str) -> (Value, Vec<Value>) {
 
 #[test]
 fn a_static_scene_is_detected_on_few_frames_and_its_people_stay_tracked() {
+    static_scene("{}");
+}
+
+/// The same with the motion pass on the GPU (lavapipe here): the same bounds hold.
+#[test]
+fn the_same_static_scene_with_motion_on_the_gpu() {
+    static_scene("{gpu: high-performance}");
+}
+
+/// A static scene with sensor noise and a lighting change, run with `motion: {motion}`.
+fn static_scene(motion: &str) {
     let dir = tempfile::tempdir().unwrap();
     let still = image::open(common::footage("vtest-frame300.jpg"))
         .unwrap()
@@ -89,12 +83,38 @@ fn a_static_scene_is_detected_on_few_frames_and_its_people_stay_tracked() {
     let yaml = format!(
         "models:\n  objects: {{manifest: {root}/models/nanodet-g-416.yaml}}\n\
          cameras:\n  - name: hall\n    source: {clip}\n    detect: {{model: objects}}\n\
+         \x20   motion: {motion}\n\
          \x20   rules:\n      objects: [person]\n      zones:\n        - {{name: all, points: [[0, 0], [1, 0], [1, 1], [0, 1]], occupancy: {{}}}}\n\
          sinks:\n  - file: {{path: events.jsonl}}\nmetrics: {{enabled: false}}\n",
         root = root.display(),
         clip = clip.display()
     );
-    let (summary, events) = run(dir.path(), &yaml);
+    // lookout's own info lines too: they say where the motion pass ran.
+    let path = dir.path().join("p.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let summary_path = dir.path().join("summary.json");
+    let out = common::lookout_cmd()
+        .env("LOOKOUT_LOG", "warn,lookout=info")
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&path)
+        .args(["--no-progress", "--summary"])
+        .arg(&summary_path)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    let events: Vec<Value> = std::fs::read_to_string(dir.path().join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    if motion.contains("gpu") {
+        assert!(log.contains("motion passes run on the GPU"), "{log}");
+        assert!(!log.contains("on the CPU"), "fell back to the CPU: {log}");
+    }
     let cam = &summary["analytics"]["cameras"]["hall"];
     let detected = cam["frames_detected"].as_u64().unwrap();
     let still_skipped = cam["frames_skipped_still"].as_u64().unwrap();

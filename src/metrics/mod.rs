@@ -112,6 +112,8 @@ pub struct Metrics {
     pub detection_regions: IntCounterVec,
     /// Share of the picture in motion.
     pub motion_fraction: HistogramVec,
+    /// Motion passes on a GPU that failed (the camera then runs them on the CPU).
+    pub motion_gpu_failures: IntCounterVec,
     /// Detections kept after decoding, per camera and label.
     pub detections: IntCounterVec,
     /// Events produced, per camera and kind.
@@ -298,6 +300,12 @@ impl Metrics {
                 "Frames by what motion detection made of them",
                 &["camera", "state"],
             ),
+            motion_gpu_failures: counter(
+                &registry,
+                "lookout_motion_gpu_failures_total",
+                "Motion passes on a GPU that failed; the camera runs them on the CPU from then on",
+                &["camera"],
+            ),
             detection_regions: counter(
                 &registry,
                 "lookout_detection_regions_total",
@@ -432,7 +440,7 @@ impl Metrics {
     /// Removes every series of `camera` (a camera taken out by a reload), so `/metrics` shows only
     /// the cameras that exist.
     pub fn forget_camera(&self, camera: &str) {
-        let vecs: [&dyn CameraSeries; 20] = [
+        let vecs: [&dyn CameraSeries; 21] = [
             &self.frames_captured,
             &self.frames_processed,
             &self.frames_dropped,
@@ -448,6 +456,7 @@ impl Metrics {
             &self.motion_frames,
             &self.detection_regions,
             &self.motion_fraction,
+            &self.motion_gpu_failures,
             &self.detections,
             &self.events,
             &self.tracks_active,

@@ -73,6 +73,11 @@ pub struct MotionConfig {
     #[serde(default = "default_runaway_fps")]
     #[schemars(range(min = 0.01, max = 30))]
     pub runaway_fps: f64,
+    /// Run the motion pass on this GPU (`high-performance`, `low-power` or part of an adapter's
+    /// name, as a model's `adapter:`) instead of the camera's thread on the CPU: only the frame
+    /// rows the pass samples are uploaded; the background stays on the GPU. Unset: the CPU.
+    #[serde(default)]
+    pub gpu: Option<String>,
 }
 
 /// One corner of a motion mask, for the JSON Schema.
@@ -141,6 +146,7 @@ impl Default for MotionConfig {
             runaway_fraction: default_runaway_fraction(),
             runaway_seconds: default_runaway_seconds(),
             runaway_fps: default_runaway_fps(),
+            gpu: None,
         }
     }
 }

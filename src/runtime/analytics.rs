@@ -247,10 +247,12 @@ impl CameraAnalytics {
         CameraAnalytics {
             model,
             prep: Arc::new(CameraPrep::new(
+                name,
                 d.fps,
                 &cam.motion,
                 skipped.clone(),
                 still.clone(),
+                metrics.motion_gpu_failures.with_label_values(&[name]),
             )),
             motion: MotionGate::new(cam.motion.clone()),
             plans: VecDeque::new(),

@@ -4,6 +4,7 @@ pub mod analytics;
 #[cfg(feature = "capture")]
 mod cameras;
 pub mod load;
+mod motion;
 mod prep;
 pub mod reload;
 pub mod summary;

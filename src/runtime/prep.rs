@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, IntCounter};
 
+use super::motion::CameraMotion;
 use crate::capture::{FrameNote, FramePrep, FrameView};
-use crate::motion::{Motion, MotionConfig, MotionDetector, MotionState};
+use crate::motion::{Motion, MotionConfig, MotionState};
 use crate::schedule::RateGate;
 
 /// What a camera's thread worked out about a frame: it is due for detection at media time `t`,
@@ -47,7 +48,10 @@ pub(crate) struct CameraPrep {
 struct PrepState {
     rate: RateGate,
     /// `None` when motion gating is off.
-    motion: Option<MotionDetector>,
+    motion: Option<CameraMotion>,
+    /// The camera's name and `lookout_motion_gpu_failures_total`, for a motion pass on a GPU.
+    camera: String,
+    gpu_failures: IntCounter,
     /// Clock of frames without timestamps.
     origin: Instant,
     gate: GateView,
@@ -81,17 +85,23 @@ impl GateView {
 }
 
 impl CameraPrep {
-    /// Detection at `fps` (every frame when `None`), motion gated by `motion`.
+    /// Detection at `fps` (every frame when `None`) for `camera`, motion gated by `motion`.
     pub fn new(
+        camera: &str,
         fps: Option<f64>,
         motion: &MotionConfig,
         skipped: IntCounter,
         still: StillCounters,
+        gpu_failures: IntCounter,
     ) -> Self {
         CameraPrep {
             state: Mutex::new(PrepState {
                 rate: RateGate::new(fps),
-                motion: motion.enabled.then(|| MotionDetector::new(motion.clone())),
+                motion: motion
+                    .enabled
+                    .then(|| CameraMotion::new(motion, camera, gpu_failures.clone())),
+                camera: camera.to_string(),
+                gpu_failures,
                 origin: Instant::now(),
                 gate: GateView::default(),
             }),
@@ -107,7 +117,11 @@ impl CameraPrep {
         s.rate = RateGate::new(fps);
         let same = s.motion.as_ref().map(|d| d.config()) == Some(motion).filter(|m| m.enabled);
         if !same {
-            s.motion = motion.enabled.then(|| MotionDetector::new(motion.clone()));
+            let failures = s.gpu_failures.clone();
+            s.motion = None;
+            s.motion = motion
+                .enabled
+                .then(|| CameraMotion::new(motion, &s.camera, failures));
         }
         s.gate.quiet_until = None;
     }
@@ -212,7 +226,14 @@ mod tests {
     #[test]
     fn frames_off_the_rate_are_released_and_counted_the_rest_carry_their_motion() {
         // A 10 fps stream detected at 5 fps: every second frame goes.
-        let prep = CameraPrep::new(Some(5.0), &MotionConfig::default(), counter(), still());
+        let prep = CameraPrep::new(
+            "cam",
+            Some(5.0),
+            &MotionConfig::default(),
+            counter(),
+            still(),
+            counter(),
+        );
         let kept: Vec<u64> = (0..10)
             .filter(|&i| prep.prepare(&frame(i, 80).view()).is_some())
             .collect();
@@ -235,7 +256,7 @@ mod tests {
             enabled: false,
             ..MotionConfig::default()
         };
-        let prep = CameraPrep::new(None, &config, counter(), still());
+        let prep = CameraPrep::new("cam", None, &config, counter(), still(), counter());
         let p = prepared(&prep, &frame(0, 80)).expect("every frame is due");
         assert!(p.motion.is_none());
         prep.reconfigure(None, &MotionConfig::default());
@@ -249,7 +270,14 @@ mod tests {
 
     #[test]
     fn still_frames_go_here_only_while_the_gate_has_weighed_every_queued_frame_and_is_quiet() {
-        let prep = CameraPrep::new(None, &MotionConfig::default(), counter(), still());
+        let prep = CameraPrep::new(
+            "cam",
+            None,
+            &MotionConfig::default(),
+            counter(),
+            still(),
+            counter(),
+        );
         let queued = |seq: u64| prep.prepare(&frame(seq, 80).view()).is_some();
         // Calibration, then still frames the gate has not spoken about: all queued.
         assert!(queued(0));
