@@ -2,7 +2,8 @@
 //! lookout's `MotionDetector::update` against the same steps with OpenCV imgproc (the peer the
 //! motion issue names: `resize` with INTER_AREA to the motion size, `GaussianBlur`,
 //! `accumulateWeighted`, `absdiff`, `threshold`, `dilate`, `findContours`, `boundingRect`).
-//! The frames are vtest frame 300 scaled to 1080p, moving a few pixels per frame.
+//! The frames are vtest frame 300 scaled to 1080p, moving a few pixels per frame. The same pass
+//! on the GPU (`motion.gpu`): its share of the camera thread's time, and the whole call.
 //!
 //! Run: `cargo bench --bench motion`.
 
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lookout::capture::frame::{ImageRef, PixelFormat};
+use lookout::infer::gpu::motion::GpuMotion;
+use lookout::infer::gpu::{AdapterChoice, GpuContext};
 use lookout::motion::{MotionConfig, MotionDetector};
 use opencv::core::{Mat, Point, Size, Vector};
 use opencv::prelude::*;
@@ -135,7 +138,75 @@ fn bench(c: &mut Criterion) {
             peer.update(&frames[j][..(W * H) as usize])
         })
     });
+    // The motion pass on the GPU (`motion.gpu`): what it costs the camera's thread at the
+    // least (copying the frame rows the block means sample into the upload), and the whole call
+    // on the default adapter, which on a machine without a GPU is lavapipe, running the kernels
+    // on the CPU as well.
+    let grey = lookout::motion::grey_size(&config, W, H);
+    let rows: Vec<usize> = (0..grey.1)
+        .flat_map(|oy| lookout::motion::grey::sampled_rows(H as usize, grey.1, oy))
+        .collect();
+    let mut kept = vec![0u8; rows.len() * W as usize];
+    let mut k = 0;
+    group.bench_function("GPU pass, CPU share: the sampled rows copied", |b| {
+        b.iter(|| {
+            k = (k + 1) % frames.len();
+            for (dst, &y) in kept.chunks_exact_mut(W as usize).zip(&rows) {
+                dst.copy_from_slice(&frames[k][y * W as usize..][..W as usize]);
+            }
+            kept[k]
+        })
+    });
+    if let Ok(ctx) = GpuContext::new(&AdapterChoice::HighPerformance) {
+        let mut gpu = GpuMotion::new(&ctx).expect("motion kernels compile");
+        let slot = gpu.add(config.clone());
+        let mut m = 0;
+        group.bench_function(
+            format!("GpuMotion::update on {}", ctx.summary().name),
+            |b| {
+                b.iter(|| {
+                    m = (m + 1) % frames.len();
+                    let img = ImageRef::packed(PixelFormat::Nv12, W, H, &frames[m]);
+                    gpu.update(&[(slot, img)]).expect("motion on the GPU")[0]
+                        .boxes
+                        .len()
+                })
+            },
+        );
+        // The same call, timed as CPU time of the calling thread only: the camera thread's
+        // share (lavapipe runs the kernels on its own queue thread, a GPU would run them there).
+        group.bench_function(
+            format!(
+                "GpuMotion::update on {}, calling thread's CPU time",
+                ctx.summary().name
+            ),
+            |b| {
+                b.iter_custom(|iters| {
+                    let start = thread_cpu_time();
+                    for _ in 0..iters {
+                        m = (m + 1) % frames.len();
+                        let img = ImageRef::packed(PixelFormat::Nv12, W, H, &frames[m]);
+                        std::hint::black_box(
+                            gpu.update(&[(slot, img)]).expect("motion on the GPU"),
+                        );
+                    }
+                    thread_cpu_time().saturating_sub(start)
+                })
+            },
+        );
+    }
     group.finish();
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec it is given a valid pointer to.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 criterion_group!(benches, bench);

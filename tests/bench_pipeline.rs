@@ -87,6 +87,37 @@ fn fixed_camera_count_on_the_cpu_backend() {
     assert!(u(&t["frame_to_event"]["count"]) > 0, "no events: {t}");
     let best = u(&r["best_cameras"]);
     assert_eq!(best, if t["sustained"] == true { 2 } else { 0 });
+    // The process kept some CPU busy running the detector, and no more than the machine has.
+    let cores = t["cpu_cores"].as_f64().unwrap();
+    let have = std::thread::available_parallelism().map_or(64, |n| n.get()) as f64;
+    assert!(cores > 0.0 && cores <= have + 0.5, "{cores} cores: {t}");
+}
+
+#[test]
+fn motion_pass_on_the_gpu_lets_idle_cameras_still_frames_go() {
+    let r = bench(&[
+        "--backend",
+        "opencv",
+        "--cameras",
+        "4",
+        "--fps",
+        "4",
+        "--idle",
+        "0.75",
+        "--motion",
+        "gpu",
+        "--frame-size",
+        "640x360",
+    ]);
+    assert_eq!(r["motion"], true);
+    assert_eq!(r["motion_pass"], "gpu");
+    let t = &r["trials"][0];
+    // (Frames let go in a camera's thread count as processed but have no latency to time.)
+    let (offered, done) = (u(&t["frames_offered"]), u(&t["frames_processed"]));
+    assert!(offered.abs_diff(16) <= 5, "{t}");
+    assert!(done + u(&t["frames_dropped"]) + 12 >= offered, "{t}");
+    assert_eq!(u(&t["idle_cameras"]), 3);
+    assert!(u(&t["frames_skipped_still"]) > 0, "{t}");
 }
 
 #[test]
@@ -209,7 +240,7 @@ fn a_backlog_is_not_sustained_even_without_drops() {
         &placement,
         1,
         fps,
-        false,
+        load::Gating::Off,
     )
     .unwrap();
     let trial = Load {

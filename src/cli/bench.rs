@@ -84,9 +84,10 @@ pub struct Args {
     /// of moving people, e.g. 0.75: three of four cameras idle.
     #[arg(long, default_value_t = 0.0)]
     pub(super) idle: f64,
-    /// With --pipeline: motion gating of the synthetic cameras, `on` (the default of a run) or
-    /// `off` (every frame detected whole).
-    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    /// With --pipeline: motion gating of the synthetic cameras, `on` (the default of a run),
+    /// `off` (every frame detected whole), or `gpu` (on, with the motion pass on the model's
+    /// adapter: `motion.gpu`).
+    #[arg(long, default_value = "on", value_parser = ["on", "off", "gpu"])]
     pub(super) motion: String,
     /// With --pipeline --idle: the scene idle cameras show, unmoved, with sensor noise (the
     /// campus path with nobody on it; give the busy still to have people standing there).

@@ -24,6 +24,8 @@ struct Report {
     max_batch: usize,
     /// Whether the cameras' motion gating was on.
     motion: bool,
+    /// Where the motion pass ran when gating was on: `cpu` or `gpu`.
+    motion_pass: Option<&'static str>,
     /// Share of cameras showing a still, noisy scene.
     idle: f64,
     /// Seconds each trial ran before its measured window.
@@ -54,7 +56,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let motion = args.motion == "on";
+    let gating = match args.motion.as_str() {
+        "off" => load::Gating::Off,
+        "gpu" => load::Gating::Gpu,
+        _ => load::Gating::Cpu,
+    };
+    let motion = gating != load::Gating::Off;
     let cameras = match args.cameras.as_str() {
         "max" => None,
         n => Some(
@@ -94,7 +101,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let mut model_name = String::new();
     let mut trial = |n: usize| -> anyhow::Result<LoadReport> {
-        let pipeline = load::pipeline(&args.model, &placement, n, args.fps, motion)?;
+        let pipeline = load::pipeline(&args.model, &placement, n, args.fps, gating)?;
         if model_name.is_empty()
             && let Some(spec) = pipeline.models.values().next()
         {
@@ -148,6 +155,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         frame_size: [w, h],
         max_batch,
         motion,
+        motion_pass: match gating {
+            load::Gating::Off => None,
+            load::Gating::Cpu => Some("cpu"),
+            load::Gating::Gpu => Some("gpu"),
+        },
         idle: args.idle,
         warmup: args.warmup,
         best_cameras: best.as_ref().map_or(0, |b| b.cameras),
@@ -207,22 +219,24 @@ fn print_answer(r: &Report, fixed: bool) -> std::io::Result<()> {
         .unwrap_or_default();
     match &r.best {
         Some(b) => outln!(
-            "{}: {} {} at {} fps sustained on {device}; frame-to-event p50 {:.1} ms, p99 {:.1} ms ({} events)",
+            "{}: {} {} at {} fps sustained on {device}; frame-to-event p50 {:.1} ms, p99 {:.1} ms ({} events); {:.2} CPU cores busy",
             r.model,
             b.cameras,
             if b.cameras == 1 { "camera" } else { "cameras" },
             r.fps,
             b.frame_to_event.p50_ms,
             b.frame_to_event.p99_ms,
-            b.frame_to_event.count
+            b.frame_to_event.count,
+            b.cpu_cores
         )
         .and_then(|()| {
             if !r.motion && r.idle == 0.0 {
                 return Ok(());
             }
             outln!(
-                "  {} of them idle; busy cameras' frame-to-result p50 {:.1} ms, p99 {:.1} ms; {} frames detected, {} skipped as still",
+                "  {} of them idle, motion on the {}; busy cameras' frame-to-result p50 {:.1} ms, p99 {:.1} ms; {} frames detected, {} skipped as still",
                 b.idle_cameras,
+                r.motion_pass.unwrap_or("-"),
                 b.busy_frame_to_result.p50_ms,
                 b.busy_frame_to_result.p99_ms,
                 b.frames_detected,

@@ -205,6 +205,17 @@ pub struct ModelPlacement {
     pub max_batch: usize,
 }
 
+/// Motion gating of a benchmark's cameras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gating {
+    /// Every frame detected whole.
+    Off,
+    /// Gated, the motion pass on the CPU in each camera's thread.
+    Cpu,
+    /// Gated, the motion pass on the model's GPU adapter (`motion.gpu`).
+    Gpu,
+}
+
 /// A pipeline of `cameras` cameras, each detecting every frame at `fps` with the model of
 /// `manifest`, tracking, and judging a vertical line across the middle and a zone over the
 /// whole picture (with occupancy), so each frame costs what a real camera's would.
@@ -213,7 +224,7 @@ pub fn pipeline(
     model: &ModelPlacement,
     cameras: usize,
     fps: f64,
-    motion: bool,
+    motion: Gating,
 ) -> Result<Pipeline, LoadError> {
     let manifest = std::fs::canonicalize(manifest)
         .map_err(|e| LoadError::Input(format!("{}: {e}", manifest.display())))?;
@@ -226,9 +237,14 @@ pub fn pipeline(
         if model.f16 { "f16" } else { "f32" },
         model.max_batch
     );
+    let motion = match motion {
+        Gating::Off => "{enabled: false}".to_string(),
+        Gating::Cpu => "{enabled: true}".to_string(),
+        Gating::Gpu => format!("{{enabled: true, gpu: {}}}", q(&model.adapter)),
+    };
     for i in 0..cameras {
         yaml += &format!(
-            "  - name: cam{i:04}\n    source: test:smpte\n    queue: latest\n    detect: {{model: m, fps: {fps}}}\n    motion: {{enabled: {motion}}}\n    rules:\n      lines: [{{name: middle, a: [0.5, 0.0], b: [0.5, 1.0]}}]\n      zones: [{{name: all, points: [[0, 0], [1, 0], [1, 1], [0, 1]], occupancy: {{}}}}]\n"
+            "  - name: cam{i:04}\n    source: test:smpte\n    queue: latest\n    detect: {{model: m, fps: {fps}}}\n    motion: {motion}\n    rules:\n      lines: [{{name: middle, a: [0.5, 0.0], b: [0.5, 1.0]}}]\n      zones: [{{name: all, points: [[0, 0], [1, 0], [1, 1], [0, 1]], occupancy: {{}}}}]\n"
         );
     }
     Ok(pipeline::load_str(
@@ -292,9 +308,36 @@ pub struct LoadReport {
     /// Every analytics stage per call (`infer` per batch; `decode`, `track`, `rules` per frame;
     /// `publish` per frame with events), whole trial: where the consumer thread's time goes.
     pub stages: std::collections::BTreeMap<String, Latency>,
+    /// CPU time the whole process used in the window (every thread: cameras, analytics,
+    /// inference, the GPU driver's), per second of it: how many cores the cameras cost.
+    pub cpu_cores: f64,
     /// Analytics kept up: at most 1% of the frames offered in the window dropped, late or
     /// overdue (and p99 within the bound, when one was set).
     pub sustained: bool,
+}
+
+/// CPU time this process has used, all threads together.
+fn process_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the rusage it is given, which lives on this stack.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec * 1000) as u32);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Cores the process keeps busy between `from` and `until`: a thread that waits for both
+/// instants and reads the process's CPU time at each.
+fn cpu_cores_between(from: Instant, until: Instant) -> std::thread::JoinHandle<f64> {
+    std::thread::spawn(move || {
+        std::thread::sleep(from.saturating_duration_since(Instant::now()));
+        let (cpu0, t0) = (process_cpu_time(), Instant::now());
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        let (cpu1, t1) = (process_cpu_time(), Instant::now());
+        (cpu1.saturating_sub(cpu0)).as_secs_f64() / (t1 - t0).as_secs_f64().max(1e-3)
+    })
 }
 
 /// Frame intervals after the window in which its last frames may still finish: one to gather a
@@ -405,6 +448,7 @@ pub fn drive(
     let end = measure_from + Duration::from_secs_f64(load.seconds.max(0.1));
     let deadline = end + period * GRACE_INTERVALS;
     let counts = Arc::new(Counts::default());
+    let cores = cpu_cores_between(measure_from, end);
     let n = pipeline.cameras.len();
     let mut receivers = Vec::with_capacity(n);
     let mut threads = Vec::with_capacity(n);
@@ -529,6 +573,7 @@ pub fn drive(
         }
     }
     let summary = analyzer.finish();
+    let cpu_cores = cores.join().unwrap_or(f64::NAN);
     let offered = counts.offered.load(Relaxed);
     let dropped = counts.dropped.load(Relaxed);
     let late = counts.late.load(Relaxed);
@@ -571,6 +616,7 @@ pub fn drive(
             .sum(),
         frame_to_event: summary.frame_to_event,
         stages: summary.stages,
+        cpu_cores,
         sustained,
     })
 }
@@ -644,6 +690,7 @@ mod tests {
             frames_skipped_still: 0,
             frame_to_event: Latency::default(),
             stages: Default::default(),
+            cpu_cores: 0.0,
             sustained,
         }
     }

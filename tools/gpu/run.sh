@@ -5,6 +5,7 @@
 #   bash tools/gpu/run.sh pipeline   the most 1080p cameras at 30 fps with NanoDet
 #   bash tools/gpu/run.sh gating     cameras at 5 detections/s, three of four idle, motion gating off and on
 #   bash tools/gpu/run.sh scaling    whether a batch costs less per picture: call phases, kernels at batch 1-32
+#   bash tools/gpu/run.sh motiongpu  the motion pass on the CPU and on the GPU (motion.gpu): CPU cores busy
 # MODELS (models part) and GATING_ORDER (gating part) narrow a part down to what is still missing.
 # Each part fits in one 10-minute call. Results are JSON lines and logs under $OUT.
 set -uo pipefail
@@ -98,6 +99,17 @@ gating)
             echo "FAILED: gating $motion" | tee -a "$OUT/gating.log" >&2
     done
     ;;
+motiongpu)
+    # What the motion pass on the GPU saves the host (README, "Motion"): the same cameras at 5
+    # detections/s, three of four idle, the pass on the CPU and on the GPU in turns; each line's
+    # `cpu_cores` is the process's CPU time per second of the window.
+    for motion in on gpu gpu on; do
+        "$BIN" bench --pipeline --json --model models/nanodet-g-416.yaml --backend wgpu --fps 5 \
+            --idle 0.75 --motion $motion --batch 32 --seconds "$SECONDS_EACH" \
+            --cameras "${MOTION_CAMERAS:-128}" >>"$OUT/motiongpu.jsonl" 2>>"$OUT/motiongpu.log" ||
+            echo "FAILED: motiongpu $motion" | tee -a "$OUT/motiongpu.log" >&2
+    done
+    ;;
 scaling)
     # Per-picture cost against batch size: the call's phases (host, wait, device pass) in every
     # line, per-kernel times at each batch.
@@ -110,7 +122,7 @@ scaling)
     bench scaling --model models/centerface.yaml --backend wgpu --batch 32 --profile
     ;;
 *)
-    echo "usage: bash tools/gpu/run.sh yolo|models|pipeline|gating|scaling" >&2
+    echo "usage: bash tools/gpu/run.sh yolo|models|pipeline|gating|scaling|motiongpu" >&2
     exit 2
     ;;
 esac
