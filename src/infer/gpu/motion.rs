@@ -181,13 +181,6 @@ impl GpuMotion {
         }
     }
 
-    /// Forgets `slot`'s background (and gives its GPU memory back): its next frame calibrates.
-    pub fn reset(&mut self, slot: MotionSlot) {
-        if let Some(Some(c)) = self.cameras.get_mut(slot.0) {
-            c.grey = None;
-        }
-    }
-
     /// The motion of each frame against its camera's background, which then learns from it:
     /// all of them in one submission. A camera may appear once per call.
     pub fn update(
